@@ -1,0 +1,30 @@
+.PHONY: run test bench setup lint migrations
+SHELL := /bin/bash
+PY := .venv/bin/python
+MANAGE := $(PY) backend/manage.py
+
+## make run: set up (once) and start web + worker + beat on the embedded default (SQLite, filesystem broker)
+run: setup
+	@$(MANAGE) migrate --noinput -v 0
+	@$(MANAGE) demo_seed
+	@echo "Open http://127.0.0.1:$${PORT:-8000}/"
+	@$(PY) infra/scripts/run.py
+
+setup:
+	@infra/scripts/python-deps.sh requirements.txt
+	@infra/scripts/frontend-deps.sh
+
+## make test: the whole suite on throwaway PostgreSQL and Redis, plus ruff, mypy and import contracts
+test:
+	@infra/scripts/test.sh
+
+## make bench: benchmarks on durable PostgreSQL; figures go to BENCHMARKS.md
+bench:
+	@infra/scripts/bench.sh
+
+lint:
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
+
+## make migrations: after changing a model
+migrations:
+	@$(MANAGE) makemigrations

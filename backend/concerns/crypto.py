@@ -1,0 +1,56 @@
+"""Keyed hashes and field encryption. Keys come from settings (the environment in production)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+# Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper survives.
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+RECEIPT_CHARS = 24  # 24 x 5 = 120 bits, above the 112 the house plan asks for
+# References are spoken on the phone and written in minutes: no vowels (no words), no 0/1.
+REFERENCE_ALPHABET = "23456789BCDFGHJKMNPQRSTVWXZ"
+_RECEIPT_TRANSLATE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+def receipt_new() -> str:
+    raw = "".join(secrets.choice(CROCKFORD) for _ in range(RECEIPT_CHARS))
+    return "-".join(raw[i : i + 4] for i in range(0, RECEIPT_CHARS, 4))
+
+
+def receipt_normalise(code: str) -> str | None:
+    """The canonical form of a typed receipt, or None if it cannot be one."""
+    cleaned = "".join(ch for ch in code.upper() if ch not in " -\t").translate(_RECEIPT_TRANSLATE)
+    if len(cleaned) != RECEIPT_CHARS or any(ch not in CROCKFORD for ch in cleaned):
+        return None
+    return cleaned
+
+
+def receipt_digest(normalised: str) -> str:
+    return hmac.new(settings.CANDOUR_RECEIPT_PEPPER, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def reference_new() -> str:
+    raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"CN-{raw[:4]}-{raw[4:]}"
+
+
+@lru_cache(maxsize=4)
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(key.encode()) for key in keys])
+
+
+def encrypt_text(value: str) -> str:
+    return _fernet(tuple(settings.CANDOUR_ENCRYPTION_KEYS)).encrypt(value.encode()).decode()
+
+
+def decrypt_text(token: str) -> str:
+    try:
+        return _fernet(tuple(settings.CANDOUR_ENCRYPTION_KEYS)).decrypt(token.encode()).decode()
+    except InvalidToken as exc:  # a key was removed before rotation finished
+        raise ValueError("cannot decrypt a stored field: is an old key missing from CANDOUR_ENCRYPTION_KEYS?") from exc

@@ -1,0 +1,42 @@
+"""What a raiser may send when raising a concern: one schema for the web form and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from backend.concerns.models import IdentityMode, RaiserKind, Theme
+from backend.organisations.models import Organisation, OrganisationKind
+
+NARRATIVE_MAX = 20_000
+SHORT_MAX = 2_000
+NAME_MAX = 200
+
+
+class ConcernRaiseInput(serializers.Serializer):  # type: ignore[type-arg]
+    unit = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Organisation.objects.filter(kind=OrganisationKind.UNIT),
+        error_messages={"does_not_exist": "Choose the ward or team your concern is about."},
+    )
+    raiser_kind = serializers.ChoiceField(choices=RaiserKind.choices)
+    identity_mode = serializers.ChoiceField(choices=IdentityMode.choices)
+    themes = serializers.MultipleChoiceField(
+        choices=Theme.choices, allow_empty=False,
+        error_messages={"empty": "Choose at least one thing your concern is about."},
+    )
+    urgent = serializers.BooleanField(default=False)
+    what_happened = serializers.CharField(max_length=NARRATIVE_MAX, trim_whitespace=True)
+    when_happened = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
+    desired_outcome = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
+    raiser_name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
+    raiser_contact = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["identity_mode"] != IdentityMode.ANONYMOUS and not attrs.get("raiser_name"):
+            raise serializers.ValidationError(
+                {"raiser_name": "Give your name, or choose to raise the concern anonymously."}
+            )
+        attrs["themes"] = sorted(attrs["themes"])
+        return attrs

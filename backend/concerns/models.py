@@ -1,0 +1,176 @@
+"""Concerns, their clocks, their audit trail and their receipts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+
+from backend.concerns.fields import EncryptedTextField
+from backend.organisations.models import Organisation
+from workflows.engine.lifecycle import BY_NAME, State
+from workflows.engine.policy import ClockKind
+
+
+class RaiserKind(models.TextChoices):
+    STAFF = "staff", "Member of staff"
+    PATIENT = "patient", "Patient"
+    CARER = "carer", "Carer or relative"
+    PUBLIC = "public", "Member of the public"
+
+
+class IdentityMode(models.TextChoices):
+    NAMED = "named", "Named"
+    CONFIDENTIAL = "confidential", "Confidential"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
+class Theme(models.TextChoices):
+    PATIENT_SAFETY = "patient_safety", "Patient safety or quality"
+    WORKER_SAFETY = "worker_safety", "Worker safety or wellbeing"
+    BULLYING = "bullying", "Bullying or harassment"
+    BEHAVIOUR = "behaviour", "Inappropriate attitudes or behaviours"
+    OTHER = "other", "Other"
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web"
+    SMS = "sms", "SMS"
+
+
+StateChoices = models.TextChoices("StateChoices", [(s.name, s.value) for s in State])  # type: ignore[misc]
+
+
+def _src(name: str) -> list[str]:
+    return sorted(str(s) for s in BY_NAME[name].sources)
+
+
+def _tgt(name: str) -> str:
+    return str(BY_NAME[name].target)
+
+
+class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
+    reference = models.CharField(max_length=16, unique=True)
+    raiser_kind = models.CharField(max_length=10, choices=RaiserKind.choices)
+    professional_group = models.CharField(max_length=60, blank=True)
+    identity_mode = models.CharField(max_length=12, choices=IdentityMode.choices)
+    themes = models.JSONField(default=list)
+    urgent = models.BooleanField(default=False, help_text="Patient safety, marked urgent")
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.WEB)
+    # The unit the concern is about, and the body that holds it now (moves up the route).
+    unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_about")
+    holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_held")
+    route_level = models.PositiveSmallIntegerField(default=0)
+    state = FSMField(default=State.RECEIVED.value, choices=StateChoices.choices, protected=True, db_index=True)
+
+    what_happened = EncryptedTextField()
+    when_happened = EncryptedTextField(blank=True)
+    desired_outcome = EncryptedTextField(blank=True)
+    raised_before = models.BooleanField(null=True)
+    raiser_name = EncryptedTextField(blank=True)
+    raiser_contact = EncryptedTextField(blank=True)
+
+    # For an anonymous raiser this is rounded down to the hour: no exact second is kept to show staff.
+    received_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    # Head of this concern's audit chain. Chaining per concern (the row is locked by every service
+    # that writes an Event anyway) means concurrent intakes never queue on one global lock.
+    audit_seq = models.PositiveIntegerField(default=0)
+    audit_head = models.CharField(max_length=64, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["holder", "state"], name="concern_holder_state")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    # The transitions only check the table in workflows.engine.lifecycle; services do the work.
+    @transition(field=state, source=_src("acknowledge"), target=_tgt("acknowledge"))
+    def acknowledge(self) -> None: ...
+
+    @transition(field=state, source=_src("start_review"), target=_tgt("start_review"))
+    def start_review(self) -> None: ...
+
+    @transition(field=state, source=_src("give_feedback"), target=_tgt("give_feedback"))
+    def give_feedback(self) -> None: ...
+
+    @transition(field=state, source=_src("close"), target=_tgt("close"))
+    def close(self) -> None: ...
+
+    @transition(field=state, source=_src("escalate"), target=_tgt("escalate"))
+    def escalate(self) -> None: ...
+
+    @transition(field=state, source=_src("withdraw"), target=_tgt("withdraw"))
+    def withdraw(self) -> None: ...
+
+    @transition(field=state, source=_src("reopen"), target=_tgt("reopen"))
+    def reopen(self) -> None: ...
+
+
+class Receipt(models.Model):
+    """Only the keyed hash of a receipt code is kept; the code itself is shown once."""
+
+    concern = models.OneToOneField(Concern, on_delete=models.CASCADE, related_name="receipt")
+    digest = models.CharField(max_length=64, unique=True)
+
+
+class ReceiptGuessWindow(models.Model):
+    """One row per minute: every follow-up attempt, right or wrong, adds one, atomically.
+
+    A global ceiling rather than a per-address one: Candour keeps no addresses."""
+
+    window_start = models.DateTimeField(unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+
+class ClockStatus(models.TextChoices):
+    PENDING = "pending", "Running"
+    FIRED = "fired", "Breached"
+    STOPPED = "stopped", "Stopped"
+
+
+class Clock(models.Model):
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="clocks")
+    kind = models.CharField(max_length=20, choices=[(k.value, k.value) for k in ClockKind])
+    # Whose clock it is: the body holding the concern at this level of its route.
+    holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    route_level = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.PENDING)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    late = models.BooleanField(default=False, help_text="Fired after its sweep interval had passed")
+
+    class Meta:
+        constraints = [
+            # One clock of a kind per level: a second sweep cannot start or fire a duplicate.
+            models.UniqueConstraint(fields=["concern", "kind", "route_level"], name="clock_once_per_level"),
+        ]
+        indexes = [
+            # The sweep reads only pending clocks by due time: its cost grows with due clocks, not concerns.
+            models.Index(
+                fields=["due_at"], name="clock_pending_due", condition=models.Q(status=ClockStatus.PENDING)
+            ),
+        ]
+
+
+class Event(models.Model):
+    """Append-only audit entry, hash-chained per concern. Never updated, never deleted."""
+
+    concern = models.ForeignKey(Concern, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    actor_role = models.CharField(max_length=20)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20, blank=True)
+    # Ids, levels and codes only: never narrative or identity.
+    data = models.JSONField(default=dict)
+    visible_to_raiser = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["concern_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["concern", "seq"], name="event_seq_unique")]

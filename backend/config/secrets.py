@@ -1,0 +1,78 @@
+"""Where Candour's secrets come from.
+
+Production reads every secret from the environment and refuses to start without it. The embedded
+default (``make run`` and the tests) generates them once into var/secrets.json, which is never
+committed, so a fresh clone needs nothing but the repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+SECRET_NAMES = ("DJANGO_SECRET_KEY", "CANDOUR_RECEIPT_PEPPER", "CANDOUR_ENCRYPTION_KEYS", "CANDOUR_CONTACT_PEPPER")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    secret_key: str
+    receipt_pepper: bytes
+    contact_pepper: bytes
+    # The first key encrypts; every key decrypts, so a new key can be put first and the old ones
+    # kept until `manage.py encryption_rotate` has re-encrypted every row.
+    encryption_keys: tuple[str, ...]
+
+
+def _fernet_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def _generate() -> dict[str, str]:
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "CANDOUR_RECEIPT_PEPPER": secrets.token_hex(32),
+        "CANDOUR_CONTACT_PEPPER": secrets.token_hex(32),
+        "CANDOUR_ENCRYPTION_KEYS": _fernet_key(),
+    }
+
+
+def _from_mapping(values: dict[str, str]) -> Secrets:
+    keys = tuple(k.strip() for k in values["CANDOUR_ENCRYPTION_KEYS"].split(",") if k.strip())
+    if not keys:
+        raise ImproperlyConfigured("CANDOUR_ENCRYPTION_KEYS holds no key")
+    return Secrets(
+        secret_key=values["DJANGO_SECRET_KEY"],
+        receipt_pepper=values["CANDOUR_RECEIPT_PEPPER"].encode(),
+        contact_pepper=values["CANDOUR_CONTACT_PEPPER"].encode(),
+        encryption_keys=keys,
+    )
+
+
+def load_secrets(*, production: bool, var_dir: Path) -> Secrets:
+    from_env = {name: os.environ[name] for name in SECRET_NAMES if os.environ.get(name)}
+    if production:
+        missing = [name for name in SECRET_NAMES if name not in from_env]
+        if missing:
+            raise ImproperlyConfigured(
+                "Candour will not start in production without its secrets; missing: " + ", ".join(missing)
+            )
+        return _from_mapping(from_env)
+    path = var_dir / "secrets.json"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once (web, worker, beat) must not each write their own.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(_generate(), fh)
+    stored: dict[str, str] = json.loads(path.read_text())
+    return _from_mapping({**stored, **from_env})

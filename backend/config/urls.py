@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from backend.config.health import healthz, readyz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    # Pages are an entry point outside backend: named by string so backend never imports them.
+    path("", include("frontend.urls")),
+]

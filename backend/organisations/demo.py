@@ -1,0 +1,71 @@
+"""A fictional integrated care system for the demo and for tests: every role has a user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
+
+DEMO_PASSWORD = "candour-demo-2026"
+
+K = OrganisationKind
+# code, name, kind, parent code, escalates-to code. Listed so that every target exists before it is named.
+ORGANISATIONS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
+    ("RGX", "National Care Regulator", K.REGULATOR, None, None),
+    ("QNX", "NHS Northshire Integrated Care Board", K.ICB, None, "RGX"),
+    ("RNXB", "Northshire Hospitals Trust Board", K.TRUST_BOARD, None, "QNX"),
+    ("RNX", "Northshire Hospitals NHS Foundation Trust", K.PROVIDER, None, "RNXB"),
+    ("RNX07", "Ward 7, Acute Medicine", K.UNIT, "RNX", "RNX"),
+    ("RNXMAT", "Maternity Unit", K.UNIT, "RNX", "RNX"),
+    ("RCXB", "Northshire Community Health Trust Board", K.TRUST_BOARD, None, "QNX"),
+    ("RCX", "Northshire Community Health NHS Trust", K.PROVIDER, None, "RCXB"),
+    ("RCXDNE", "District Nursing Team East", K.UNIT, "RCX", "RCX"),
+    ("RCXMHC", "Mental Health Crisis Team", K.UNIT, "RCX", "RCX"),
+    ("HWX", "Healthwatch Northshire", K.PATIENT_GROUP, None, None),
+)
+
+R = Role
+# username, role, organisation code
+USERS: tuple[tuple[str, str, str], ...] = (
+    ("guardian", R.GUARDIAN, "RNX"),
+    ("handler", R.HANDLER, "RNX07"),
+    ("governor", R.GOVERNOR, "RNXB"),
+    ("guardian-community", R.GUARDIAN, "RCX"),
+    ("commissioner", R.COMMISSIONER, "QNX"),
+    ("icb-guardian", R.GUARDIAN, "QNX"),
+    ("regulator", R.REGULATOR, "RGX"),
+    ("patient-group", R.PATIENT_GROUP, "HWX"),
+    ("admin", R.ADMINISTRATOR, "QNX"),
+)
+
+
+@dataclass(frozen=True)
+class DemoSeedResult:
+    created: bool
+    logins: tuple[tuple[str, str, str], ...]
+
+
+@transaction.atomic
+def demo_seed() -> DemoSeedResult:
+    """Create the demo world once; running it again changes nothing."""
+    logins = tuple((username, role, code) for username, role, code in USERS)
+    if Organisation.objects.filter(code=ORGANISATIONS[0][0]).exists():
+        return DemoSeedResult(created=False, logins=logins)
+    by_code: dict[str, Organisation] = {}
+    for code, name, kind, parent, escalates_to in ORGANISATIONS:
+        by_code[code] = Organisation.objects.create(
+            code=code, name=name, kind=kind,
+            parent=by_code[parent] if parent else None,
+            escalates_to=by_code[escalates_to] if escalates_to else None,
+        )
+    user_model = get_user_model()
+    for username, role, code in USERS:
+        user = user_model.objects.create_user(
+            username=username, password=DEMO_PASSWORD, is_staff=role == Role.ADMINISTRATOR,
+            is_superuser=role == Role.ADMINISTRATOR,
+        )
+        Membership.objects.create(user=user, organisation=by_code[code], role=role)
+    return DemoSeedResult(created=True, logins=logins)

@@ -1,0 +1,73 @@
+"""Organisations, their escalation route, and who holds which role where."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+
+from workflows.engine.calendar import WorkingCalendar
+
+
+class OrganisationKind(models.TextChoices):
+    UNIT = "unit", "Ward or team"
+    PROVIDER = "provider", "Provider trust"
+    TRUST_BOARD = "trust_board", "Trust board"
+    ICB = "icb", "Integrated care board"
+    REGULATOR = "regulator", "Regulator or prescribed person"
+    PATIENT_GROUP = "patient_group", "Patient group"
+
+
+class Organisation(models.Model):
+    code = models.CharField(max_length=16, unique=True, help_text="ODS-style code")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=OrganisationKind.choices)
+    # The structural parent (a ward's trust): roles held in an organisation reach its whole subtree.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    # The next body on the escalation route: where a breached concern goes.
+    escalates_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_from"
+    )
+    # Materialised path ("/RX1/RX1W1/") so a subtree is one indexed prefix match, not a recursive walk.
+    path = models.CharField(max_length=400, editable=False, db_index=True)
+    closure_days = models.JSONField(default=list, blank=True, help_text="ISO dates the organisation is closed")
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        prefix = self.parent.path if self.parent_id and self.parent else "/"
+        self.path = f"{prefix}{self.code}/"
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar.with_closures(date.fromisoformat(d) for d in self.closure_days)
+
+
+class Role(models.TextChoices):
+    HANDLER = "handler", "Handler"
+    GUARDIAN = "guardian", "Freedom to Speak Up guardian"
+    GOVERNOR = "governor", "Governor or board member"
+    COMMISSIONER = "commissioner", "Commissioner"
+    REGULATOR = "regulator", "Regulator or prescribed person"
+    PATIENT_GROUP = "patient_group", "Patient group"
+    ADMINISTRATOR = "administrator", "Administrator"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation", "role"], name="membership_unique_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.role} @ {self.organisation_id}"

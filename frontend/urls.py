@@ -1,0 +1,16 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from frontend import views
+
+app_name = "frontend"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("raise/", views.concern_raise_page, name="raise"),
+    path("follow-up/", views.concern_follow_up_page, name="follow_up"),
+    path("sign-in/", auth_views.LoginView.as_view(template_name="frontend/sign_in.html"), name="login"),
+    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("inbox/", views.inbox_page, name="inbox"),
+    path("inbox/<str:reference>/", views.concern_case_page, name="case"),
+    path("inbox/<str:reference>/acknowledge/", views.concern_acknowledge_page, name="acknowledge"),
+]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the system packages the tests need (PostgreSQL, Redis, Chromium) when they are missing.
+set -euo pipefail
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
+  echo "Candour's tests need: ${need[*]}. Install them with your package manager (apt-get install ${need[*]}) and run again." >&2
+  exit 1
+fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+echo "Installing system packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
+  echo "Could not install ${need[*]} with apt-get. Install them by hand and run again." >&2
+  exit 1
+fi

@@ -1,0 +1,62 @@
+"""Working-day clock arithmetic.
+
+Deadlines are computed in the organisation's local time (Europe/London) and returned in UTC, so a
+deadline "5 working days from now" lands on the same wall-clock time across a daylight-saving change.
+Working days exclude weekends, England and Wales bank holidays and the organisation's own closure days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+LONDON = ZoneInfo("Europe/London")
+
+
+@lru_cache(maxsize=64)
+def _bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    closure_days: frozenset[date] = field(default_factory=frozenset)
+    tz: ZoneInfo = LONDON
+
+    @classmethod
+    def with_closures(cls, days: Iterable[date]) -> WorkingCalendar:
+        return cls(closure_days=frozenset(days))
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in _bank_holidays(day.year) and day not in self.closure_days
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """The same local time ``days`` working days later; a start on a non-working day counts from
+        the next working day's start, so the deadline itself is always on a working day."""
+        if days < 0:
+            raise ValueError("days must not be negative")
+        local = start.astimezone(self.tz)
+        day = local.date()
+        wall = local.timetz().replace(tzinfo=None)
+        if not self.is_working_day(day):
+            while not self.is_working_day(day):
+                day += timedelta(days=1)
+            wall = wall.replace(hour=0, minute=0, second=0, microsecond=0)
+        remaining = days
+        while remaining:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                remaining -= 1
+        return datetime.combine(day, wall, tzinfo=self.tz).astimezone(UTC)
+
+    def add_calendar_days(self, start: datetime, days: int) -> datetime:
+        if days < 0:
+            raise ValueError("days must not be negative")
+        local = start.astimezone(self.tz)
+        target = datetime.combine(local.date() + timedelta(days=days), local.timetz().replace(tzinfo=None))
+        return target.replace(tzinfo=self.tz).astimezone(UTC)
