@@ -4,7 +4,7 @@ from backend.concerns.models import Clock, Concern, Event
 
 
 @admin.register(Concern)
-class ConcernAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ConcernAdmin(admin.ModelAdmin):
     # Narrative and identity stay out of the admin: it is for structure, not for reading concerns.
     list_display = ("reference", "state", "holder", "route_level", "received_at")
     list_filter = ("state",)
@@ -17,13 +17,13 @@ class ConcernAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Clock)
-class ClockAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClockAdmin(admin.ModelAdmin):
     list_display = ("concern", "kind", "route_level", "due_at", "status", "late")
     list_filter = ("kind", "status")
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EventAdmin(admin.ModelAdmin):
     list_display = ("concern", "seq", "kind", "actor_role", "created_at")
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:

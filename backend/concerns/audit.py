@@ -15,8 +15,17 @@ GENESIS = "0" * 64
 
 
 def event_hash(
-    *, prev_hash: str, concern_id: int, seq: int, kind: str, actor_id: int | None, actor_role: str,
-    from_state: str, to_state: str, data: dict[str, Any], created_at: datetime,
+    *,
+    prev_hash: str,
+    concern_id: int,
+    seq: int,
+    kind: str,
+    actor_id: int | None,
+    actor_role: str,
+    from_state: str,
+    to_state: str,
+    data: dict[str, Any],
+    created_at: datetime,
 ) -> str:
     body = json.dumps(
         [prev_hash, concern_id, seq, kind, actor_id, actor_role, from_state, to_state, data, created_at.isoformat()],
@@ -28,20 +37,45 @@ def event_hash(
 
 
 def event_append(
-    *, concern: Concern, kind: str, actor_id: int | None, actor_role: str, now: datetime,
-    from_state: str = "", to_state: str = "", data: dict[str, Any] | None = None, visible_to_raiser: bool = False,
+    *,
+    concern: Concern,
+    kind: str,
+    actor_id: int | None,
+    actor_role: str,
+    now: datetime,
+    from_state: str = "",
+    to_state: str = "",
+    data: dict[str, Any] | None = None,
+    visible_to_raiser: bool = False,
 ) -> Event:
     """Append to the concern's chain. The caller holds the concern row lock and saves the concern."""
     data = data or {}
     seq = concern.audit_seq + 1
     prev = concern.audit_head or GENESIS
     digest = event_hash(
-        prev_hash=prev, concern_id=concern.pk, seq=seq, kind=kind, actor_id=actor_id, actor_role=actor_role,
-        from_state=from_state, to_state=to_state, data=data, created_at=now,
+        prev_hash=prev,
+        concern_id=concern.pk,
+        seq=seq,
+        kind=kind,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
+        created_at=now,
     )
     event = Event.objects.create(
-        concern=concern, seq=seq, kind=kind, actor_id=actor_id, actor_role=actor_role, from_state=from_state,
-        to_state=to_state, data=data, visible_to_raiser=visible_to_raiser, created_at=now, prev_hash=prev,
+        concern=concern,
+        seq=seq,
+        kind=kind,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
+        visible_to_raiser=visible_to_raiser,
+        created_at=now,
+        prev_hash=prev,
         hash=digest,
     )
     concern.audit_seq, concern.audit_head = seq, digest
@@ -86,8 +120,15 @@ def _verify_one(concern_id: int, audit_seq: int, audit_head: str, batch: int) ->
         if event.seq != expected_seq:
             return BrokenLink(concern_id, expected_seq, "missing or re-ordered event")
         digest = event_hash(
-            prev_hash=prev, concern_id=concern_id, seq=event.seq, kind=event.kind, actor_id=event.actor_id,
-            actor_role=event.actor_role, from_state=event.from_state, to_state=event.to_state, data=event.data,
+            prev_hash=prev,
+            concern_id=concern_id,
+            seq=event.seq,
+            kind=event.kind,
+            actor_id=event.actor_id,
+            actor_role=event.actor_role,
+            from_state=event.from_state,
+            to_state=event.to_state,
+            data=event.data,
             created_at=event.created_at,
         )
         if event.prev_hash != prev or event.hash != digest:

@@ -7,7 +7,7 @@ from django.db import models
 from backend.concerns.crypto import decrypt_text, encrypt_text
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """Text encrypted at rest with the project's keys (Fernet: AES-128-CBC with HMAC).
 
     The database only ever holds ciphertext; an empty value is stored empty so that "not given"

@@ -14,7 +14,7 @@ SHORT_MAX = 2_000
 NAME_MAX = 200
 
 
-class ConcernRaiseInput(serializers.Serializer):  # type: ignore[type-arg]
+class ConcernRaiseInput(serializers.Serializer):
     unit = serializers.SlugRelatedField(
         slug_field="code",
         queryset=Organisation.objects.filter(kind=OrganisationKind.UNIT),
@@ -23,7 +23,8 @@ class ConcernRaiseInput(serializers.Serializer):  # type: ignore[type-arg]
     raiser_kind = serializers.ChoiceField(choices=RaiserKind.choices)
     identity_mode = serializers.ChoiceField(choices=IdentityMode.choices)
     themes = serializers.MultipleChoiceField(
-        choices=Theme.choices, allow_empty=False,
+        choices=Theme.choices,
+        allow_empty=False,
         error_messages={"empty": "Choose at least one thing your concern is about."},
     )
     urgent = serializers.BooleanField(default=False)

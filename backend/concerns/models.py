@@ -38,7 +38,7 @@ class Channel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
-StateChoices = models.TextChoices("StateChoices", [(s.name, s.value) for s in State])  # type: ignore[misc]
+STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in State]
 
 
 def _src(name: str) -> list[str]:
@@ -61,7 +61,7 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_about")
     holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_held")
     route_level = models.PositiveSmallIntegerField(default=0)
-    state = FSMField(default=State.RECEIVED.value, choices=StateChoices.choices, protected=True, db_index=True)
+    state = FSMField(default=State.RECEIVED.value, choices=STATE_CHOICES, protected=True, db_index=True)
 
     what_happened = EncryptedTextField()
     when_happened = EncryptedTextField(blank=True)
@@ -113,6 +113,9 @@ class Receipt(models.Model):
     concern = models.OneToOneField(Concern, on_delete=models.CASCADE, related_name="receipt")
     digest = models.CharField(max_length=64, unique=True)
 
+    def __str__(self) -> str:
+        return f"receipt for concern {self.concern_id}"
+
 
 class ReceiptGuessWindow(models.Model):
     """One row per minute: every follow-up attempt, right or wrong, adds one, atomically.
@@ -121,6 +124,9 @@ class ReceiptGuessWindow(models.Model):
 
     window_start = models.DateTimeField(unique=True)
     attempts = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.window_start:%H:%M} {self.attempts}"
 
 
 class ClockStatus(models.TextChoices):
@@ -148,10 +154,11 @@ class Clock(models.Model):
         ]
         indexes = [
             # The sweep reads only pending clocks by due time: its cost grows with due clocks, not concerns.
-            models.Index(
-                fields=["due_at"], name="clock_pending_due", condition=models.Q(status=ClockStatus.PENDING)
-            ),
+            models.Index(fields=["due_at"], name="clock_pending_due", condition=models.Q(status=ClockStatus.PENDING)),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} clock of concern {self.concern_id} at level {self.route_level}"
 
 
 class Event(models.Model):
@@ -174,3 +181,6 @@ class Event(models.Model):
     class Meta:
         ordering = ["concern_id", "seq"]
         constraints = [models.UniqueConstraint(fields=["concern", "seq"], name="event_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.seq} of concern {self.concern_id}"

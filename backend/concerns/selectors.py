@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from backend.concerns.models import Concern, Event
@@ -17,7 +17,7 @@ from workflows.engine.lifecycle import Actor
 HANDLING_ROLES = {Role.GUARDIAN, Role.HANDLER}
 
 
-def concern_inbox(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Concern]:
+def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
     """Concerns held in the subtrees where the user is a guardian or handler, newest first."""
     return (
         Concern.objects.filter(organisation_scope_q(user=user, roles=HANDLING_ROLES, field="holder"))
@@ -26,7 +26,7 @@ def concern_inbox(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Concern
     )
 
 
-def concern_for_handler(*, user: AbstractBaseUser | AnonymousUser, reference: str) -> Concern | None:
+def concern_for_handler(*, user: User | AnonymousUser, reference: str) -> Concern | None:
     return concern_inbox(user=user).filter(reference=reference).first()
 
 
@@ -36,7 +36,7 @@ class CaseView:
     actions: list[str]
 
 
-def concern_case(*, user: AbstractBaseUser | AnonymousUser, reference: str) -> CaseView | None:
+def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | None:
     """A handler's case page: the concern and the moves the rulebook allows them now."""
     concern = concern_for_handler(user=user, reference=reference)
     if concern is None:

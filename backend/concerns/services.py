@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -58,8 +58,12 @@ def _clock_start(*, concern: Concern, now: datetime) -> Clock:
     rule = acknowledge_rule(raiser_kind=concern.raiser_kind, urgent=concern.urgent)
     due = rule.due(start=now, calendar=concern.holder.calendar)
     return Clock.objects.create(
-        concern=concern, kind=rule.kind, holder=concern.holder, route_level=concern.route_level,
-        started_at=now, due_at=due,
+        concern=concern,
+        kind=rule.kind,
+        holder=concern.holder,
+        route_level=concern.route_level,
+        started_at=now,
+        due_at=due,
     )
 
 
@@ -87,11 +91,23 @@ def concern_raise(
     if identity_mode == IdentityMode.ANONYMOUS:
         raiser_name = raiser_contact = ""
     concern = Concern(
-        raiser_kind=raiser_kind, professional_group=professional_group, identity_mode=identity_mode,
-        themes=sorted(set(themes)), urgent=urgent, channel=channel, unit=unit, holder=unit, route_level=0,
-        what_happened=what_happened, when_happened=when_happened, desired_outcome=desired_outcome,
-        raised_before=raised_before, raiser_name=raiser_name, raiser_contact=raiser_contact,
-        received_at=received_at, last_activity_at=received_at,
+        raiser_kind=raiser_kind,
+        professional_group=professional_group,
+        identity_mode=identity_mode,
+        themes=sorted(set(themes)),
+        urgent=urgent,
+        channel=channel,
+        unit=unit,
+        holder=unit,
+        route_level=0,
+        what_happened=what_happened,
+        when_happened=when_happened,
+        desired_outcome=desired_outcome,
+        raised_before=raised_before,
+        raiser_name=raiser_name,
+        raiser_contact=raiser_contact,
+        received_at=received_at,
+        last_activity_at=received_at,
     )
     for _ in range(5):
         concern.reference = reference_new()
@@ -107,8 +123,14 @@ def concern_raise(
     receipt = receipt_new()
     Receipt.objects.create(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or ""))
     event_append(
-        concern=concern, kind="raised", actor_id=None, actor_role=Actor.RAISER, now=received_at,
-        to_state=concern.state, data={"unit": unit.code, "channel": channel}, visible_to_raiser=True,
+        concern=concern,
+        kind="raised",
+        actor_id=None,
+        actor_role=Actor.RAISER,
+        now=received_at,
+        to_state=concern.state,
+        data={"unit": unit.code, "channel": channel},
+        visible_to_raiser=True,
     )
     _clock_start(concern=concern, now=received_at)
     concern.save(update_fields=["audit_seq", "audit_head"])
@@ -140,7 +162,7 @@ def concern_for_receipt(*, code: str, now: datetime | None = None) -> Concern | 
     return receipt.concern if receipt and normalised is not None else None
 
 
-def _actor_for(*, user: AbstractBaseUser, concern: Concern) -> Actor:
+def _actor_for(*, user: User, concern: Concern) -> Actor:
     """The role a member of staff acts in for this concern: guardian wins over handler."""
     roles = {
         m.role
@@ -156,27 +178,39 @@ def _actor_for(*, user: AbstractBaseUser, concern: Concern) -> Actor:
     raise PermissionDenied("You do not handle concerns for this organisation.")
 
 
-def _transition(*, concern: Concern, name: str, actor: Actor, actor_id: int | None, now: datetime,
-                data: dict[str, object] | None = None) -> None:
+def _transition(
+    *,
+    concern: Concern,
+    name: str,
+    actor: Actor,
+    actor_id: int | None,
+    now: datetime,
+    data: dict[str, object] | None = None,
+) -> None:
     """Move the state (checked against the table), append the Event and record the activity."""
     before = concern.state
     lifecycle.check(name=name, state=before, actor=actor)
     getattr(concern, name)()
     concern.last_activity_at = now
     event_append(
-        concern=concern, kind=name, actor_id=actor_id, actor_role=actor, now=now, from_state=before,
-        to_state=concern.state, data=data, visible_to_raiser=True,
+        concern=concern,
+        kind=name,
+        actor_id=actor_id,
+        actor_role=actor,
+        now=now,
+        from_state=before,
+        to_state=concern.state,
+        data=data,
+        visible_to_raiser=True,
     )
 
 
 def _stop_clocks(*, concern: Concern, kinds: Sequence[str]) -> None:
-    Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).update(
-        status=ClockStatus.STOPPED
-    )
+    Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).update(status=ClockStatus.STOPPED)
 
 
 @transaction.atomic
-def concern_acknowledge(*, concern_id: int, user: AbstractBaseUser, now: datetime | None = None) -> Concern:
+def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     now = _now(now)
     # FOR UPDATE: the sweep may be escalating this very concern; whoever locks first decides.
     concern = Concern.objects.select_for_update(of=("self",)).select_related("holder").get(pk=concern_id)
@@ -197,7 +231,11 @@ def _escalate(*, concern: Concern, actor: Actor, actor_id: int | None, now: date
     concern.holder = target
     concern.route_level += 1
     _transition(
-        concern=concern, name="escalate", actor=actor, actor_id=actor_id, now=now,
+        concern=concern,
+        name="escalate",
+        actor=actor,
+        actor_id=actor_id,
+        now=now,
         data={"from": before.code, "to": target.code, "level": concern.route_level, "reason": reason},
     )
     _clock_start(concern=concern, now=now)

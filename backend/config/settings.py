@@ -132,6 +132,9 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # Development serves through the finders; the folder only has to exist for WhiteNoise.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Request bodies: a concern's narrative is capped at 20,000 characters; anything far beyond the
 # whole form is refused before it is parsed (413), not stored in part.

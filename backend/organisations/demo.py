@@ -57,14 +57,18 @@ def demo_seed() -> DemoSeedResult:
     by_code: dict[str, Organisation] = {}
     for code, name, kind, parent, escalates_to in ORGANISATIONS:
         by_code[code] = Organisation.objects.create(
-            code=code, name=name, kind=kind,
+            code=code,
+            name=name,
+            kind=kind,
             parent=by_code[parent] if parent else None,
             escalates_to=by_code[escalates_to] if escalates_to else None,
         )
     user_model = get_user_model()
     for username, role, code in USERS:
         user = user_model.objects.create_user(
-            username=username, password=DEMO_PASSWORD, is_staff=role == Role.ADMINISTRATOR,
+            username=username,
+            password=DEMO_PASSWORD,
+            is_staff=role == Role.ADMINISTRATOR,
             is_superuser=role == Role.ADMINISTRATOR,
         )
         Membership.objects.create(user=user, organisation=by_code[code], role=role)

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 
-from backend.organisations.models import Membership, Organisation, OrganisationKind
+from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
 
 
-def organisation_scope_q(*, user: AbstractBaseUser | AnonymousUser, roles: set[str], field: str) -> Q:
+def organisation_scope_q(*, user: User | AnonymousUser, roles: set[str] | set[Role], field: str) -> Q:
     """A filter matching rows whose ``field`` (an Organisation) lies in a subtree where the user
     holds one of ``roles``. No membership gives a filter that matches nothing."""
     if not user.is_authenticated:

@@ -11,8 +11,14 @@ if ! command -v uv >/dev/null 2>&1 && ! "$PY" -m uv --version >/dev/null 2>&1; t
 fi
 UV="uv"; command -v uv >/dev/null 2>&1 || UV="$PY -m uv"
 [ -x .venv/bin/python ] || $UV venv --quiet --python "$PY" .venv
-# Re-sync only when the lock file changed since the last sync.
+# Re-sync only when the lock file changed since the last sync. The dev set is a superset of the
+# runtime set, so a venv synced for the tests also serves `make run`.
 stamp=".venv/.synced-$(basename "$req")"
+dev_stamp=".venv/.synced-requirements-dev.txt"
+if [ "$req" = requirements.txt ] && [ -f "$dev_stamp" ] && [ "$dev_stamp" -nt requirements-dev.txt ] \
+   && [ "$dev_stamp" -nt requirements.txt ]; then
+  exit 0
+fi
 if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
   $UV pip sync --quiet --python .venv/bin/python --require-hashes "$req"
   rm -f .venv/.synced-*

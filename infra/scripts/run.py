@@ -23,12 +23,40 @@ def main() -> int:
     var = Path(env.get("CANDOUR_VAR_DIR", ROOT / "var"))
     var.mkdir(parents=True, exist_ok=True)
     commands = {
-        "web": [str(VENV_BIN / "gunicorn"), "backend.config.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--threads", "4", "--graceful-timeout", "5"],
-        "worker": [str(VENV_BIN / "celery"), "-A", "backend.config", "worker", "--loglevel", "INFO",
-                   "--concurrency", "2", "--without-mingle", "--without-gossip"],
-        "beat": [str(VENV_BIN / "celery"), "-A", "backend.config", "beat", "--loglevel", "INFO",
-                 "-s", str(var / "celerybeat-schedule")],
+        "web": [
+            str(VENV_BIN / "gunicorn"),
+            "backend.config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--graceful-timeout",
+            "5",
+        ],
+        "worker": [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "backend.config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        "beat": [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "backend.config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(var / "celerybeat-schedule"),
+        ],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for name, cmd in commands.items()}
 
@@ -39,8 +67,10 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    print(f"\nCandour is running at http://127.0.0.1:{port}/  (Ctrl-C stops the web server, worker and beat)\n",
-          flush=True)
+    print(
+        f"\nCandour is running at http://127.0.0.1:{port}/  (Ctrl-C stops the web server, worker and beat)\n",
+        flush=True,
+    )
     try:
         while all(proc.poll() is None for proc in procs.values()):
             time.sleep(0.5)

@@ -42,7 +42,7 @@ class Transition:
     actors: frozenset[Actor]
 
 
-def _t(name: str, sources: set[State], target: State, actors: set[Actor]) -> Transition:
+def _t(name: str, sources: set[State] | frozenset[State], target: State, actors: set[Actor]) -> Transition:
     return Transition(name=name, sources=frozenset(sources), target=target, actors=frozenset(actors))
 
 

@@ -1,0 +1,85 @@
+"""An error in a request carrying concern text reaches Sentry without that text.
+
+Runs Candour under gunicorn as in production, with SENTRY_DSN pointing at a local envelope receiver.
+The error is real: a database trigger (the outer edge) refuses the insert mid-request.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+
+from tests.support.processes import BIN, Proc, free_port, process_env, running, wait_for, wait_http
+from tests.support.sentry_receiver import SentryReceiver
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+CANARY_TEXT = "CANARY-NARRATIVE-7f3a9 the night sister shouted at Mrs Example"
+CANARY_UA = "CanaryBrowser/9.9 (ua-canary-51c2)"
+CANARY_IP = "203.0.113.77"
+
+
+@pytest.fixture
+def failing_intake(demo: None):  # type: ignore[no-untyped-def]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION candour_test_refuse() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'disk full (injected)'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER candour_test_refuse BEFORE INSERT ON concerns_concern "
+            "FOR EACH ROW EXECUTE FUNCTION candour_test_refuse()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER candour_test_refuse ON concerns_concern")
+        cursor.execute("DROP FUNCTION candour_test_refuse()")
+
+
+def test_sentry_event_arrives_without_concern_text_or_identity(failing_intake: None, tmp_path: Path) -> None:
+    port = free_port()
+    with SentryReceiver() as receiver:
+        env = process_env(SENTRY_DSN=receiver.dsn)
+        web = Proc(
+            "web",
+            [str(BIN / "gunicorn"), "backend.config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            env,
+            tmp_path / "web.log",
+        )
+        with running([web]):
+            base = f"http://127.0.0.1:{port}"
+            wait_http(f"{base}/healthz")
+            session = requests.Session()
+            headers = {"User-Agent": CANARY_UA, "X-Forwarded-For": CANARY_IP}
+            form = session.get(f"{base}/raise/", headers=headers, timeout=10)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+            assert token
+            response = session.post(
+                f"{base}/raise/",
+                headers={**headers, "Referer": f"{base}/raise/"},
+                data={
+                    "csrfmiddlewaretoken": token.group(1),
+                    "unit": "RNX07",
+                    "raiser_kind": "staff",
+                    "identity_mode": "anonymous",
+                    "themes": "behaviour",
+                    "what_happened": CANARY_TEXT,
+                },
+                timeout=10,
+            )
+            assert response.status_code == 500
+            wait_for(lambda: receiver.items, timeout=20, what="the Sentry event")
+        log = web.output()
+
+    event = receiver.items[0]
+    assert event["exception"]["values"][-1]["type"] in {"RaiseException", "InternalError", "ProgrammingError"}
+    assert "disk full (injected)" in event["exception"]["values"][-1]["value"]
+    assert event["request"]["url"].endswith("/raise/")  # it is about the failing request
+    everything = b"\n".join(receiver.raw).decode(errors="replace")
+    for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2", CANARY_IP, token.group(1)):
+        assert canary not in everything, canary
+        assert canary not in log, canary
