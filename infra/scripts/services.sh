@@ -32,12 +32,19 @@ start() {
   local pgport redisport
   pgport="$(free_port 20000)"; redisport="$(free_port 24000)"
   mkdir -p "$dir/pg" "$dir/sock" "$dir/redis"
-  [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir/pg" "$dir/sock"
-  as_pg "$PGBIN/initdb" -D "$dir/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1
+  if [ "$(id -u)" = 0 ]; then
+    # PostgreSQL refuses to run as root; its user must be able to reach the folder (mktemp makes it 0700).
+    chmod 755 "$dir"
+    chown postgres:postgres "$dir/pg" "$dir/sock"
+  fi
+  if ! as_pg "$PGBIN/initdb" -D "$dir/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2; echo "initdb failed" >&2; exit 1
+  fi
   local extra="-c max_connections=200"
   [ "$mode" = "--durable" ] || extra="$extra -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   as_pg "$PGBIN/pg_ctl" -D "$dir/pg" -l "$dir/pg/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $pgport -k $dir/sock $extra" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $pgport -k $dir/sock $extra" start >/dev/null \
+    || { cat "$dir/pg/server.log" >&2; echo "PostgreSQL did not start" >&2; exit 1; }
   as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$pgport" -U postgres candour
   redis-server --port "$redisport" --bind 127.0.0.1 --daemonize yes --dir "$dir/redis" \
     --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" --save "" --appendonly no
