@@ -33,6 +33,13 @@ class Theme(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class SpeakUpAgain(models.TextChoices):
+    YES = "yes", "Yes"
+    NO = "no", "No"
+    MAYBE = "maybe", "Maybe"
+    DONT_KNOW = "dont_know", "I don't know"
+
+
 class Channel(models.TextChoices):
     WEB = "web", "Web"
     SMS = "sms", "SMS"
@@ -70,6 +77,9 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     raiser_name = EncryptedTextField(blank=True)
     raiser_contact = EncryptedTextField(blank=True)
 
+    detriment_reported = models.BooleanField(default=False)
+    would_speak_up_again = models.CharField(max_length=10, choices=SpeakUpAgain.choices, blank=True)
+
     # For an anonymous raiser this is rounded down to the hour: no exact second is kept to show staff.
     received_at = models.DateTimeField()
     last_activity_at = models.DateTimeField()
@@ -105,6 +115,35 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     @transition(field=state, source=_src("reopen"), target=_tgt("reopen"))
     def reopen(self) -> None: ...
+
+
+class Direction(models.TextChoices):
+    TO_RAISER = "to_raiser", "To the raiser"
+    FROM_RAISER = "from_raiser", "From the raiser"
+
+
+class MessageKind(models.TextChoices):
+    MESSAGE = "message", "Message"
+    INFORMATION = "information", "Further information"
+    DETRIMENT = "detriment", "Detriment reported"
+    FEEDBACK = "feedback", "Feedback"
+
+
+class Message(models.Model):
+    """Two-way conversation between the raiser and those handling the concern."""
+
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=12, choices=Direction.choices)
+    kind = models.CharField(max_length=12, choices=MessageKind.choices, default=MessageKind.MESSAGE)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    body = EncryptedTextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.direction} on concern {self.concern_id}"
 
 
 class Receipt(models.Model):

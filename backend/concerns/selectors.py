@@ -8,7 +8,7 @@ from datetime import datetime
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
-from backend.concerns.models import Concern, Event
+from backend.concerns.models import Concern, Event, Message
 from backend.organisations.models import Role
 from backend.organisations.selectors import organisation_scope_q
 from workflows.engine import lifecycle
@@ -56,3 +56,27 @@ def concern_raiser_timeline(*, concern: Concern) -> list[TimelineEntry]:
     """What the raiser may see of their concern's history: moves and levels, never who did them."""
     events = Event.objects.filter(concern=concern, visible_to_raiser=True).order_by("seq")
     return [TimelineEntry(kind=e.kind, state=e.to_state, at=e.created_at) for e in events]
+
+
+@dataclass(frozen=True)
+class RaiserView:
+    reference: str
+    state: str
+    route_level: int
+    received_at: datetime
+    would_speak_up_again: str
+    timeline: list[TimelineEntry]
+    messages: list[Message]
+
+
+def concern_raiser_view(*, concern: Concern) -> RaiserView:
+    """Everything the raiser may see: their status, timeline and conversation; nothing about staff."""
+    return RaiserView(
+        reference=concern.reference,
+        state=concern.state,
+        route_level=concern.route_level,
+        received_at=concern.received_at,
+        would_speak_up_again=concern.would_speak_up_again,
+        timeline=concern_raiser_timeline(concern=concern),
+        messages=list(Message.objects.filter(concern=concern).order_by("created_at", "pk")),
+    )

@@ -23,9 +23,13 @@ from backend.concerns.models import (
     Clock,
     ClockStatus,
     Concern,
+    Direction,
     IdentityMode,
+    Message,
+    MessageKind,
     Receipt,
     ReceiptGuessWindow,
+    SpeakUpAgain,
 )
 from backend.organisations.models import Membership, Organisation, Role
 from workflows.engine import lifecycle
@@ -209,16 +213,194 @@ def _stop_clocks(*, concern: Concern, kinds: Sequence[str]) -> None:
     Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).update(status=ClockStatus.STOPPED)
 
 
-@transaction.atomic
-def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
-    now = _now(now)
+def _locked(concern_id: int) -> Concern:
     # FOR UPDATE: the sweep may be escalating this very concern; whoever locks first decides.
-    concern = Concern.objects.select_for_update(of=("self",)).select_related("holder").get(pk=concern_id)
+    return Concern.objects.select_for_update(of=("self",)).select_related("holder").get(pk=concern_id)
+
+
+def _staff_move(
+    *,
+    concern_id: int,
+    user: User,
+    name: str,
+    now: datetime | None,
+    stop: Sequence[str] = (),
+    data: dict[str, object] | None = None,
+) -> Concern:
+    """A member of staff moves a concern: role checked in scope, then the table, then one write."""
+    now = _now(now)
+    concern = _locked(concern_id)
     actor = _actor_for(user=user, concern=concern)
-    _transition(concern=concern, name="acknowledge", actor=actor, actor_id=user.pk, now=now)
-    _stop_clocks(concern=concern, kinds=[ClockKind.ACKNOWLEDGE])
+    _transition(concern=concern, name=name, actor=actor, actor_id=user.pk, now=now, data=data)
+    if stop:
+        _stop_clocks(concern=concern, kinds=stop)
     concern.save()
     return concern
+
+
+@transaction.atomic
+def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    return _staff_move(concern_id=concern_id, user=user, name="acknowledge", now=now, stop=[ClockKind.ACKNOWLEDGE])
+
+
+@transaction.atomic
+def concern_start_review(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    return _staff_move(concern_id=concern_id, user=user, name="start_review", now=now)
+
+
+@transaction.atomic
+def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: datetime | None = None) -> Concern:
+    """Feedback is a message to the raiser and a move: both or neither."""
+    now = _now(now)
+    concern = _staff_move(
+        concern_id=concern_id,
+        user=user,
+        name="give_feedback",
+        now=now,
+        stop=[ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK],
+    )
+    Message.objects.create(
+        concern=concern,
+        direction=Direction.TO_RAISER,
+        kind=MessageKind.FEEDBACK,
+        author=user,
+        body=feedback,
+        created_at=now,
+    )
+    return concern
+
+
+@transaction.atomic
+def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
+    return _staff_move(
+        concern_id=concern_id,
+        user=user,
+        name="close",
+        now=now,
+        stop=[k.value for k in ClockKind],
+        data={"reason": reason[:200]},
+    )
+
+
+@transaction.atomic
+def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    concern = _staff_move(concern_id=concern_id, user=user, name="reopen", now=now)
+    _clock_start(concern=concern, now=_now(now))
+    return concern
+
+
+@transaction.atomic
+def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: datetime | None = None) -> Message:
+    now = _now(now)
+    concern = _locked(concern_id)
+    actor = _actor_for(user=user, concern=concern)
+    if concern.state in lifecycle.TERMINAL:
+        raise lifecycle.IllegalTransition("message", concern.state, actor)
+    message = Message.objects.create(
+        concern=concern, direction=Direction.TO_RAISER, author=user, body=body, created_at=now
+    )
+    concern.last_activity_at = now
+    event_append(
+        concern=concern,
+        kind="message_to_raiser",
+        actor_id=user.pk,
+        actor_role=actor,
+        now=now,
+        data={"message": message.pk},
+        visible_to_raiser=True,
+    )
+    concern.save()
+    return message
+
+
+RAISER_MESSAGE_EVENTS = {
+    MessageKind.MESSAGE: "message_from_raiser",
+    MessageKind.INFORMATION: "information_added",
+    MessageKind.DETRIMENT: "detriment_reported",
+}
+
+
+@transaction.atomic
+def concern_message_from_raiser(
+    *, concern_id: int, body: str, kind: str = MessageKind.MESSAGE, now: datetime | None = None
+) -> Message:
+    """The raiser writes: a message, more information, or a report of detriment (harm for speaking up)."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    if concern.state in lifecycle.TERMINAL:
+        raise lifecycle.IllegalTransition("message", concern.state, Actor.RAISER)
+    message = Message.objects.create(
+        concern=concern, direction=Direction.FROM_RAISER, kind=kind, body=body, created_at=now
+    )
+    if kind == MessageKind.DETRIMENT:
+        concern.detriment_reported = True
+    concern.last_activity_at = now
+    event_append(
+        concern=concern,
+        kind=RAISER_MESSAGE_EVENTS[MessageKind(kind)],
+        actor_id=None,
+        actor_role=Actor.RAISER,
+        now=now,
+        data={"message": message.pk},
+        visible_to_raiser=True,
+    )
+    concern.save()
+    return message
+
+
+@transaction.atomic
+def concern_withdraw(*, concern_id: int, now: datetime | None = None) -> Concern:
+    now = _now(now)
+    concern = _locked(concern_id)
+    _transition(concern=concern, name="withdraw", actor=Actor.RAISER, actor_id=None, now=now)
+    _stop_clocks(concern=concern, kinds=[k.value for k in ClockKind])
+    concern.save()
+    return concern
+
+
+SPEAK_UP_STATES = frozenset({lifecycle.State.FEEDBACK_GIVEN, lifecycle.State.CLOSED})
+
+
+@transaction.atomic
+def concern_answer_speak_up_again(*, concern_id: int, answer: str, now: datetime | None = None) -> Concern:
+    """ "Given your experience, would you speak up again?" asked once feedback is given, answered once."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    if concern.state not in SPEAK_UP_STATES or concern.would_speak_up_again:
+        raise lifecycle.IllegalTransition("answer_speak_up_again", concern.state, Actor.RAISER)
+    concern.would_speak_up_again = SpeakUpAgain(answer)
+    event_append(
+        concern=concern,
+        kind="speak_up_again_answered",
+        actor_id=None,
+        actor_role=Actor.RAISER,
+        now=now,
+        data={"answer": answer},
+        visible_to_raiser=True,
+    )
+    concern.save()
+    return concern
+
+
+@dataclass(frozen=True)
+class RaiserIdentity:
+    name: str
+    contact: str
+
+
+@transaction.atomic
+def concern_identity_reveal(*, concern_id: int, user: User, now: datetime | None = None) -> RaiserIdentity:
+    """Only a guardian sees a confidential raiser's identity, and every look is audited."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    actor = _actor_for(user=user, concern=concern)
+    if concern.identity_mode == IdentityMode.ANONYMOUS:
+        return RaiserIdentity(name="", contact="")
+    if concern.identity_mode == IdentityMode.CONFIDENTIAL and actor is not Actor.GUARDIAN:
+        raise PermissionDenied("Only the guardian may see who raised a confidential concern.")
+    event_append(concern=concern, kind="identity_viewed", actor_id=user.pk, actor_role=actor, now=now)
+    concern.save(update_fields=["audit_seq", "audit_head"])
+    return RaiserIdentity(name=concern.raiser_name, contact=concern.raiser_contact)
 
 
 def _escalate(*, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str) -> bool:
@@ -243,7 +425,7 @@ def _escalate(*, concern: Concern, actor: Actor, actor_id: int | None, now: date
 
 
 def _clock_fire(*, clock: Clock, now: datetime) -> None:
-    concern = Concern.objects.select_for_update(of=("self",)).select_related("holder").get(pk=clock.concern_id)
+    concern = _locked(clock.concern_id)
     clock.status = ClockStatus.FIRED
     clock.fired_at = now
     clock.late = now - clock.due_at > LATE_AFTER

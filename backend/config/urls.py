@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("api/", include("backend.api.urls")),
     # Pages are an entry point outside backend: named by string so backend never imports them.
     path("", include("frontend.urls")),
 ]

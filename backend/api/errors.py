@@ -1,0 +1,42 @@
+"""One error shape for the API: {"detail": ...} or {field: [messages]}, never a 500 for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from backend.concerns.services import TooManyAttempts
+from workflows.engine.lifecycle import IllegalTransition
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The concern is not in a state that allows this."
+    default_code = "conflict"
+
+
+class TooMany(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Too many look-ups right now. Try again in a minute."
+    default_code = "throttled"
+
+
+class TooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large."
+    default_code = "too_large"
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IllegalTransition):
+        exc = Conflict(str(exc))
+    elif isinstance(exc, TooManyAttempts):
+        exc = TooMany()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = TooLarge()
+    return exception_handler(exc, context)

@@ -1,0 +1,84 @@
+"""What the API returns. Inputs for raising a concern live in backend.concerns.inputs (shared with pages)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from backend.concerns.inputs import NARRATIVE_MAX
+from backend.concerns.models import MessageKind, SpeakUpAgain
+
+
+class ReceiptInput(serializers.Serializer):
+    receipt = serializers.CharField(max_length=100)
+
+
+class RaiserMessageInput(ReceiptInput):
+    body = serializers.CharField(max_length=NARRATIVE_MAX)
+    kind = serializers.ChoiceField(
+        choices=[MessageKind.MESSAGE, MessageKind.INFORMATION, MessageKind.DETRIMENT], default=MessageKind.MESSAGE
+    )
+
+
+class SpeakUpAgainInput(ReceiptInput):
+    answer = serializers.ChoiceField(choices=SpeakUpAgain.choices)
+
+
+class StaffMessageInput(serializers.Serializer):
+    body = serializers.CharField(max_length=NARRATIVE_MAX)
+
+
+class FeedbackInput(serializers.Serializer):
+    feedback = serializers.CharField(max_length=NARRATIVE_MAX)
+
+
+class CloseInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class RaisedOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    receipt = serializers.CharField(help_text="Shown once. Keep it: it is the only way to follow up.")
+
+
+class MessageOutput(serializers.Serializer):
+    direction = serializers.CharField()
+    kind = serializers.CharField()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TimelineOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    at = serializers.DateField(source="at.date")
+
+
+class RaiserStatusOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    route_level = serializers.IntegerField()
+    received_on = serializers.DateField(source="received_at.date")
+    would_speak_up_again = serializers.CharField()
+    timeline = TimelineOutput(many=True)
+    messages = MessageOutput(many=True)
+
+
+class ConcernSummaryOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    unit = serializers.CharField(source="unit.code")
+    holder = serializers.CharField(source="holder.code")
+    route_level = serializers.IntegerField()
+    raiser_kind = serializers.CharField()
+    identity_mode = serializers.CharField()
+    themes = serializers.ListField(child=serializers.CharField())
+    urgent = serializers.BooleanField()
+    detriment_reported = serializers.BooleanField()
+    received_on = serializers.DateField(source="received_at.date")
+
+
+class ConcernDetailOutput(ConcernSummaryOutput):
+    what_happened = serializers.CharField()
+    when_happened = serializers.CharField()
+    desired_outcome = serializers.CharField()
+    messages = MessageOutput(many=True, source="messages.all")

@@ -1,0 +1,25 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backend.api import views
+
+app_name = "api"
+urlpatterns = [
+    path("v1/concerns/", views.ConcernListApi.as_view(), name="concern-list"),
+    path("v1/concerns/raise/", views.ConcernRaiseApi.as_view(), name="concern-raise"),
+    path("v1/concerns/<str:reference>/", views.ConcernDetailApi.as_view(), name="concern-detail"),
+    path("v1/concerns/<str:reference>/acknowledge/", views.ConcernAcknowledgeApi.as_view(), name="concern-acknowledge"),
+    path(
+        "v1/concerns/<str:reference>/start-review/", views.ConcernStartReviewApi.as_view(), name="concern-start-review"
+    ),
+    path("v1/concerns/<str:reference>/feedback/", views.ConcernGiveFeedbackApi.as_view(), name="concern-feedback"),
+    path("v1/concerns/<str:reference>/close/", views.ConcernCloseApi.as_view(), name="concern-close"),
+    path("v1/concerns/<str:reference>/reopen/", views.ConcernReopenApi.as_view(), name="concern-reopen"),
+    path("v1/concerns/<str:reference>/messages/", views.ConcernMessageApi.as_view(), name="concern-message"),
+    path("v1/follow-up/", views.FollowUpStatusApi.as_view(), name="follow-up"),
+    path("v1/follow-up/messages/", views.FollowUpMessageApi.as_view(), name="follow-up-message"),
+    path("v1/follow-up/withdraw/", views.FollowUpWithdrawApi.as_view(), name="follow-up-withdraw"),
+    path("v1/follow-up/speak-up-again/", views.FollowUpSpeakUpAgainApi.as_view(), name="follow-up-speak-up-again"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
