@@ -28,6 +28,7 @@ def _raise_form(request: HttpRequest, *, errors: dict[str, list[str]] | None = N
         "themes": Theme.choices,
         "errors": errors or {},
         "data": request.POST,
+        "selected_themes": request.POST.getlist("themes"),
     }
     return render(request, "frontend/raise.html", context, status=status)
 

@@ -50,14 +50,14 @@ class MessageOutput(serializers.Serializer):
 class TimelineOutput(serializers.Serializer):
     kind = serializers.CharField()
     state = serializers.CharField()
-    at = serializers.DateField(source="at.date")
+    on = serializers.DateField()
 
 
 class RaiserStatusOutput(serializers.Serializer):
     reference = serializers.CharField()
     state = serializers.CharField()
     route_level = serializers.IntegerField()
-    received_on = serializers.DateField(source="received_at.date")
+    received_on = serializers.DateField()
     would_speak_up_again = serializers.CharField()
     timeline = TimelineOutput(many=True)
     messages = MessageOutput(many=True)
@@ -74,7 +74,7 @@ class ConcernSummaryOutput(serializers.Serializer):
     themes = serializers.ListField(child=serializers.CharField())
     urgent = serializers.BooleanField()
     detriment_reported = serializers.BooleanField()
-    received_on = serializers.DateField(source="received_at.date")
+    received_on = serializers.DateField()
 
 
 class ConcernDetailOutput(ConcernSummaryOutput):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
@@ -93,6 +95,11 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    @property
+    def received_on(self) -> date:
+        """The day only: what staff and the API show, so no exact submission time identifies a raiser."""
+        return self.received_at.date()
 
     # The transitions only check the table in workflows.engine.lifecycle; services do the work.
     @transition(field=state, source=_src("acknowledge"), target=_tgt("acknowledge"))
@@ -188,8 +195,13 @@ class Clock(models.Model):
 
     class Meta:
         constraints = [
-            # One clock of a kind per level: a second sweep cannot start or fire a duplicate.
-            models.UniqueConstraint(fields=["concern", "kind", "route_level"], name="clock_once_per_level"),
+            # At most one running clock of a kind per concern: a second sweep, or a reopen racing a
+            # sweep, cannot start a duplicate. Fired and stopped clocks stay as history.
+            models.UniqueConstraint(
+                fields=["concern", "kind"],
+                name="clock_one_running_per_kind",
+                condition=models.Q(status="pending"),
+            ),
         ]
         indexes = [
             # The sweep reads only pending clocks by due time: its cost grows with due clocks, not concerns.

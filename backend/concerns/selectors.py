@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
@@ -51,6 +51,10 @@ class TimelineEntry:
     state: str
     at: datetime
 
+    @property
+    def on(self) -> date:
+        return self.at.date()
+
 
 def concern_raiser_timeline(*, concern: Concern) -> list[TimelineEntry]:
     """What the raiser may see of their concern's history: moves and levels, never who did them."""
@@ -63,7 +67,7 @@ class RaiserView:
     reference: str
     state: str
     route_level: int
-    received_at: datetime
+    received_on: date
     would_speak_up_again: str
     timeline: list[TimelineEntry]
     messages: list[Message]
@@ -75,7 +79,7 @@ def concern_raiser_view(*, concern: Concern) -> RaiserView:
         reference=concern.reference,
         state=concern.state,
         route_level=concern.route_level,
-        received_at=concern.received_at,
+        received_on=concern.received_on,
         would_speak_up_again=concern.would_speak_up_again,
         timeline=concern_raiser_timeline(concern=concern),
         messages=list(Message.objects.filter(concern=concern).order_by("created_at", "pk")),

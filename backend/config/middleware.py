@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 FORGOTTEN_META = (
     "REMOTE_ADDR",
@@ -33,4 +34,24 @@ class ForgetClientAddressMiddleware:
             request.META.pop(key, None)
         # Django and its tools expect an address to exist; give them one that says nothing.
         request.META["REMOTE_ADDR"] = "0.0.0.0"  # noqa: S104 - an address, not a bind
+        return self.get_response(request)
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse an oversized body with 413 before anything reads it, so nothing is half-stored.
+
+    Django would raise RequestDataTooBig only when a form body is parsed; a JSON body read by DRF
+    would not be checked at all. One limit at the door covers both.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return JsonResponse({"detail": "The request is too large."}, status=413)
         return self.get_response(request)
