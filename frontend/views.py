@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -11,10 +10,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backend.concerns import selectors, services
 from backend.concerns.inputs import ConcernRaiseInput
 from backend.concerns.models import IdentityMode, RaiserKind, Theme
+from backend.config.access import access
 from backend.organisations.selectors import units_for_raising
 from workflows.engine.lifecycle import IllegalTransition
 
 
+@access("public")
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html")
@@ -33,6 +34,7 @@ def _raise_form(request: HttpRequest, *, errors: dict[str, list[str]] | None = N
     return render(request, "frontend/raise.html", context, status=status)
 
 
+@access("public")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def concern_raise_page(request: HttpRequest) -> HttpResponse:
@@ -47,6 +49,7 @@ def concern_raise_page(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/receipt.html", {"reference": raised.concern.reference, "receipt": raised.receipt})
 
 
+@access("public")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def concern_follow_up_page(request: HttpRequest) -> HttpResponse:
@@ -63,13 +66,13 @@ def concern_follow_up_page(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/status.html", {"concern": concern, "timeline": timeline})
 
 
-@login_required
+@access("staff")
 @require_GET
 def inbox_page(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/inbox.html", {"concerns": selectors.concern_inbox(user=request.user)[:200]})
 
 
-@login_required
+@access("staff")
 @require_GET
 def concern_case_page(request: HttpRequest, reference: str) -> HttpResponse:
     case = selectors.concern_case(user=request.user, reference=reference)
@@ -78,7 +81,7 @@ def concern_case_page(request: HttpRequest, reference: str) -> HttpResponse:
     return render(request, "frontend/case.html", {"concern": case.concern, "actions": case.actions})
 
 
-@login_required
+@access("staff")
 @require_POST
 def concern_acknowledge_page(request: HttpRequest, reference: str) -> HttpResponse:
     concern = selectors.concern_for_handler(user=request.user, reference=reference)

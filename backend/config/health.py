@@ -6,9 +6,11 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from backend.config.access import access
 from backend.config.celery import app as celery_app
 
 
+@access("public")
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -32,6 +34,7 @@ def _broker_ok() -> bool:
         return False
 
 
+@access("public")
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database_ok(), "broker": _broker_ok()}

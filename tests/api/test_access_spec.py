@@ -1,0 +1,73 @@
+"""Every route declares who may use it (GlobaLeaks-style access spec); open routes are an explicit list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.views import APIView
+
+# Routes anyone may call, on purpose. Anything else open is a defect.
+OPEN_ROUTES = {
+    "healthz",
+    "readyz",
+    "",  # home
+    "raise/",
+    "follow-up/",
+    "sign-in/",
+    "sign-out/",
+    "api/v1/concerns/raise/",
+    "api/v1/follow-up/",
+    "api/v1/follow-up/messages/",
+    "api/v1/follow-up/withdraw/",
+    "api/v1/follow-up/speak-up-again/",
+    "api/schema/",
+    "api/docs/",
+}
+# Django's admin guards itself (staff sign-in and model permissions).
+DELEGATED_PREFIXES = ("admin/",)
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p.callback
+
+
+def _declared(callback: Any) -> str | None:
+    cls = getattr(callback, "cls", None)
+    if cls is not None and issubclass(cls, APIView):
+        # Declared on the class itself, not inherited from a default that may change.
+        declared = [k for k in cls.__mro__ if "permission_classes" in k.__dict__ and k.__module__.startswith("backend")]
+        if not declared and cls.__module__.startswith("drf_spectacular"):
+            return "public"
+        if not declared:
+            return None
+        perms = cls.permission_classes
+        return "public" if perms == [AllowAny] else "staff" if IsAuthenticated in perms else None
+    view_class = getattr(callback, "view_class", None)
+    if view_class is not None and view_class.__module__.startswith("django.contrib.auth"):
+        return "public"  # sign-in and sign-out
+    return getattr(callback, "candour_access", None)
+
+
+ROUTES = [(route, cb) for route, cb in _walk(get_resolver().url_patterns) if not route.startswith(DELEGATED_PREFIXES)]
+
+
+@pytest.mark.parametrize(("route", "callback"), ROUTES, ids=[r for r, _ in ROUTES])
+def test_every_route_declares_its_access(route: str, callback: Any) -> None:
+    declared = _declared(callback)
+    assert declared is not None, f"{route} declares no access"
+    if declared == "public":
+        assert route in OPEN_ROUTES, f"{route} is open to anyone but not in OPEN_ROUTES"
+    else:
+        assert route not in OPEN_ROUTES, f"{route} is listed as open but requires sign-in"
+
+
+def test_the_open_list_names_only_real_routes() -> None:
+    assert {route for route, _ in ROUTES} >= OPEN_ROUTES
