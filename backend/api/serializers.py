@@ -82,3 +82,20 @@ class ConcernDetailOutput(ConcernSummaryOutput):
     when_happened = serializers.CharField()
     desired_outcome = serializers.CharField()
     messages = MessageOutput(many=True, source="messages.all")
+
+
+class AssignInput(serializers.Serializer):
+    handler = serializers.CharField(max_length=150, help_text="The handler's username")
+
+
+class IdentityOutput(serializers.Serializer):
+    name = serializers.CharField()
+    contact = serializers.CharField()
+
+
+class PublicStatusOutput(serializers.Serializer):
+    reference = serializers.CharField()
+    state = serializers.CharField()
+    route_level = serializers.IntegerField()
+    holder = serializers.CharField(source="holder.name")
+    received_on = serializers.DateField()

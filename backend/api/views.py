@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -212,3 +214,55 @@ class ConcernMessageApi(APIView):
             body=data.validated_data["body"],
         )
         return Response(s.MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+
+class ConcernAssignApi(APIView):
+    """A guardian places the concern with a handler."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=s.AssignInput, responses={200: s.ConcernSummaryOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        concern_id = _handled(request, reference).pk
+        data = s.AssignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        handler = get_user_model().objects.filter(username=data.validated_data["handler"]).first()
+        if handler is None:
+            raise ValidationError({"handler": ["No such handler."]})
+        concern = services.concern_assign(concern_id=concern_id, user=request.user, handler=handler)  # type: ignore[arg-type]
+        return Response(s.ConcernSummaryOutput(concern).data)
+
+
+class ConcernIdentityApi(APIView):
+    """Who raised a named or confidential concern. Guardian only for confidential; every look audited."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.IdentityOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        identity = services.concern_identity_reveal(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
+        return Response(s.IdentityOutput(identity).data)
+
+
+class OversightConcernListApi(generics.ListAPIView):
+    """For governors, commissioners and regulators: that concerns exist and where they stand; no narrative."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.ConcernSummaryOutput
+    filterset_class = ConcernFilter
+
+    def get_queryset(self) -> Any:
+        return selectors.concern_oversight_list(user=self.request.user)
+
+
+class PublicConcernStatusApi(APIView):
+    """For patient groups: the status of a concern whose raiser shared its reference with them."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: s.PublicStatusOutput})
+    def get(self, request: Request, reference: str) -> Response:
+        concern = selectors.concern_public_status(user=request.user, reference=reference)
+        if concern is None:
+            raise Http404
+        return Response(s.PublicStatusOutput(concern).data)

@@ -70,6 +70,10 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_about")
     holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_held")
     route_level = models.PositiveSmallIntegerField(default=0)
+    # The handler the guardian placed the concern with, if any.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_concerns"
+    )
     state = FSMField(default=State.RECEIVED.value, choices=STATE_CHOICES, protected=True, db_index=True)
 
     what_happened = EncryptedTextField()

@@ -8,22 +8,35 @@ from datetime import date, datetime
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from backend.concerns import scope
 from backend.concerns.models import Concern, Event, Message
-from backend.organisations.models import Role
-from backend.organisations.selectors import organisation_scope_q
+from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
-from workflows.engine.lifecycle import Actor
-
-HANDLING_ROLES = {Role.GUARDIAN, Role.HANDLER}
 
 
 def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
-    """Concerns held in the subtrees where the user is a guardian or handler, newest first."""
+    """Concerns the user handles: a guardian's subtree, a handler's assigned concerns; newest first."""
     return (
-        Concern.objects.filter(organisation_scope_q(user=user, roles=HANDLING_ROLES, field="holder"))
+        Concern.objects.filter(scope.handling_q(user=user))
         .select_related("unit", "holder")
         .order_by("-received_at", "-pk")
     )
+
+
+def concern_oversight_list(*, user: User | AnonymousUser) -> QuerySet[Concern]:
+    """Concerns a governor, commissioner or regulator may know exist. Callers show no narrative."""
+    return (
+        Concern.objects.filter(scope.oversight_q(user=user))
+        .select_related("unit", "holder")
+        .order_by("-received_at", "-pk")
+    )
+
+
+def concern_public_status(*, user: User | AnonymousUser, reference: str) -> Concern | None:
+    """A patient group follows a concern whose raiser shared its reference: state and dates only."""
+    if not user.is_authenticated or not Membership.objects.filter(user=user, role=Role.PATIENT_GROUP).exists():
+        return None
+    return Concern.objects.select_related("unit", "holder").filter(reference=reference).first()
 
 
 def concern_for_handler(*, user: User | AnonymousUser, reference: str) -> Concern | None:
@@ -41,8 +54,9 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     concern = concern_for_handler(user=user, reference=reference)
     if concern is None:
         return None
-    # Guardian and handler moves are the same in the table today; the service re-checks the role.
-    return CaseView(concern=concern, actions=lifecycle.allowed(state=concern.state, actor=Actor.HANDLER))
+    actor = scope.actor_for(user=user, concern=concern)  # type: ignore[arg-type]
+    actions = lifecycle.allowed(state=concern.state, actor=actor) if actor else []
+    return CaseView(concern=concern, actions=actions)
 
 
 @dataclass(frozen=True)

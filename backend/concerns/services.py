@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from backend.concerns import scope
 from backend.concerns.audit import event_append
 from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new
 from backend.concerns.models import (
@@ -31,7 +32,7 @@ from backend.concerns.models import (
     ReceiptGuessWindow,
     SpeakUpAgain,
 )
-from backend.organisations.models import Membership, Organisation, Role
+from backend.organisations.models import Organisation
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import BreachAction, ClockKind, acknowledge_rule
@@ -167,19 +168,10 @@ def concern_for_receipt(*, code: str, now: datetime | None = None) -> Concern | 
 
 
 def _actor_for(*, user: User, concern: Concern) -> Actor:
-    """The role a member of staff acts in for this concern: guardian wins over handler."""
-    roles = {
-        m.role
-        for m in Membership.objects.filter(user=user, role__in=[Role.GUARDIAN, Role.HANDLER]).select_related(
-            "organisation"
-        )
-        if concern.holder.path.startswith(m.organisation.path)
-    }
-    if Role.GUARDIAN in roles:
-        return Actor.GUARDIAN
-    if Role.HANDLER in roles:
-        return Actor.HANDLER
-    raise PermissionDenied("You do not handle concerns for this organisation.")
+    actor = scope.actor_for(user=user, concern=concern)
+    if actor is None:
+        raise PermissionDenied("You do not handle this concern.")
+    return actor
 
 
 def _transition(
@@ -241,6 +233,33 @@ def _staff_move(
 @transaction.atomic
 def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     return _staff_move(concern_id=concern_id, user=user, name="acknowledge", now=now, stop=[ClockKind.ACKNOWLEDGE])
+
+
+@transaction.atomic
+def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime | None = None) -> Concern:
+    """A guardian places the concern with a handler. Each reassignment is counted: three or more is
+    the "bounced between handlers" sidelining signal."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
+        raise PermissionDenied("Only the guardian places concerns with handlers.")
+    if concern.state in lifecycle.TERMINAL:
+        raise lifecycle.IllegalTransition("assign", concern.state, Actor.GUARDIAN)
+    if not scope.may_be_assigned(user=handler, concern=concern):
+        raise PermissionDenied("That person does not handle concerns for this organisation.")
+    previous = concern.assignee_id
+    concern.assignee = handler
+    concern.last_activity_at = now
+    event_append(
+        concern=concern,
+        kind="assigned",
+        actor_id=user.pk,
+        actor_role=Actor.GUARDIAN,
+        now=now,
+        data={"handler": handler.pk, "previous": previous},
+    )
+    concern.save()
+    return concern
 
 
 @transaction.atomic

@@ -27,6 +27,8 @@ ORGANISATIONS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     ("HWX", "Healthwatch Northshire", K.PATIENT_GROUP, None, None),
 )
 
+GOVERNS = (("RNXB", "RNX"), ("RCXB", "RCX"))
+
 R = Role
 # username, role, organisation code
 USERS: tuple[tuple[str, str, str], ...] = (
@@ -63,6 +65,9 @@ def demo_seed() -> DemoSeedResult:
             parent=by_code[parent] if parent else None,
             escalates_to=by_code[escalates_to] if escalates_to else None,
         )
+    for board, trust in GOVERNS:
+        Organisation.objects.filter(code=board).update(governs=by_code[trust])
+    Organisation.objects.filter(code__in=["RNX", "RCX"]).update(commissioned_by=by_code["QNX"])
     user_model = get_user_model()
     for username, role, code in USERS:
         user = user_model.objects.create_user(

@@ -29,6 +29,24 @@ class Organisation(models.Model):
     escalates_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_from"
     )
+    # A trust board governs its trust; an integrated care board commissions providers. These say whose
+    # concerns a governor or a commissioner may see exist, without handling them.
+    governs = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="governed_by",
+        help_text="For a trust board: the trust it governs",
+    )
+    commissioned_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="commissions",
+        help_text="For a provider: the integrated care board that commissions it",
+    )
     # Materialised path ("/RX1/RX1W1/") so a subtree is one indexed prefix match, not a recursive walk.
     path = models.CharField(max_length=400, editable=False, db_index=True)
     closure_days = models.JSONField(default=list, blank=True, help_text="ISO dates the organisation is closed")

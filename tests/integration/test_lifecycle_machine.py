@@ -75,6 +75,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             for m in Membership.objects.filter(user=user).select_related("organisation")
             if concern.holder.path.startswith(m.organisation.path)
         }
+        # A handler works only what was placed with them; a guardian works their whole subtree.
+        if "handler" in roles and concern.assignee_id != user.pk:
+            roles.discard("handler")
         actor = Actor.GUARDIAN if "guardian" in roles else Actor.HANDLER if "handler" in roles else None
         expected = actor is not None and name in lifecycle.allowed(state=concern.state, actor=actor)
         try:
@@ -87,6 +90,23 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert expected, f"{username} was allowed {name} from {concern.state}"
             assert self._events() == before + 1
             assert self._concern().state == lifecycle.BY_NAME[name].target
+
+    @rule()
+    def guardian_assigns_the_ward_handler(self) -> None:
+        self.now += timedelta(hours=1)
+        concern, before = self._concern(), self._events()
+        guardian, handler = (get_user_model().objects.get(username=u) for u in ("guardian", "handler"))
+        # The trust guardian holds the ward and trust subtree; the ward handler only the ward.
+        expected = concern.state not in lifecycle.TERMINAL and concern.holder.code == "RNX07"
+        try:
+            services.concern_assign(concern_id=self.concern_id, user=guardian, handler=handler, now=self.now)
+        except (IllegalTransition, PermissionDenied):
+            assert not expected, f"assignment refused at {concern.holder.code} in {concern.state}"
+            assert self._events() == before
+        else:
+            assert expected, f"assignment allowed at {concern.holder.code} in {concern.state}"
+            assert self._events() == before + 1
+            assert self._concern().assignee_id == handler.pk
 
     @rule()
     def raiser_withdraws(self) -> None:

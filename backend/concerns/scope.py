@@ -1,0 +1,65 @@
+"""Who may see and work which concerns: the one place that turns memberships into query filters.
+
+- guardian: every concern held in the subtree of their organisation;
+- handler: concerns placed with them (assigned), while held in their subtree;
+- governor: that a concern exists (no narrative, no identity) when it is about the trust their board
+  governs, or held by the board itself;
+- commissioner: the same for the providers their integrated care board commissions, or held by it;
+- regulator: concerns escalated to them.
+Everyone else: nothing.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Q
+
+from backend.concerns.models import Concern
+from backend.organisations.models import Membership, Organisation, Role
+from workflows.engine.lifecycle import Actor
+
+NOTHING = Q(pk__in=[])
+
+
+def _memberships(user: User | AnonymousUser, roles: set[str]) -> list[Membership]:
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user, role__in=roles).select_related("organisation"))
+
+
+def handling_q(*, user: User | AnonymousUser) -> Q:
+    q = NOTHING
+    for m in _memberships(user, {Role.GUARDIAN, Role.HANDLER}):
+        in_subtree = Q(holder__path__startswith=m.organisation.path)
+        q |= in_subtree if m.role == Role.GUARDIAN else in_subtree & Q(assignee=user)
+    return q
+
+
+def oversight_q(*, user: User | AnonymousUser) -> Q:
+    q = NOTHING
+    for m in _memberships(user, {Role.GOVERNOR, Role.COMMISSIONER, Role.REGULATOR}):
+        org = m.organisation
+        q |= Q(holder__path__startswith=org.path)
+        if m.role == Role.GOVERNOR and org.governs_id is not None:
+            governed = Organisation.objects.get(pk=org.governs_id)
+            q |= Q(unit__path__startswith=governed.path)
+        elif m.role == Role.COMMISSIONER:
+            for path in Organisation.objects.filter(commissioned_by=org).values_list("path", flat=True):
+                q |= Q(unit__path__startswith=path)
+    return q
+
+
+def actor_for(*, user: User, concern: Concern) -> Actor | None:
+    """The role a member of staff acts in on this concern, or None: guardian wins over handler."""
+    handling = _memberships(user, {Role.GUARDIAN, Role.HANDLER})
+    roles = {m.role for m in handling if concern.holder.path.startswith(m.organisation.path)}
+    if Role.GUARDIAN in roles:
+        return Actor.GUARDIAN
+    if Role.HANDLER in roles and concern.assignee_id == user.pk:
+        return Actor.HANDLER
+    return None
+
+
+def may_be_assigned(*, user: User, concern: Concern) -> bool:
+    """A handler can take a concern held in a subtree where they handle."""
+    return any(concern.holder.path.startswith(m.organisation.path) for m in _memberships(user, {Role.HANDLER}))
