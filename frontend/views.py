@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import ValidationError
 
 from backend.concerns import selectors, services
-from backend.concerns.inputs import ConcernRaiseInput
-from backend.concerns.models import IdentityMode, RaiserKind, Theme
+from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, SpeakUpAgainInput, StaffTextInput
+from backend.concerns.models import Concern, IdentityMode, RaiserKind, SpeakUpAgain, Theme
 from backend.config.access import access
 from backend.organisations.selectors import units_for_raising
 from workflows.engine.lifecycle import IllegalTransition
@@ -42,11 +48,18 @@ def concern_raise_page(request: HttpRequest) -> HttpResponse:
         return _raise_form(request)
     form = ConcernRaiseInput(data=request.POST)
     if not form.is_valid():
-        errors = {field: [str(m) for m in messages] for field, messages in form.errors.items()}
-        return _raise_form(request, errors=errors, status=400)
+        return _raise_form(request, errors=_errors(form), status=400)
     raised = services.concern_raise(**form.validated_data)
     # The receipt is rendered into this one response and never stored: no redirect, no cache.
     return render(request, "frontend/receipt.html", {"reference": raised.concern.reference, "receipt": raised.receipt})
+
+
+FOLLOW_UP_SESSION_KEY = "follow_up_concern"
+FOLLOW_UP_SECONDS = 30 * 60  # the only cookie an anonymous raiser keeps, and only this long
+
+
+def _errors(form: Any) -> dict[str, list[str]]:
+    return {field: [str(m) for m in messages] for field, messages in form.errors.items()}
 
 
 @access("public")
@@ -62,8 +75,88 @@ def concern_follow_up_page(request: HttpRequest) -> HttpResponse:
     if concern is None:
         errors = {"receipt": ["We could not find a concern for that receipt code. Check it and try again."]}
         return render(request, "frontend/follow_up.html", {"errors": errors}, status=400)
-    timeline = selectors.concern_raiser_timeline(concern=concern)
-    return render(request, "frontend/status.html", {"concern": concern, "timeline": timeline})
+    request.session.cycle_key()
+    request.session[FOLLOW_UP_SESSION_KEY] = concern.pk
+    request.session.set_expiry(FOLLOW_UP_SECONDS)
+    return redirect("frontend:follow_up_concern")
+
+
+def _raiser_concern(request: HttpRequest) -> Concern | None:
+    concern_id = request.session.get(FOLLOW_UP_SESSION_KEY)
+    return selectors.concern_by_id(concern_id=concern_id) if isinstance(concern_id, int) else None
+
+
+def _raiser_page(
+    request: HttpRequest, concern: Concern, *, errors: dict[str, list[str]] | None = None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "view": selectors.concern_raiser_view(concern=concern),
+        "errors": errors or {},
+        "data": request.POST,
+        "answers": SpeakUpAgain.choices,
+    }
+    return render(request, "frontend/status.html", context, status=status)
+
+
+@access("public")
+@never_cache
+@require_GET
+def follow_up_concern_page(request: HttpRequest) -> HttpResponse:
+    concern = _raiser_concern(request)
+    if concern is None:
+        return redirect("frontend:follow_up")
+    return _raiser_page(request, concern)
+
+
+@access("public")
+@never_cache
+@require_POST
+def follow_up_message_page(request: HttpRequest) -> HttpResponse:
+    concern = _raiser_concern(request)
+    if concern is None:
+        return redirect("frontend:follow_up")
+    form = RaiserMessageInput(data=request.POST)
+    if not form.is_valid():
+        return _raiser_page(request, concern, errors=_errors(form), status=400)
+    try:
+        services.concern_message_from_raiser(concern_id=concern.pk, **form.validated_data)
+    except IllegalTransition:
+        return _raiser_page(request, concern, errors={"body": ["This concern is closed."]}, status=409)
+    return redirect("frontend:follow_up_concern")
+
+
+@access("public")
+@never_cache
+@require_POST
+def follow_up_withdraw_page(request: HttpRequest) -> HttpResponse:
+    concern = _raiser_concern(request)
+    if concern is None:
+        return redirect("frontend:follow_up")
+    if request.POST.get("confirm") != "yes":
+        errors = {"confirm": ["Tick the box to confirm you want to withdraw your concern."]}
+        return _raiser_page(request, concern, errors=errors, status=400)
+    try:
+        services.concern_withdraw(concern_id=concern.pk)
+    except IllegalTransition:
+        return _raiser_page(request, concern, errors={"confirm": ["This concern is already closed."]}, status=409)
+    return redirect("frontend:follow_up_concern")
+
+
+@access("public")
+@never_cache
+@require_POST
+def follow_up_speak_up_again_page(request: HttpRequest) -> HttpResponse:
+    concern = _raiser_concern(request)
+    if concern is None:
+        return redirect("frontend:follow_up")
+    form = SpeakUpAgainInput(data=request.POST)
+    if not form.is_valid():
+        return _raiser_page(request, concern, errors=_errors(form), status=400)
+    try:
+        services.concern_answer_speak_up_again(concern_id=concern.pk, answer=form.validated_data["answer"])
+    except IllegalTransition:
+        return _raiser_page(request, concern, errors={"answer": ["You have already answered."]}, status=409)
+    return redirect("frontend:follow_up_concern")
 
 
 @access("staff")
@@ -72,23 +165,70 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/inbox.html", {"concerns": selectors.concern_inbox(user=request.user)[:200]})
 
 
-@access("staff")
-@require_GET
-def concern_case_page(request: HttpRequest, reference: str) -> HttpResponse:
+def _case_page(
+    request: HttpRequest, reference: str, *, errors: dict[str, list[str]] | None = None, status: int = 200
+) -> HttpResponse:
     case = selectors.concern_case(user=request.user, reference=reference)
     if case is None:
         raise Http404
-    return render(request, "frontend/case.html", {"concern": case.concern, "actions": case.actions})
+    context = {
+        "concern": case.concern,
+        "actions": case.actions,
+        "messages_": selectors.concern_messages(concern=case.concern),
+        "handlers": selectors.handlers_for_concern(concern=case.concern) if "assign" in case.actions else [],
+        "errors": errors or {},
+    }
+    return render(request, "frontend/case.html", context, status=status)
+
+
+@access("staff")
+@require_GET
+def concern_case_page(request: HttpRequest, reference: str) -> HttpResponse:
+    return _case_page(request, reference)
+
+
+def _text(request: HttpRequest) -> str:
+    form = StaffTextInput(data=request.POST)
+    form.is_valid(raise_exception=True)
+    return str(form.validated_data["text"])
+
+
+def _handler(request: HttpRequest) -> User:
+    handler = User.objects.filter(username=request.POST.get("handler", "")[:150]).first()
+    if handler is None:
+        raise ValidationError({"handler": ["Choose a handler."]})
+    return handler
+
+
+# Each staff move on the case page: the service it calls, given the concern, the user and the form.
+STAFF_ACTIONS: dict[str, Callable[[int, User, HttpRequest], object]] = {
+    "acknowledge": lambda cid, user, _: services.concern_acknowledge(concern_id=cid, user=user),
+    "start_review": lambda cid, user, _: services.concern_start_review(concern_id=cid, user=user),
+    "give_feedback": lambda cid, user, req: services.concern_give_feedback(
+        concern_id=cid, user=user, feedback=_text(req)
+    ),
+    "close": lambda cid, user, req: services.concern_close(concern_id=cid, user=user, reason=_text(req)[:200]),
+    "reopen": lambda cid, user, _: services.concern_reopen(concern_id=cid, user=user),
+    "message": lambda cid, user, req: services.concern_message_to_raiser(concern_id=cid, user=user, body=_text(req)),
+    "assign": lambda cid, user, req: services.concern_assign(concern_id=cid, user=user, handler=_handler(req)),
+}
 
 
 @access("staff")
 @require_POST
-def concern_acknowledge_page(request: HttpRequest, reference: str) -> HttpResponse:
+def concern_action_page(request: HttpRequest, reference: str, action: str) -> HttpResponse:
+    run = STAFF_ACTIONS.get(action)
     concern = selectors.concern_for_handler(user=request.user, reference=reference)
-    if concern is None:
+    if concern is None or run is None:
         raise Http404
     try:
-        services.concern_acknowledge(concern_id=concern.pk, user=request.user)  # type: ignore[arg-type]
+        run(concern.pk, request.user, request)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"text": exc.detail}
+        errors = {field: [str(m) for m in messages] for field, messages in detail.items()}
+        return _case_page(request, reference, errors=errors, status=400)
     except IllegalTransition:
         return render(request, "frontend/conflict.html", {"reference": reference}, status=409)
+    except PermissionDenied:
+        return render(request, "frontend/forbidden.html", {"reference": reference}, status=403)
     return redirect("frontend:case", reference=reference)

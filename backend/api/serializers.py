@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from backend.concerns import inputs
 from backend.concerns.inputs import NARRATIVE_MAX
-from backend.concerns.models import MessageKind, SpeakUpAgain
 
 
 class ReceiptInput(serializers.Serializer):
     receipt = serializers.CharField(max_length=100)
 
 
-class RaiserMessageInput(ReceiptInput):
-    body = serializers.CharField(max_length=NARRATIVE_MAX)
-    kind = serializers.ChoiceField(
-        choices=[MessageKind.MESSAGE, MessageKind.INFORMATION, MessageKind.DETRIMENT], default=MessageKind.MESSAGE
-    )
+class RaiserMessageInput(ReceiptInput, inputs.RaiserMessageInput):
+    pass
 
 
-class SpeakUpAgainInput(ReceiptInput):
-    answer = serializers.ChoiceField(choices=SpeakUpAgain.choices)
+class SpeakUpAgainInput(ReceiptInput, inputs.SpeakUpAgainInput):
+    pass
 
 
 class StaffMessageInput(serializers.Serializer):

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backend.concerns.models import IdentityMode, RaiserKind, Theme
+from backend.concerns.models import IdentityMode, MessageKind, RaiserKind, SpeakUpAgain, Theme
 from backend.organisations.models import Organisation, OrganisationKind
 
 NARRATIVE_MAX = 20_000
@@ -41,3 +41,22 @@ class ConcernRaiseInput(serializers.Serializer):
             )
         attrs["themes"] = sorted(attrs["themes"])
         return attrs
+
+
+class RaiserMessageInput(serializers.Serializer):
+    body = serializers.CharField(max_length=NARRATIVE_MAX)
+    kind = serializers.ChoiceField(
+        choices=[MessageKind.MESSAGE, MessageKind.INFORMATION, MessageKind.DETRIMENT], default=MessageKind.MESSAGE
+    )
+
+
+class SpeakUpAgainInput(serializers.Serializer):
+    answer = serializers.ChoiceField(
+        choices=SpeakUpAgain.choices, error_messages={"invalid_choice": "Choose an answer."}
+    )
+
+
+class StaffTextInput(serializers.Serializer):
+    """The one free-text field a staff move may carry: feedback, a message, or a reason to close."""
+
+    text = serializers.CharField(max_length=NARRATIVE_MAX)

@@ -12,6 +12,7 @@ from backend.concerns import scope
 from backend.concerns.models import Concern, Event, Message
 from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
+from workflows.engine.lifecycle import Actor
 
 
 def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
@@ -56,6 +57,11 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         return None
     actor = scope.actor_for(user=user, concern=concern)  # type: ignore[arg-type]
     actions = lifecycle.allowed(state=concern.state, actor=actor) if actor else []
+    if actor and concern.state not in lifecycle.TERMINAL:
+        # Not moves of the lifecycle, but what the same people may do while it is open.
+        actions.append("message")
+        if actor is Actor.GUARDIAN:
+            actions.append("assign")
     return CaseView(concern=concern, actions=actions)
 
 
@@ -80,6 +86,7 @@ def concern_raiser_timeline(*, concern: Concern) -> list[TimelineEntry]:
 class RaiserView:
     reference: str
     state: str
+    state_label: str
     route_level: int
     received_on: date
     would_speak_up_again: str
@@ -92,9 +99,29 @@ def concern_raiser_view(*, concern: Concern) -> RaiserView:
     return RaiserView(
         reference=concern.reference,
         state=concern.state,
+        state_label=concern.get_state_display(),
         route_level=concern.route_level,
         received_on=concern.received_on,
         would_speak_up_again=concern.would_speak_up_again,
         timeline=concern_raiser_timeline(concern=concern),
         messages=list(Message.objects.filter(concern=concern).order_by("created_at", "pk")),
     )
+
+
+def concern_by_id(*, concern_id: int) -> Concern | None:
+    """For the raiser's follow-up session, which holds the id the receipt opened."""
+    return Concern.objects.select_related("unit", "holder").filter(pk=concern_id).first()
+
+
+def handlers_for_concern(*, concern: Concern) -> list[User]:
+    """Handlers who may take the concern where it is held now."""
+    paths = [concern.holder.path[: i + 1] for i, ch in enumerate(concern.holder.path) if ch == "/" and i > 0]
+    return list(
+        User.objects.filter(memberships__role=Role.HANDLER, memberships__organisation__path__in=paths)
+        .distinct()
+        .order_by("username")
+    )
+
+
+def concern_messages(*, concern: Concern) -> list[Message]:
+    return list(Message.objects.filter(concern=concern).order_by("created_at", "pk"))

@@ -17,6 +17,10 @@ OPEN_ROUTES = {
     "",  # home
     "raise/",
     "follow-up/",
+    "follow-up/concern/",
+    "follow-up/concern/message/",
+    "follow-up/concern/withdraw/",
+    "follow-up/concern/speak-up-again/",
     "sign-in/",
     "sign-out/",
     "api/v1/concerns/raise/",

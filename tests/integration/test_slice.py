@@ -62,7 +62,8 @@ def test_narrative_is_encrypted_at_rest(demo: None) -> None:
 def test_follow_up_shows_received_and_a_wrong_code_looks_like_a_malformed_one(demo: None) -> None:
     client = Client()
     reference, receipt = _raise(client)
-    response = client.post("/follow-up/", {"receipt": receipt.lower()})
+    response = client.post("/follow-up/", {"receipt": receipt.lower()}, follow=True)
+    assert response.redirect_chain == [("/follow-up/concern/", 302)]
     assert response.status_code == 200
     assert reference in response.content.decode()
     assert 'data-testid="status">Received<' in response.content.decode()
