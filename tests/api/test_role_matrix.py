@@ -27,9 +27,14 @@ def _client(username: str) -> Client:
 
 def _raise(code: str, **extra: object) -> Concern:
     return services.concern_raise(
-        unit=Organisation.objects.get(code=code), raiser_kind="staff", identity_mode="confidential",
-        raiser_name="Canary Person", raiser_contact="07700 900123", themes=["behaviour"],
-        what_happened="Narrative only handlers may read.", **extra,  # type: ignore[arg-type]
+        unit=Organisation.objects.get(code=code),
+        raiser_kind="staff",
+        identity_mode="confidential",
+        raiser_name="Canary Person",
+        raiser_contact="07700 900123",
+        themes=["behaviour"],
+        what_happened="Narrative only handlers may read.",
+        **extra,  # type: ignore[arg-type]
     ).concern
 
 
@@ -37,8 +42,9 @@ def _raise(code: str, **extra: object) -> Concern:
 def elsewhere(demo: None) -> Concern:
     """A concern in another integrated care system that no demo user belongs to."""
     trust = Organisation.objects.create(code="ZZX", name="Elsewhere Trust", kind=OrganisationKind.PROVIDER)
-    Organisation.objects.create(code="ZZX01", name="Elsewhere Ward", kind=OrganisationKind.UNIT, parent=trust,
-                                escalates_to=trust)
+    Organisation.objects.create(
+        code="ZZX01", name="Elsewhere Ward", kind=OrganisationKind.UNIT, parent=trust, escalates_to=trust
+    )
     return _raise("ZZX01")
 
 
