@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 200
 # A clock fired more than this after it fell due is marked late: the sweep was down or behind.
 LATE_AFTER = timedelta(minutes=5)
-RECEIPT_ATTEMPTS_PER_MINUTE = 600
 
 
 class TooManyAttempts(Exception):
@@ -159,7 +159,7 @@ def concern_for_receipt(*, code: str, now: datetime | None = None) -> Concern | 
     """The concern a receipt opens, or None. A malformed code costs the same work as a wrong one,
     so the answer and its timing say nothing about which it was."""
     now = _now(now)
-    if _count_attempt(now) > RECEIPT_ATTEMPTS_PER_MINUTE:
+    if _count_attempt(now) > settings.CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE:
         raise TooManyAttempts
     normalised = receipt_normalise(code)
     digest = receipt_digest(normalised if normalised is not None else "!" + code[:64])

@@ -141,6 +141,10 @@ if not PRODUCTION:
     # Development serves through the finders; the folder only has to exist for WhiteNoise.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
+# Every receipt look-up, right or wrong, counts against one global ceiling a minute. At 600, guessing
+# a 120-bit code takes longer than the universe has existed; real raisers rarely meet the ceiling.
+CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE = int(os.environ.get("CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE", "600"))
+
 # Request bodies: a concern's narrative is capped at 20,000 characters; anything far beyond the
 # whole form is refused before it is parsed (413), not stored in part.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.test import Client
 
 from backend.concerns.audit import BrokenLink, audit_verify
@@ -134,3 +136,23 @@ def test_the_inbox_needs_a_sign_in(demo: None) -> None:
     response = Client().get("/inbox/")
     assert response.status_code == 302
     assert response["Location"].startswith("/sign-in/")
+
+
+def test_receipt_guesses_meet_a_global_ceiling_whatever_the_address(demo: None, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE = 5
+    _, receipt = _raise(Client())
+    # Frozen inside one minute: the counter is per minute, and the test must not straddle two.
+    with time_machine.travel(datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC), tick=False):
+        _guesses(receipt)
+
+
+def _guesses(receipt: str) -> None:
+    for i in range(5):
+        # Each guess from a "different" address: addresses are forgotten, so it makes no difference.
+        guess = Client(REMOTE_ADDR=f"10.0.0.{i}").post("/follow-up/", {"receipt": f"WRONG-{i}"})
+        assert guess.status_code == 400
+    # The ceiling holds even for the right code, so a guesser learns nothing from a success.
+    assert Client().post("/follow-up/", {"receipt": receipt}).status_code == 429
+    api = Client().post("/api/v1/follow-up/", {"receipt": receipt}, content_type="application/json")
+    assert api.status_code == 429
+    assert "detail" in api.json()
