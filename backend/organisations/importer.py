@@ -369,9 +369,9 @@ def _paths(nodes: dict[str, _Node], db_edges: _DbEdges) -> dict[str, str]:
         while code is not None and code not in paths:
             climb.append(code)
             code = _next(code, nodes, db_edges, "parent_code")
-        prefix = paths[code] if code is not None else "/"
+        prefix = paths[code] if code is not None else None
         for descendant in reversed(climb):
-            prefix = paths[descendant] = f"{prefix}{descendant}/"
+            prefix = paths[descendant] = Organisation.path_for(parent_path=prefix, code=descendant)
     return {code: paths[code] for code in nodes}
 
 
@@ -436,6 +436,7 @@ def _link(nodes: dict[str, _Node], *, progress: ImportProgress | None, batch_siz
         values = ", ".join(["(%s::varchar, %s::varchar, %s::varchar)"] * len(chunk))
         params = [value for code in chunk for value in (code, nodes[code].parent_code, nodes[code].escalates_to_code)]
         # One joined UPDATE per batch: bulk_update() would need every id first and builds a CASE per row.
+        # Rows already linked right are left alone, so re-importing a file does not rewrite them all.
         # Only the quoted table name and placeholders are formatted in; the codes travel as parameters.
         sql = f"""
             UPDATE {table} AS o SET parent_id = p.id, escalates_to_id = e.id
@@ -443,6 +444,7 @@ def _link(nodes: dict[str, _Node], *, progress: ImportProgress | None, batch_siz
             LEFT JOIN {table} AS p ON p.code = v.parent_code
             LEFT JOIN {table} AS e ON e.code = v.escalates_to_code
             WHERE o.code = v.code
+              AND (o.parent_id IS DISTINCT FROM p.id OR o.escalates_to_id IS DISTINCT FROM e.id)
         """  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

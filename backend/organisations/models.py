@@ -58,8 +58,9 @@ class Organisation(models.Model):
         return f"{self.name} ({self.code})"
 
     def save(self, *args: object, **kwargs: object) -> None:
-        prefix = self.parent.path if self.parent_id and self.parent else "/"
-        self.path = f"{prefix}{self.code}/"
+        self.path = self.path_for(
+            parent_path=self.parent.path if self.parent_id and self.parent else None, code=self.code
+        )
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     @property
