@@ -63,6 +63,11 @@ class Organisation(models.Model):
         )
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
+    @staticmethod
+    def path_for(*, parent_path: str | None, code: str) -> str:
+        """The one rule for materialised paths, shared by save() and the CSV importer."""
+        return f"{parent_path or '/'}{code}/"
+
     @property
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar.with_closures(date.fromisoformat(d) for d in self.closure_days)
