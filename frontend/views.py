@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.exceptions import ValidationError
 
 from backend.concerns import selectors, services
+from backend.concerns.crypto import submission_key_new
 from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, SpeakUpAgainInput, StaffTextInput
 from backend.concerns.models import Concern, IdentityMode, RaiserKind, SpeakUpAgain, Theme
 from backend.config.access import access
@@ -36,6 +37,8 @@ def _raise_form(request: HttpRequest, *, errors: dict[str, list[str]] | None = N
         "errors": errors or {},
         "data": request.POST,
         "selected_themes": request.POST.getlist("themes"),
+        # One per form shown: a refresh or a second click sends it again and is recognised.
+        "submission_key": request.POST.get("submission_key") or submission_key_new(),
     }
     return render(request, "frontend/raise.html", context, status=status)
 
@@ -49,7 +52,10 @@ def concern_raise_page(request: HttpRequest) -> HttpResponse:
     form = ConcernRaiseInput(data=request.POST)
     if not form.is_valid():
         return _raise_form(request, errors=_errors(form), status=400)
-    raised = services.concern_raise(**form.validated_data)
+    try:
+        raised = services.concern_raise(**form.validated_data)
+    except services.DuplicateSubmission as duplicate:
+        return render(request, "frontend/already_received.html", {"reference": duplicate.reference}, status=409)
     # The receipt is rendered into this one response and never stored: no redirect, no cache.
     return render(request, "frontend/receipt.html", {"reference": raised.concern.reference, "receipt": raised.receipt})
 

@@ -10,7 +10,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from backend.concerns.services import TooManyAttempts
+from backend.concerns.services import DuplicateSubmission, TooManyAttempts
 from workflows.engine.lifecycle import IllegalTransition
 
 
@@ -33,6 +33,8 @@ class TooLarge(APIException):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DuplicateSubmission):
+        return Response({"detail": str(exc), "reference": exc.reference}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, IllegalTransition):
         exc = Conflict(str(exc))
     elif isinstance(exc, TooManyAttempts):

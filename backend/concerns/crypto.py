@@ -35,6 +35,15 @@ def receipt_digest(normalised: str) -> str:
     return hmac.new(settings.CANDOUR_RECEIPT_PEPPER, normalised.encode(), hashlib.sha256).hexdigest()
 
 
+def submission_digest(key: str) -> str:
+    """Keyed hash of a one-time submission token: enough to spot a resubmission, nothing to read."""
+    return hmac.new(settings.CANDOUR_RECEIPT_PEPPER, b"submission:" + key.encode()[:200], hashlib.sha256).hexdigest()
+
+
+def submission_key_new() -> str:
+    return secrets.token_urlsafe(24)
+
+
 def reference_new() -> str:
     raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
     return f"CN-{raw[:4]}-{raw[4:]}"

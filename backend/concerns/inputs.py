@@ -33,6 +33,13 @@ class ConcernRaiseInput(serializers.Serializer):
     desired_outcome = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
     raiser_name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
     raiser_contact = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
+    submission_key = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A one-time token for this submission; sending it again gives 409, not a second concern.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["identity_mode"] != IdentityMode.ANONYMOUS and not attrs.get("raiser_name"):

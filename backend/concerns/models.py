@@ -83,6 +83,8 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     raiser_name = EncryptedTextField(blank=True)
     raiser_contact = EncryptedTextField(blank=True)
 
+    # Keyed hash of the submitting form's one-time token: a refresh or retry finds the first concern.
+    submission_digest = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     detriment_reported = models.BooleanField(default=False)
     would_speak_up_again = models.CharField(max_length=10, choices=SpeakUpAgain.choices, blank=True)
 

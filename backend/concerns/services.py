@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from backend.concerns import scope
 from backend.concerns.audit import event_append
-from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new
+from backend.concerns.crypto import (
+    receipt_digest,
+    receipt_new,
+    receipt_normalise,
+    reference_new,
+    submission_digest,
+)
 from backend.concerns.models import (
     Clock,
     ClockStatus,
@@ -43,6 +49,14 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 200
 # A clock fired more than this after it fell due is marked late: the sweep was down or behind.
 LATE_AFTER = timedelta(minutes=5)
+
+
+class DuplicateSubmission(Exception):
+    """This form or request was already received; the receipt was shown then and cannot be shown again."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"already received as {reference}")
+        self.reference = reference
 
 
 class TooManyAttempts(Exception):
@@ -88,10 +102,17 @@ def concern_raise(
     raiser_name: str = "",
     raiser_contact: str = "",
     channel: str = "web",
+    submission_key: str = "",
     now: datetime | None = None,
 ) -> RaisedConcern:
-    """Record a concern, its receipt, its first Event and its acknowledge clock, all or nothing."""
+    """Record a concern, its receipt, its first Event and its acknowledge clock, all or nothing.
+
+    ``submission_key`` (the form's one-time token, or an API Idempotency-Key) makes a resubmission
+    (a refresh, a retried request) raise DuplicateSubmission instead of a second concern."""
     now = _now(now)
+    submission = submission_digest(submission_key) if submission_key else None
+    if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
+        raise DuplicateSubmission(earlier.reference)
     received_at = now.replace(minute=0, second=0, microsecond=0) if identity_mode == IdentityMode.ANONYMOUS else now
     if identity_mode == IdentityMode.ANONYMOUS:
         raiser_name = raiser_contact = ""
@@ -113,6 +134,7 @@ def concern_raise(
         raiser_contact=raiser_contact,
         received_at=received_at,
         last_activity_at=received_at,
+        submission_digest=submission,
     )
     for _ in range(5):
         concern.reference = reference_new()
@@ -121,6 +143,8 @@ def concern_raise(
                 concern.save()
             break
         except IntegrityError:
+            if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
+                raise DuplicateSubmission(earlier.reference) from None  # the same form, sent twice at once
             # A reference collision (about one in 10^11 per pair): draw another.
             concern.pk = None
     else:  # pragma: no cover - would need five collisions in a row

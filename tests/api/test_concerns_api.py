@@ -164,3 +164,13 @@ def test_an_oversized_json_body_is_413_and_stores_nothing(demo: None) -> None:
     response = post(Client(), "/api/v1/concerns/raise/", {**RAISE, "what_happened": "x" * 300_000})
     assert response.status_code == 413
     assert Concern.objects.count() == 0
+
+
+def test_a_retried_raise_with_the_same_submission_key_is_409_not_a_second_concern(demo: None) -> None:
+    body = {**RAISE, "submission_key": "retry-key-7c1b"}
+    first = post(Client(), "/api/v1/concerns/raise/", body)
+    second = post(Client(), "/api/v1/concerns/raise/", body)
+    assert first.status_code == 201
+    assert second.status_code == 409
+    assert second.json()["reference"] == first.json()["reference"]
+    assert Concern.objects.count() == 1

@@ -156,3 +156,15 @@ def _guesses(receipt: str) -> None:
     api = Client().post("/api/v1/follow-up/", {"receipt": receipt}, content_type="application/json")
     assert api.status_code == 429
     assert "detail" in api.json()
+
+
+def test_a_refreshed_form_does_not_raise_the_concern_twice(demo: None) -> None:
+    client = Client()
+    form = client.get("/raise/").content.decode()
+    key = re.search(r'name="submission_key" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    reference, _ = _raise(client, submission_key=key)
+    again = client.post("/raise/", {**FORM, "submission_key": key})
+    assert again.status_code == 409
+    assert reference in again.content.decode()
+    assert Concern.objects.count() == 1
+    assert key not in str(Concern.objects.values_list("submission_digest", flat=True)[0])
