@@ -12,8 +12,13 @@ from backend.organisations.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-FORM = {"unit": "RNX07", "raiser_kind": "staff", "identity_mode": "anonymous", "themes": ["bullying"],
-        "what_happened": "Told to stop complaining or lose my shifts."}
+FORM = {
+    "unit": "RNX07",
+    "raiser_kind": "staff",
+    "identity_mode": "anonymous",
+    "themes": ["bullying"],
+    "what_happened": "Told to stop complaining or lose my shifts.",
+}
 
 
 def _raise_and_open(raiser: Client) -> tuple[str, str]:
@@ -35,7 +40,10 @@ def test_raiser_and_guardian_talk_until_feedback_and_the_raiser_answers(demo: No
     # A short-lived session, not a lasting cookie.
     assert 0 < raiser.session.get_expiry_age() <= 30 * 60
 
-    assert raiser.post("/follow-up/concern/message/", {"kind": "detriment", "body": "My shifts were cut."}).status_code == 302
+    assert (
+        raiser.post("/follow-up/concern/message/", {"kind": "detriment", "body": "My shifts were cut."}).status_code
+        == 302
+    )
     assert raiser.post("/follow-up/concern/message/", {"kind": "message", "body": ""}).status_code == 400
 
     guardian = Client()
