@@ -8,5 +8,6 @@ from backend.concerns.services import clocks_fire_due
 
 
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)
-def clocks_sweep() -> int:
-    return clocks_fire_due()
+def clocks_sweep() -> dict[str, int]:
+    result = clocks_fire_due()
+    return {"fired": result.fired, "escalated": result.escalated, "alerts": result.alerts}

@@ -36,7 +36,7 @@ def event_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def event_append(
+def event_build(
     *,
     concern: Concern,
     kind: str,
@@ -48,7 +48,8 @@ def event_append(
     data: dict[str, Any] | None = None,
     visible_to_raiser: bool = False,
 ) -> Event:
-    """Append to the concern's chain. The caller holds the concern row lock and saves the concern."""
+    """The next link of the concern's chain, unsaved (the sweep saves a batch at once). Moves the
+    concern's head; the caller holds the concern row lock and saves the concern."""
     data = data or {}
     seq = concern.audit_seq + 1
     prev = concern.audit_head or GENESIS
@@ -64,7 +65,8 @@ def event_append(
         data=data,
         created_at=now,
     )
-    event = Event.objects.create(
+    concern.audit_seq, concern.audit_head = seq, digest
+    return Event(
         concern=concern,
         seq=seq,
         kind=kind,
@@ -78,7 +80,12 @@ def event_append(
         prev_hash=prev,
         hash=digest,
     )
-    concern.audit_seq, concern.audit_head = seq, digest
+
+
+def event_append(**kwargs: Any) -> Event:
+    """Build the next link and save it at once."""
+    event = event_build(**kwargs)
+    event.save(force_insert=True)
     return event
 
 

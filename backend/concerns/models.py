@@ -70,6 +70,12 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_about")
     holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_held")
     route_level = models.PositiveSmallIntegerField(default=0)
+    # The policy version the concern started under; it keeps it wherever it goes.
+    policy = models.ForeignKey("organisations.EscalationPolicy", on_delete=models.PROTECT, related_name="+")
+    # Reassignments after the first placement plus escalations: three or more is "bounced".
+    handovers = models.PositiveSmallIntegerField(default=0)
+    # A named raiser may agree that bodies further up the route learn who they are.
+    identity_shared_on_escalation = models.BooleanField(default=False)
     # The handler the guardian placed the concern with, if any.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_concerns"
@@ -139,6 +145,7 @@ class MessageKind(models.TextChoices):
     MESSAGE = "message", "Message"
     INFORMATION = "information", "Further information"
     DETRIMENT = "detriment", "Detriment reported"
+    NOTHING_DONE = "nothing_done", "Nothing was done"
     FEEDBACK = "feedback", "Feedback"
 
 
@@ -196,6 +203,11 @@ class Clock(models.Model):
     started_at = models.DateTimeField()
     due_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=ClockStatus.choices, default=ClockStatus.PENDING)
+    # How it counts and what a breach does, copied from the policy rule when the clock started.
+    unit = models.CharField(max_length=15, default="calendar_days")
+    on_breach = models.JSONField(default=list)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=200, blank=True)
     fired_at = models.DateTimeField(null=True, blank=True)
     late = models.BooleanField(default=False, help_text="Fired after its sweep interval had passed")
 
@@ -211,7 +223,11 @@ class Clock(models.Model):
         ]
         indexes = [
             # The sweep reads only pending clocks by due time: its cost grows with due clocks, not concerns.
-            models.Index(fields=["due_at"], name="clock_pending_due", condition=models.Q(status=ClockStatus.PENDING)),
+            models.Index(
+                fields=["due_at"],
+                name="clock_pending_due",
+                condition=models.Q(status=ClockStatus.PENDING, paused_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """Who may see and work which concerns: the one place that turns memberships into query filters.
 
-- guardian: every concern held in the subtree of their organisation;
+- guardian: every concern held in the subtree of their organisation, and a read-only view of those
+  about their subtree that have been escalated beyond it;
 - handler: concerns placed with them (assigned), while held in their subtree;
 - governor: that a concern exists (no narrative, no identity) when it is about the trust their board
   governs, or held by the board itself;
@@ -28,10 +29,15 @@ def _memberships(user: User | AnonymousUser, roles: set[str]) -> list[Membership
 
 
 def handling_q(*, user: User | AnonymousUser) -> Q:
+    """What a guardian or handler may open. A guardian also keeps a read-only view of concerns about
+    their subtree after they have been escalated beyond it (actor_for gives them no moves there)."""
     q = NOTHING
     for m in _memberships(user, {Role.GUARDIAN, Role.HANDLER}):
         in_subtree = Q(holder__path__startswith=m.organisation.path)
-        q |= in_subtree if m.role == Role.GUARDIAN else in_subtree & Q(assignee=user)
+        if m.role == Role.GUARDIAN:
+            q |= in_subtree | Q(unit__path__startswith=m.organisation.path)
+        else:
+            q |= in_subtree & Q(assignee=user)
     return q
 
 
@@ -58,6 +64,13 @@ def actor_for(*, user: User, concern: Concern) -> Actor | None:
     if Role.HANDLER in roles and concern.assignee_id == user.pk:
         return Actor.HANDLER
     return None
+
+
+def outside_origin(*, user: User, concern: Concern) -> bool:
+    """True when the user handles it only as a body further up the route, not in the provider it is about."""
+    return not any(
+        concern.unit.path.startswith(m.organisation.path) for m in _memberships(user, {Role.GUARDIAN, Role.HANDLER})
+    )
 
 
 def may_be_assigned(*, user: User, concern: Concern) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -20,6 +20,15 @@ from django.utils import timezone
 
 from backend.concerns import scope
 from backend.concerns.audit import event_append
+from backend.concerns.clocks import (
+    ALL_KINDS,
+    clock_restart,
+    clocks_pause,
+    clocks_resume,
+    clocks_start,
+    clocks_stop,
+    inactivity_touch,
+)
 from backend.concerns.crypto import (
     receipt_digest,
     receipt_new,
@@ -27,6 +36,7 @@ from backend.concerns.crypto import (
     reference_new,
     submission_digest,
 )
+from backend.concerns.escalation import escalation_step
 from backend.concerns.models import (
     Clock,
     ClockStatus,
@@ -39,16 +49,19 @@ from backend.concerns.models import (
     ReceiptGuessWindow,
     SpeakUpAgain,
 )
+from backend.concerns.notices import Directory, escalation_notices, notices_send
+
+# The sweep lives in its own module; entry points reach it here, with every other use case.
+from backend.concerns.sweep import clocks_fire_due as clocks_fire_due
 from backend.organisations.models import Organisation
+from backend.organisations.policies import policy_for_organisation
+from backend.oversight.services import alerts_open
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
-from workflows.engine.policy import BreachAction, ClockKind, acknowledge_rule
+from workflows.engine.policy import ClockKind
+from workflows.engine.sidelining import Rule, is_bounced
 
 logger = logging.getLogger(__name__)
-
-SWEEP_BATCH = 200
-# A clock fired more than this after it fell due is marked late: the sweep was down or behind.
-LATE_AFTER = timedelta(minutes=5)
 
 
 class DuplicateSubmission(Exception):
@@ -71,19 +84,6 @@ class RaisedConcern:
 
 def _now(now: datetime | None) -> datetime:
     return now if now is not None else timezone.now()
-
-
-def _clock_start(*, concern: Concern, now: datetime) -> Clock:
-    rule = acknowledge_rule(raiser_kind=concern.raiser_kind, urgent=concern.urgent)
-    due = rule.due(start=now, calendar=concern.holder.calendar)
-    return Clock.objects.create(
-        concern=concern,
-        kind=rule.kind,
-        holder=concern.holder,
-        route_level=concern.route_level,
-        started_at=now,
-        due_at=due,
-    )
 
 
 @transaction.atomic
@@ -135,6 +135,7 @@ def concern_raise(
         received_at=received_at,
         last_activity_at=received_at,
         submission_digest=submission,
+        policy=policy_for_organisation(organisation=unit),
     )
     for _ in range(5):
         concern.reference = reference_new()
@@ -161,10 +162,23 @@ def concern_raise(
         data={"unit": unit.code, "channel": channel},
         visible_to_raiser=True,
     )
-    _clock_start(concern=concern, now=received_at)
+    clocks_start(concern=concern, kinds=ALL_KINDS, now=received_at, first_start=True)
     concern.save(update_fields=["audit_seq", "audit_head"])
+    if _earlier_open_on_unit_and_theme(concern):
+        alerts_open(items=[(concern, Rule.REPEAT)], now=now)
     logger.info("concern raised id=%s", concern.pk)
     return RaisedConcern(concern=concern, receipt=receipt)
+
+
+def _earlier_open_on_unit_and_theme(concern: Concern) -> bool:
+    """A unit's open concerns are few; reading their themes beats a JSON query SQLite cannot run."""
+    themes = set(concern.themes)
+    others = (
+        Concern.objects.filter(unit_id=concern.unit_id, state__in=[s.value for s in lifecycle.OPEN])
+        .exclude(pk=concern.pk)
+        .values_list("themes", flat=True)
+    )
+    return any(themes & set(other) for other in others.iterator(chunk_size=500))
 
 
 def _count_attempt(now: datetime) -> int:
@@ -212,6 +226,7 @@ def _transition(
     lifecycle.check(name=name, state=before, actor=actor)
     getattr(concern, name)()
     concern.last_activity_at = now
+    inactivity_touch(concern=concern, now=now)
     event_append(
         concern=concern,
         kind=name,
@@ -225,13 +240,13 @@ def _transition(
     )
 
 
-def _stop_clocks(*, concern: Concern, kinds: Sequence[str]) -> None:
-    Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).update(status=ClockStatus.STOPPED)
-
-
 def _locked(concern_id: int) -> Concern:
     # FOR UPDATE: the sweep may be escalating this very concern; whoever locks first decides.
-    return Concern.objects.select_for_update(of=("self",)).select_related("holder").get(pk=concern_id)
+    return (
+        Concern.objects.select_for_update(of=("self",))
+        .select_related("holder", "holder__escalates_to", "unit", "policy")
+        .get(pk=concern_id)
+    )
 
 
 def _staff_move(
@@ -249,14 +264,18 @@ def _staff_move(
     actor = _actor_for(user=user, concern=concern)
     _transition(concern=concern, name=name, actor=actor, actor_id=user.pk, now=now, data=data)
     if stop:
-        _stop_clocks(concern=concern, kinds=stop)
+        clocks_stop(concern_ids=[concern.pk], kinds=stop)
     concern.save()
     return concern
 
 
 @transaction.atomic
 def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
-    return _staff_move(concern_id=concern_id, user=user, name="acknowledge", now=now, stop=[ClockKind.ACKNOWLEDGE])
+    """Acknowledged: the acknowledge clock stops and the feedback clock counts from now."""
+    now = _now(now)
+    concern = _staff_move(concern_id=concern_id, user=user, name="acknowledge", now=now, stop=[ClockKind.ACKNOWLEDGE])
+    clock_restart(concern=concern, kind=ClockKind.FEEDBACK, now=now)
+    return concern
 
 
 @transaction.atomic
@@ -274,6 +293,9 @@ def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime 
     previous = concern.assignee_id
     concern.assignee = handler
     concern.last_activity_at = now
+    if previous is not None and previous != handler.pk:
+        concern.handovers += 1
+    inactivity_touch(concern=concern, now=now)
     event_append(
         concern=concern,
         kind="assigned",
@@ -283,6 +305,8 @@ def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime 
         data={"handler": handler.pk, "previous": previous},
     )
     concern.save()
+    if is_bounced(handovers=concern.handovers):
+        alerts_open(items=[(concern, Rule.BOUNCED)], now=now)
     return concern
 
 
@@ -315,20 +339,21 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
 
 @transaction.atomic
 def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
-    return _staff_move(
-        concern_id=concern_id,
-        user=user,
-        name="close",
-        now=now,
-        stop=[k.value for k in ClockKind],
-        data={"reason": reason[:200]},
+    """Closing is allowed without feedback (the raiser may have gone quiet), but governors are told."""
+    now = _now(now)
+    concern = _staff_move(
+        concern_id=concern_id, user=user, name="close", now=now, stop=ALL_KINDS, data={"reason": reason[:200]}
     )
+    if not Message.objects.filter(concern=concern, kind=MessageKind.FEEDBACK).exists():
+        alerts_open(items=[(concern, Rule.CLOSED_WITHOUT_FEEDBACK)], now=now)
+    return concern
 
 
 @transaction.atomic
 def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    now = _now(now)
     concern = _staff_move(concern_id=concern_id, user=user, name="reopen", now=now)
-    _clock_start(concern=concern, now=_now(now))
+    clocks_start(concern=concern, kinds=ALL_KINDS, now=now, first_start=True)
     return concern
 
 
@@ -343,6 +368,7 @@ def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: da
         concern=concern, direction=Direction.TO_RAISER, author=user, body=body, created_at=now
     )
     concern.last_activity_at = now
+    inactivity_touch(concern=concern, now=now)
     event_append(
         concern=concern,
         kind="message_to_raiser",
@@ -360,7 +386,9 @@ RAISER_MESSAGE_EVENTS = {
     MessageKind.MESSAGE: "message_from_raiser",
     MessageKind.INFORMATION: "information_added",
     MessageKind.DETRIMENT: "detriment_reported",
+    MessageKind.NOTHING_DONE: "nothing_done_reported",
 }
+RAISER_ALERTS = {MessageKind.DETRIMENT: Rule.DETRIMENT, MessageKind.NOTHING_DONE: Rule.NOTHING_DONE}
 
 
 @transaction.atomic
@@ -377,7 +405,6 @@ def concern_message_from_raiser(
     )
     if kind == MessageKind.DETRIMENT:
         concern.detriment_reported = True
-    concern.last_activity_at = now
     event_append(
         concern=concern,
         kind=RAISER_MESSAGE_EVENTS[MessageKind(kind)],
@@ -388,6 +415,9 @@ def concern_message_from_raiser(
         visible_to_raiser=True,
     )
     concern.save()
+    # A raiser writing is not the handlers' activity: the inactivity clock keeps counting.
+    if kind in RAISER_ALERTS:
+        alerts_open(items=[(concern, RAISER_ALERTS[MessageKind(kind)])], now=now)
     return message
 
 
@@ -396,7 +426,7 @@ def concern_withdraw(*, concern_id: int, now: datetime | None = None) -> Concern
     now = _now(now)
     concern = _locked(concern_id)
     _transition(concern=concern, name="withdraw", actor=Actor.RAISER, actor_id=None, now=now)
-    _stop_clocks(concern=concern, kinds=[k.value for k in ClockKind])
+    clocks_stop(concern_ids=[concern.pk])
     concern.save()
     return concern
 
@@ -441,67 +471,93 @@ def concern_identity_reveal(*, concern_id: int, user: User, now: datetime | None
         return RaiserIdentity(name="", contact="")
     if concern.identity_mode == IdentityMode.CONFIDENTIAL and actor is not Actor.GUARDIAN:
         raise PermissionDenied("Only the guardian may see who raised a confidential concern.")
+    if scope.outside_origin(user=user, concern=concern) and not (
+        concern.identity_mode == IdentityMode.NAMED and concern.identity_shared_on_escalation
+    ):
+        # An escalation packet never says who raised it, unless a named raiser agreed.
+        raise PermissionDenied("Bodies further up the route do not learn who raised a concern.")
     event_append(concern=concern, kind="identity_viewed", actor_id=user.pk, actor_role=actor, now=now)
     concern.save(update_fields=["audit_seq", "audit_head"])
     return RaiserIdentity(name=concern.raiser_name, contact=concern.raiser_contact)
 
 
-def _escalate(*, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str) -> bool:
-    """One step up the route. False when the concern is already at the top."""
-    target = concern.holder.escalates_to
-    if target is None:
-        return False
-    before = concern.holder
-    _stop_clocks(concern=concern, kinds=[k.value for k in ClockKind])
-    concern.holder = target
-    concern.route_level += 1
-    _transition(
-        concern=concern,
-        name="escalate",
-        actor=actor,
-        actor_id=actor_id,
-        now=now,
-        data={"from": before.code, "to": target.code, "level": concern.route_level, "reason": reason},
-    )
-    _clock_start(concern=concern, now=now)
-    return True
+def _escalate_now(*, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str) -> Concern:
+    step = escalation_step(concern=concern, actor=actor, actor_id=actor_id, now=now, reason=reason)
+    if step is None:
+        raise lifecycle.IllegalTransition("escalate", concern.state, actor)
+    step.event.save(force_insert=True)
+    clocks_stop(concern_ids=[concern.pk])
+    concern.save()
+    clocks_start(concern=concern, kinds=ALL_KINDS, now=now)
+    directory = Directory.for_organisations([concern.holder, concern.unit, step.sender])
+    notices_send(escalation_notices(directory=directory, concern=concern, sender=step.sender, reason=reason))
+    if step.bounced:
+        alerts_open(items=[(concern, Rule.BOUNCED)], now=now, directory=directory)
+    return concern
 
 
-def _clock_fire(*, clock: Clock, now: datetime) -> None:
-    concern = _locked(clock.concern_id)
-    clock.status = ClockStatus.FIRED
-    clock.fired_at = now
-    clock.late = now - clock.due_at > LATE_AFTER
-    clock.save(update_fields=["status", "fired_at", "late"])
-    # Re-check the world at fire time: the concern may have moved on since the clock was started.
-    if concern.state in lifecycle.TERMINAL or concern.route_level != clock.route_level:
-        return
-    rule = acknowledge_rule(raiser_kind=concern.raiser_kind, urgent=concern.urgent)
-    if rule.on_breach is BreachAction.ESCALATE:
-        escalated = _escalate(
-            concern=concern, actor=Actor.SYSTEM, actor_id=None, now=now, reason=f"{clock.kind}_breached"
+def raiser_may_escalate(*, concern: Concern, now: datetime) -> bool:
+    """Once the feedback clock at the current level has passed (directive art. 15), the raiser may
+    take the concern up the route themselves."""
+    return (
+        concern.holder.escalates_to is not None
+        and concern.state in lifecycle.BY_NAME["escalate"].sources
+        and Clock.objects.filter(
+            concern=concern, kind=ClockKind.FEEDBACK, route_level=concern.route_level, due_at__lte=now
         )
-        if escalated:
-            concern.save()
+        .exclude(status=ClockStatus.STOPPED)
+        .exists()
+    )
 
 
-def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH) -> int:
-    """Fire every clock that has fallen due, in batches; returns how many fired.
-
-    SKIP LOCKED lets two sweeps run at once without waiting on or repeating each other's clocks; the
-    status check in the same locked read makes a clock fire once, whatever runs twice.
-    """
+@transaction.atomic
+def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) -> Concern:
     now = _now(now)
-    fired = 0
-    while True:
-        with transaction.atomic():
-            due = list(
-                Clock.objects.select_for_update(skip_locked=True)
-                .filter(status=ClockStatus.PENDING, due_at__lte=now)
-                .order_by("due_at")[:batch_size]
-            )
-            for clock in due:
-                _clock_fire(clock=clock, now=now)
-            fired += len(due)
-        if len(due) < batch_size:
-            return fired
+    concern = _locked(concern_id)
+    if not raiser_may_escalate(concern=concern, now=now):
+        raise lifecycle.IllegalTransition("escalate", concern.state, Actor.RAISER)
+    return _escalate_now(concern=concern, actor=Actor.RAISER, actor_id=None, now=now, reason="raiser_escalated")
+
+
+@transaction.atomic
+def concern_escalate_by_guardian(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
+    """A guardian sends the concern up the route on purpose (a conflict of interest, say)."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
+        raise PermissionDenied("Only the guardian escalates a concern by hand.")
+    return _escalate_now(concern=concern, actor=Actor.GUARDIAN, actor_id=user.pk, now=now, reason="guardian_escalated")
+
+
+@transaction.atomic
+def concern_clocks_pause(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
+    """Clocks stop counting only with a recorded reason (waiting on the raiser, say); audited."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
+        raise PermissionDenied("Only the guardian pauses a concern's clocks.")
+    if not reason.strip():
+        raise ValueError("a pause needs a reason")
+    if clocks_pause(concern=concern, reason=reason, now=now):
+        event_append(
+            concern=concern,
+            kind="clocks_paused",
+            actor_id=user.pk,
+            actor_role=Actor.GUARDIAN,
+            now=now,
+            data={"reason": reason[:200]},
+        )
+        concern.save(update_fields=["audit_seq", "audit_head"])
+    return concern
+
+
+@transaction.atomic
+def concern_clocks_resume(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    now = _now(now)
+    concern = _locked(concern_id)
+    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
+        raise PermissionDenied("Only the guardian resumes a concern's clocks.")
+    if clocks_resume(concern=concern, now=now):
+        event_append(concern=concern, kind="clocks_resumed", actor_id=user.pk, actor_role=Actor.GUARDIAN, now=now)
+        concern.save(update_fields=["audit_seq", "audit_head"])
+    return concern

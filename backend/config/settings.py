@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "backend.organisations",
     "backend.concerns",
+    "backend.oversight",
+    "notifications",
     "frontend",
 ]
 
@@ -219,9 +221,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # The entry points live outside backend; Celery finds them by name, so backend never imports them.
-CELERY_IMPORTS = ("workflows.tasks",)
+CELERY_IMPORTS = ("workflows.tasks", "notifications.tasks")
 CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
+CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
+    "deliveries-requeue-stale": {
+        "task": "notifications.tasks.deliveries_requeue_stale",
+        "schedule": CANDOUR_REQUEUE_SECONDS,
+        "options": {"expires": CANDOUR_REQUEUE_SECONDS},
+    },
     "clocks-sweep": {
         "task": "workflows.tasks.clocks_sweep",
         "schedule": CANDOUR_SWEEP_SECONDS,
@@ -229,6 +237,20 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": CANDOUR_SWEEP_SECONDS},
     },
 }
+
+# E-mail: the console in the embedded default; SMTP (or any Django backend) in production.
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+# A hung SMTP call outliving the requeue threshold would be sent twice; give up well before it.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Candour <no-reply@candour.invalid>")
 
 LOGGING = {
     "version": 1,

@@ -72,6 +72,7 @@ def demo_seed() -> DemoSeedResult:
     for username, role, code in USERS:
         user = user_model.objects.create_user(
             username=username,
+            email=f"{username}@candour.invalid",
             password=DEMO_PASSWORD,
             is_staff=role == Role.ADMINISTRATOR,
             is_superuser=role == Role.ADMINISTRATOR,

@@ -95,3 +95,32 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.role} @ {self.organisation_id}"
+
+
+class EscalationPolicy(models.Model):
+    """One version of a policy document (workflows/engine/policy.py). Versions are never edited: a
+    change is a new row, and each concern keeps the version it started under.
+
+    organisation empty: the default for everyone without a policy of their own; otherwise it applies
+    to the organisation and its subtree (the nearest one up the tree wins)."""
+
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="policies"
+    )
+    version = models.PositiveIntegerField()
+    document = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "version"], name="policy_version_unique"),
+            models.UniqueConstraint(
+                fields=["version"], condition=models.Q(organisation__isnull=True), name="default_policy_version_unique"
+            ),
+        ]
+        verbose_name_plural = "escalation policies"
+
+    def __str__(self) -> str:
+        owner = self.organisation.code if self.organisation_id and self.organisation else "default"
+        return f"{owner} policy v{self.version}"

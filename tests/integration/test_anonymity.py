@@ -62,7 +62,7 @@ def test_no_address_or_user_agent_is_kept(demo: None, caplog: pytest.LogCaptureF
     assert page.status_code == 200
     assert api.status_code == 201
     receipt = api.json()["receipt"]
-    assert client.post("/follow-up/", {"receipt": receipt}).status_code == 200
+    assert client.post("/follow-up/", {"receipt": receipt}, follow=True).status_code == 200
 
     dump = _dump()
     assert "concerns_concern" in dump  # the dump really holds the data

@@ -24,7 +24,7 @@ def _escalated(ward: Organisation) -> Concern:
     concern = _concern(ward)
     services.clocks_fire_due(now=timezone.now() + timedelta(days=30))
     concern.refresh_from_db()
-    assert concern.audit_seq == 2
+    assert concern.audit_seq == 3  # raised, clock_breached, escalate
     return concern
 
 
@@ -36,7 +36,7 @@ def test_audit_verify_passes_on_an_intact_chain(ward: Organisation) -> None:
 @pytest.mark.parametrize("tamper", ["edit", "delete_last", "reorder"])
 def test_audit_verify_reports_the_first_broken_link(ward: Organisation, tamper: str) -> None:
     concern = _escalated(ward)
-    first, second = Event.objects.filter(concern=concern).order_by("seq")
+    first, *_, second = Event.objects.filter(concern=concern).order_by("seq")
     # Events are append-only for the application; a tamperer writes SQL directly.
     with connection.cursor() as cursor:
         if tamper == "edit":
@@ -46,6 +46,6 @@ def test_audit_verify_reports_the_first_broken_link(ward: Organisation, tamper: 
         else:
             cursor.execute("UPDATE concerns_event SET seq = 99 WHERE id = %s", [first.pk])
             cursor.execute("UPDATE concerns_event SET seq = 1 WHERE id = %s", [second.pk])
-            cursor.execute("UPDATE concerns_event SET seq = 2 WHERE id = %s", [first.pk])
+            cursor.execute("UPDATE concerns_event SET seq = 3 WHERE id = %s", [first.pk])
     with pytest.raises(CommandError, match=f"concern {concern.pk}, event"):
         call_command("audit_verify")

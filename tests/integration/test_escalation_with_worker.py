@@ -27,7 +27,7 @@ def test_beat_and_worker_escalate_a_breached_concern_one_step(demo: None, tmp_pa
     )
     concern = raised.concern
     # The clock's due date is put in the past, as if seven days had gone by.
-    Clock.objects.filter(concern=concern).update(due_at=timezone.now() - timedelta(minutes=1))
+    Clock.objects.filter(concern=concern, kind="acknowledge").update(due_at=timezone.now() - timedelta(minutes=1))
 
     env = process_env(CANDOUR_SWEEP_SECONDS="1")
     procs = [
@@ -51,12 +51,12 @@ def test_beat_and_worker_escalate_a_breached_concern_one_step(demo: None, tmp_pa
     event = Event.objects.get(concern=concern, kind="escalate")
     assert event.data == {"from": "RNX07", "to": "RNX", "level": 1, "reason": "acknowledge_breached"}
     assert event.actor_role == "system"
-    first = Clock.objects.get(concern=concern, route_level=0)
+    first = Clock.objects.get(concern=concern, route_level=0, kind="acknowledge")
     assert first.status == ClockStatus.FIRED and first.fired_at is not None
     # The receiving body's own acknowledge clock now runs.
-    second = Clock.objects.get(concern=concern, route_level=1)
+    second = Clock.objects.get(concern=concern, route_level=1, kind="acknowledge")
     assert second.status == ClockStatus.PENDING and second.holder.code == "RNX"
     # Many beats ran while we waited; it still escalated exactly once.
     assert Event.objects.filter(concern=concern, kind="escalate").count() == 1
-    assert Concern.objects.get(pk=concern.pk).audit_seq == 2
+    assert Concern.objects.get(pk=concern.pk).audit_seq == 3  # raised, clock_breached, escalate
     assert "clocks_sweep" in procs[0].output()

@@ -46,7 +46,7 @@ def test_anonymous_raise_gives_a_receipt_stored_only_as_a_keyed_hash(demo: None)
     # The exact second is not kept for an anonymous raiser.
     assert concern.received_at.minute == 0 and concern.received_at.second == 0
     assert list(Event.objects.filter(concern=concern).values_list("kind", flat=True)) == ["raised"]
-    clock = Clock.objects.get(concern=concern)
+    clock = Clock.objects.get(concern=concern, kind="acknowledge")
     assert (clock.kind, clock.status, clock.route_level) == ("acknowledge", ClockStatus.PENDING, 0)
 
 
@@ -114,7 +114,7 @@ def test_guardian_sees_it_in_the_inbox_and_acknowledges_it(demo: None) -> None:
     assert response.status_code == 302
     concern = Concern.objects.get(reference=reference)
     assert concern.state == "acknowledged"
-    assert Clock.objects.get(concern=concern).status == ClockStatus.STOPPED
+    assert Clock.objects.get(concern=concern, kind="acknowledge").status == ClockStatus.STOPPED
     event = Event.objects.get(concern=concern, kind="acknowledge")
     assert (event.actor_role, event.from_state, event.to_state) == ("guardian", "received", "acknowledged")
     # A second acknowledgement is refused cleanly.

@@ -60,3 +60,32 @@ class WorkingCalendar:
         local = start.astimezone(self.tz)
         target = datetime.combine(local.date() + timedelta(days=days), local.timetz().replace(tzinfo=None))
         return target.replace(tzinfo=self.tz).astimezone(UTC)
+
+    # Pauses. A working-day clock paused for some working time resumes with its deadline moved by exactly
+    # that working time: a working day counts its whole 24 hours, a closed day counts none.
+
+    def working_seconds_between(self, start: datetime, end: datetime) -> float:
+        if end <= start:
+            return 0.0
+        total = 0.0
+        cursor = start.astimezone(self.tz)
+        end_local = end.astimezone(self.tz)
+        while cursor < end_local:
+            next_midnight = datetime.combine(cursor.date() + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+            segment_end = min(next_midnight, end_local)
+            if self.is_working_day(cursor.date()):
+                total += (segment_end.astimezone(UTC) - cursor.astimezone(UTC)).total_seconds()
+            cursor = segment_end
+        return total
+
+    def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
+        cursor = start.astimezone(self.tz)
+        remaining = seconds
+        while True:
+            next_midnight = datetime.combine(cursor.date() + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+            if self.is_working_day(cursor.date()):
+                available = (next_midnight.astimezone(UTC) - cursor.astimezone(UTC)).total_seconds()
+                if remaining <= available:
+                    return (cursor.astimezone(UTC) + timedelta(seconds=remaining)).astimezone(UTC)
+                remaining -= available
+            cursor = next_midnight

@@ -1,16 +1,27 @@
-"""Clock policy: which clock runs, how long it is, what its breach does.
+"""Escalation policies: which clocks run, how long they are, and what a breach does.
 
-The defaults come from DOMAIN.md. Later, policies become versioned data in workflows/policies; the
-shape here (a pure function of the concern's facts) is what they will plug into.
+A policy is data (YAML or JSON in workflows/policies, or a version edited in the admin), checked
+against POLICY_SCHEMA on load and turned into frozen dataclasses. Rules are tried in order; the
+first whose conditions match the concern's facts decides that kind of clock, so specific rules
+(urgent, external) come before general ones. Pure: no Django, no storage.
 """
 
 from __future__ import annotations
 
+import calendar as _calendar
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
 
 from workflows.engine.calendar import WorkingCalendar
+
+POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
 
 
 class ClockKind(StrEnum):
@@ -19,9 +30,10 @@ class ClockKind(StrEnum):
     INACTIVITY = "inactivity"
 
 
-class DayKind(StrEnum):
-    WORKING = "working"
-    CALENDAR = "calendar"
+class Unit(StrEnum):
+    WORKING_DAYS = "working_days"
+    CALENDAR_DAYS = "calendar_days"
+    MONTHS = "months"
 
 
 class BreachAction(StrEnum):
@@ -30,27 +42,161 @@ class BreachAction(StrEnum):
     ALERT_GOVERNORS = "alert_governors"
 
 
+RAISER_KINDS = ["staff", "patient", "carer", "public"]
+THEMES = ["patient_safety", "worker_safety", "bullying", "behaviour", "other"]
+
+POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "clocks"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "description": {"type": "string"},
+        "clocks": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["kind", "length", "on_breach"],
+                "properties": {
+                    "kind": {"enum": [k.value for k in ClockKind]},
+                    "when": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "raiser_kind": {"type": "array", "items": {"enum": RAISER_KINDS}, "minItems": 1},
+                            "themes": {"type": "array", "items": {"enum": THEMES}, "minItems": 1},
+                            "urgent": {"type": "boolean"},
+                            "external": {"type": "boolean"},
+                        },
+                    },
+                    "length": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["amount", "unit"],
+                        "properties": {
+                            "amount": {"type": "integer", "minimum": 1, "maximum": 366},
+                            "unit": {"enum": [u.value for u in Unit]},
+                        },
+                    },
+                    # A feedback clock that starts before acknowledgement: this many calendar days after
+                    # receipt (the directive's "from day 7 if never acknowledged").
+                    "fallback_start_days": {"type": "integer", "minimum": 0, "maximum": 90},
+                    "on_breach": {
+                        "type": "array",
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "items": {"enum": [a.value for a in BreachAction]},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+class PolicyError(ValueError):
+    """A policy document that does not match the schema; the message says where."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a policy may look at: never narrative, never identity."""
+
+    raiser_kind: str
+    themes: frozenset[str]
+    urgent: bool
+    external: bool  # held by a body outside the provider it is about (commissioner, regulator)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    raiser_kind: frozenset[str] | None = None
+    themes: frozenset[str] | None = None
+    urgent: bool | None = None
+    external: bool | None = None
+
+    def match(self, facts: Facts) -> bool:
+        return (
+            (self.raiser_kind is None or facts.raiser_kind in self.raiser_kind)
+            and (self.themes is None or bool(self.themes & facts.themes))
+            and (self.urgent is None or facts.urgent == self.urgent)
+            and (self.external is None or facts.external == self.external)
+        )
+
+
+def add_months(start: datetime, months: int, tz: Any) -> datetime:
+    local = start.astimezone(tz)
+    month_index = local.month - 1 + months
+    year, month = local.year + month_index // 12, month_index % 12 + 1
+    day = min(local.day, _calendar.monthrange(year, month)[1])
+    naive = local.replace(tzinfo=None).replace(year=year, month=month, day=day)
+    return naive.replace(tzinfo=tz).astimezone(start.tzinfo)
+
+
 @dataclass(frozen=True)
 class ClockRule:
     kind: ClockKind
-    days: int
-    day_kind: DayKind
-    on_breach: BreachAction
+    amount: int
+    unit: Unit
+    on_breach: tuple[BreachAction, ...]
+    when: Conditions = Conditions()
+    fallback_start_days: int | None = None
 
     def due(self, *, start: datetime, calendar: WorkingCalendar) -> datetime:
-        if self.day_kind is DayKind.WORKING:
-            return calendar.add_working_days(start, self.days)
-        return calendar.add_calendar_days(start, self.days)
+        if self.unit is Unit.WORKING_DAYS:
+            return calendar.add_working_days(start, self.amount)
+        if self.unit is Unit.CALENDAR_DAYS:
+            return calendar.add_calendar_days(start, self.amount)
+        return add_months(start, self.amount, calendar.tz)
+
+    def fallback_start(self, received_at: datetime) -> datetime | None:
+        return None if self.fallback_start_days is None else received_at + timedelta(days=self.fallback_start_days)
 
 
-STAFF_KINDS = frozenset({"staff"})
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    rules: tuple[ClockRule, ...]
+
+    def rule_for(self, kind: ClockKind | str, facts: Facts) -> ClockRule | None:
+        return next((r for r in self.rules if r.kind == kind and r.when.match(facts)), None)
 
 
-def acknowledge_rule(*, raiser_kind: str, urgent: bool) -> ClockRule:
-    """Urgent patient-safety concerns: 1 working day; patients, carers and the public: 3 working
-    days (complaints regulations, reg. 13); staff: 7 calendar days (directive art. 9(1)(b))."""
-    if urgent:
-        return ClockRule(ClockKind.ACKNOWLEDGE, 1, DayKind.WORKING, BreachAction.ESCALATE)
-    if raiser_kind in STAFF_KINDS:
-        return ClockRule(ClockKind.ACKNOWLEDGE, 7, DayKind.CALENDAR, BreachAction.ESCALATE)
-    return ClockRule(ClockKind.ACKNOWLEDGE, 3, DayKind.WORKING, BreachAction.ESCALATE)
+def _conditions(raw: Mapping[str, Any]) -> Conditions:
+    return Conditions(
+        raiser_kind=frozenset(raw["raiser_kind"]) if "raiser_kind" in raw else None,
+        themes=frozenset(raw["themes"]) if "themes" in raw else None,
+        urgent=raw.get("urgent"),
+        external=raw.get("external"),
+    )
+
+
+def policy_parse(document: Mapping[str, Any]) -> Policy:
+    """Check a policy document against the schema and build it; PolicyError says what is wrong."""
+    validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
+    errors = sorted(validator.iter_errors(dict(document)), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(top)"
+        raise PolicyError(f"{where}: {first.message}")
+    rules = tuple(
+        ClockRule(
+            kind=ClockKind(raw["kind"]),
+            amount=raw["length"]["amount"],
+            unit=Unit(raw["length"]["unit"]),
+            on_breach=tuple(BreachAction(a) for a in raw["on_breach"]),
+            when=_conditions(raw.get("when", {})),
+            fallback_start_days=raw.get("fallback_start_days"),
+        )
+        for raw in document["clocks"]
+    )
+    return Policy(name=document["name"], rules=rules)
+
+
+def policy_document_load(name: str = "default") -> dict[str, Any]:
+    """A policy file from workflows/policies, parsed (and so validated) before it is returned."""
+    document: dict[str, Any] = yaml.safe_load((POLICY_DIR / f"{name}.yaml").read_text())
+    policy_parse(document)
+    return document

@@ -1,0 +1,143 @@
+"""Who is told what when a concern moves: Delivery requests for the notifications outbox.
+
+Counts, references and links only: a notice never carries narrative or anything about the raiser.
+Recipients for a whole sweep batch are found with one query, however many concerns it touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from backend.concerns.models import Concern
+from backend.organisations.models import Membership, Organisation, Role
+from notifications.services import DeliveryRequest, deliveries_create
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    parts = [p for p in path.strip("/").split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The guardians, governors and handlers relevant to a set of organisations, fetched once."""
+
+    memberships: list[Membership]
+
+    @classmethod
+    def for_organisations(cls, organisations: Iterable[Organisation]) -> Directory:
+        paths = {p for org in organisations for p in _ancestor_paths(org.path)}
+        rows = (
+            Membership.objects.filter(role__in=[Role.GUARDIAN, Role.GOVERNOR, Role.HANDLER])
+            .filter(organisation__path__in=paths)
+            .select_related("user", "organisation")
+        )
+        governing = Membership.objects.filter(role=Role.GOVERNOR, organisation__governs__path__in=paths).select_related(
+            "user", "organisation", "organisation__governs"
+        )
+        return cls(memberships=list(rows) + list(governing))
+
+    def guardians_of(self, organisation: Organisation) -> list[User]:
+        return self._users(Role.GUARDIAN, lambda m: organisation.path.startswith(m.organisation.path))
+
+    def governors_for(self, concern: Concern) -> list[User]:
+        """Governors of the board that governs the trust the concern is about, or of the body holding it."""
+
+        def governs(m: Membership) -> bool:
+            governed = m.organisation.governs
+            return (governed is not None and concern.unit.path.startswith(governed.path)) or (
+                concern.holder.path.startswith(m.organisation.path)
+            )
+
+        return self._users(Role.GOVERNOR, governs)
+
+    def _users(self, role: str, keep: object) -> list[User]:
+        seen: dict[int, User] = {}
+        for m in self.memberships:
+            if m.role == role and keep(m):  # type: ignore[operator]
+                seen.setdefault(m.user_id, m.user)
+        return list(seen.values())
+
+
+def _requests(*, key: str, users: Iterable[User], subject: str, body: str) -> list[DeliveryRequest]:
+    """An in-app notice for each user, and an e-mail where they have an address."""
+    out: list[DeliveryRequest] = []
+    for user in users:
+        out.append(
+            DeliveryRequest(
+                idempotency_key=f"{key}:{user.pk}:in_app",
+                channel="in_app",
+                recipient=str(user.pk),
+                subject=subject,
+                body=body,
+            )
+        )
+        if user.email:
+            out.append(
+                DeliveryRequest(
+                    idempotency_key=f"{key}:{user.pk}:email",
+                    channel="email",
+                    recipient=user.email,
+                    subject=subject,
+                    body=body,
+                )
+            )
+    return out
+
+
+def _link(path: str) -> str:
+    return f"{settings.CANDOUR_BASE_URL.rstrip('/')}{path}"
+
+
+def escalation_notices(
+    *, directory: Directory, concern: Concern, sender: Organisation, reason: str
+) -> list[DeliveryRequest]:
+    """The receiving body's guardians get the case; the sending body's guardians are told it moved."""
+    key = f"escalated:{concern.pk}:{concern.route_level}"
+    receiving = _requests(
+        key=f"{key}:to",
+        users=directory.guardians_of(concern.holder),
+        subject=f"Candour: concern {concern.reference} escalated to {concern.holder.name}",
+        body=f"Concern {concern.reference} has been escalated to you ({reason.replace('_', ' ')}). "
+        f"Open it: {_link(f'/inbox/{concern.reference}/')}",
+    )
+    sending = _requests(
+        key=f"{key}:from",
+        users=[u for u in directory.guardians_of(sender) if u not in directory.guardians_of(concern.holder)],
+        subject=f"Candour: concern {concern.reference} moved to {concern.holder.name}",
+        body=f"Concern {concern.reference} has moved from {sender.name} to {concern.holder.name} "
+        f"({reason.replace('_', ' ')}). You keep a read-only view: {_link(f'/inbox/{concern.reference}/')}",
+    )
+    return receiving + sending
+
+
+def alert_notices(*, directory: Directory, alert_id: int, concern: Concern, label: str) -> list[DeliveryRequest]:
+    return _requests(
+        key=f"alert:{alert_id}",
+        users=directory.governors_for(concern),
+        subject="Candour: 1 new sidelining alert",
+        body=f"1 new alert ({label}) at {concern.holder.name}. See {_link('/oversight/alerts/')}",
+    )
+
+
+def reminder_notices(
+    *, directory: Directory, clock_id: int, concern: Concern, assignee: User | None
+) -> list[DeliveryRequest]:
+    users = directory.guardians_of(concern.holder) + ([assignee] if assignee else [])
+    return _requests(
+        key=f"remind:{clock_id}",
+        users=users,
+        subject=f"Candour: concern {concern.reference} needs attention",
+        body=f"Concern {concern.reference} has had no recorded activity. Open it: "
+        f"{_link(f'/inbox/{concern.reference}/')}",
+    )
+
+
+def notices_send(requests: Sequence[DeliveryRequest]) -> None:
+    """Write them to the outbox in the caller's transaction; they go out after commit."""
+    if requests:
+        deliveries_create(requests=requests)

@@ -1,0 +1,48 @@
+"""What a channel is: something that sends one Delivery and says what became of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from notifications.models import DeliveryStatus
+
+if TYPE_CHECKING:
+    from notifications.models import Delivery
+
+# What a successful send may report. Not "sending": a row left in sending looks like a worker that
+# died mid-send, and the sweep would send it again. A provider that only queues says "sent" and
+# moves it on to delivered or undeliverable through a status callback.
+RESULT_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED})
+
+
+@dataclass(frozen=True)
+class ChannelResult:
+    provider_id: str = ""
+    status: str = DeliveryStatus.SENT
+
+    def __post_init__(self) -> None:
+        if self.status not in RESULT_STATUSES:
+            raise ValueError(f"a channel reports sent or delivered, not {self.status!r}")
+
+
+class ChannelError(Exception):
+    """A channel's own error. ``reason`` is stored as the delivery's last_error, so a channel puts
+    only codes in it (an SMTP or Twilio error code), never the recipient or the words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PermanentChannelError(ChannelError):
+    """Trying again cannot help (an address or number the provider refuses for good): the delivery
+    becomes undeliverable at once instead of using up its retries."""
+
+
+class DeliveryChannel(Protocol):
+    def send(self, delivery: Delivery) -> ChannelResult:
+        """Transmit one delivery. Raise to fail the attempt (it is retried), PermanentChannelError to
+        give up. Must not write the Delivery row; may be called again for the same row after a crash,
+        so pass the delivery's id or key to the provider where it deduplicates."""
+        ...

@@ -1,0 +1,340 @@
+"""The outbox's use cases: the only code that writes Delivery rows.
+
+Callers write deliveries inside their own transaction (``deliveries_create``), so a notice exists if
+and only if the change that caused it committed. Sending happens after commit, in a worker, with the
+delivery's id only (``delivery_send``). A sweep (``deliveries_requeue_stale``) sends again whatever a
+lost broker message or a killed worker left behind. Delivery is at least once: a worker killed after
+the provider accepted a message but before the row says so sends it again on the next attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import current_app
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from notifications.channels.base import ChannelError, PermanentChannelError
+from notifications.channels.registry import channel_get
+from notifications.models import SENDABLE, Channel, Delivery, DeliveryStatus, status_may_move
+
+logger = logging.getLogger(__name__)
+
+# Celery finds the task by name: importing notifications.tasks here would make every caller of this
+# module (the backend) import an entry point, which the import contracts forbid.
+DELIVERY_SEND_TASK = "notifications.tasks.delivery_send"
+
+# Attempts before a delivery is given up. Celery retries a failing send up to 8 times with backoff
+# (about four minutes in all); the sweep then tries every FAILED_RETRY_AFTER until this cap.
+MAX_ATTEMPTS = 12
+# Longer than Celery's longest retry countdown (retry_backoff_max=600s in tasks.py), so the sweep does
+# not re-send a failed delivery while Celery's own retry for it is still waiting in the broker.
+FAILED_RETRY_AFTER = timedelta(minutes=11)
+SUBJECT_MAX = Delivery._meta.get_field("subject").max_length or 255
+BODY_MAX = Delivery._meta.get_field("body").max_length or 2000
+ERROR_MAX = Delivery._meta.get_field("last_error").max_length or 200
+
+
+class RetryableDeliveryError(Exception):
+    """The attempt failed and the row says failed; the task retries with backoff. It carries the
+    delivery id and the error's class only, because Sentry and the worker log both see it."""
+
+
+@dataclass(frozen=True)
+class DeliveryRequest:
+    """One notice to one recipient on one channel.
+
+    ``idempotency_key`` names the notice in the caller's words (unique across all deliveries): a
+    second request with the same key is the same notice and is not written again, whatever its words.
+    ``body`` is short, counts, references and links only: never narrative, never what identifies a
+    raiser. It is stored, shown to admins and handed to providers."""
+
+    idempotency_key: str
+    channel: str
+    recipient: str
+    subject: str = ""
+    body: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.idempotency_key or len(self.idempotency_key) > 255:
+            raise ValueError("a delivery needs an idempotency key of 1 to 255 characters")
+        if self.channel not in Channel.values:
+            raise ValueError(f"unknown channel {self.channel!r}")
+        if not self.recipient or len(self.recipient) > 254:
+            raise ValueError("a delivery needs a recipient of 1 to 254 characters")
+        if len(self.body) > BODY_MAX:
+            # Long bodies are narrative by another name: refuse them rather than store them.
+            raise ValueError(f"a delivery body is at most {BODY_MAX} characters: counts and links only")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else timezone.now()
+
+
+def _subject_fit(subject: str) -> str:
+    # A subject names an organisation, whose name may be long; a clipped subject beats a lost notice.
+    return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1] + "…"
+
+
+def _delivery_send_enqueue(delivery_id: int) -> None:
+    current_app.send_task(DELIVERY_SEND_TASK, args=[delivery_id])
+
+
+def _delivery_send_on_commit(delivery_id: int) -> None:
+    # After commit only: a worker must never look for a row that is not yet (or never will be) there.
+    # robust: a broker that is down must not fail the caller's request after its data committed, nor
+    # stop the other deliveries' callbacks; the row stays pending and the sweep sends it later.
+    # A closure, not functools.partial: Django names a robust callback that raises by its __qualname__,
+    # which a partial lacks, so the log line itself would raise.
+    def enqueue() -> None:
+        _delivery_send_enqueue(delivery_id)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+@transaction.atomic
+def deliveries_create(*, requests: Sequence[DeliveryRequest], now: datetime | None = None) -> list[Delivery]:
+    """Write the deliveries in the caller's transaction and send each new one after it commits.
+
+    Idempotent on the key: a key already in the outbox (or repeated within ``requests``) is not
+    written again, and the existing row is returned in its place. Returns one Delivery per distinct
+    key, in the order of ``requests``."""
+    now = _now(now)
+    unique: dict[str, DeliveryRequest] = {}
+    for request in requests:
+        unique.setdefault(request.idempotency_key, request)  # the first request with a key wins
+    if not unique:
+        return []
+    keys = list(unique)
+    existing = set(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    # ignore_conflicts: a concurrent transaction may write the same key between the read above and
+    # this insert; the unique index decides, and neither transaction fails.
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                idempotency_key=r.idempotency_key,
+                channel=r.channel,
+                recipient=r.recipient,
+                subject=_subject_fit(r.subject),
+                body=r.body,
+                status=DeliveryStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+            )
+            for key, r in unique.items()
+            if key not in existing
+        ],
+        ignore_conflicts=True,
+    )
+    by_key = {d.idempotency_key: d for d in Delivery.objects.filter(idempotency_key__in=keys)}
+    for key in keys:
+        if key not in existing:
+            # A key lost to a concurrent writer is enqueued by both; delivery_send sends it once.
+            _delivery_send_on_commit(by_key[key].pk)
+    return [by_key[key] for key in keys]
+
+
+def _error_summary(exc: Exception) -> str:
+    """The error's class and code, never its message: SMTP and Twilio errors quote the recipient."""
+    if isinstance(exc, ChannelError):  # a channel's own reason, written to hold codes only
+        summary = f"{type(exc).__name__}: {exc.reason}"
+    else:
+        code = getattr(exc, "smtp_code", None) or getattr(exc, "code", None)
+        summary = f"{type(exc).__name__} {code}" if isinstance(code, int) else type(exc).__name__
+    return summary[:ERROR_MAX]
+
+
+def _delivery_record(
+    *,
+    delivery_id: int,
+    status: str,
+    now: datetime,
+    provider_id: str = "",
+    error: str = "",
+) -> bool:
+    """Move one delivery's status forward under a row lock; False if that would move it backwards."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if not status_may_move(delivery.status, status):
+            return False
+        delivery.status = status
+        delivery.updated_at = now
+        fields = ["status", "updated_at"]
+        if provider_id:
+            delivery.provider_id = provider_id
+            fields.append("provider_id")
+        if error:
+            delivery.last_error = error[:ERROR_MAX]
+            fields.append("last_error")
+        if status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) and delivery.sent_at is None:
+            delivery.sent_at = now
+            fields.append("sent_at")
+        delivery.save(update_fields=fields)
+        return True
+
+
+def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
+    """Send one delivery once, and return its status afterwards.
+
+    Claim, send, record: the claim (pending or failed -> sending, attempts + 1) commits before the
+    channel is called, so no transaction or row lock is held across a network call, a second task for
+    the same row finds it sending or sent and does nothing, and a worker killed mid-send still used up
+    an attempt (a delivery that kills its worker every time reaches the cap instead of looping).
+    A row left in sending is the sweep's to retry. On a channel error the row says failed and
+    RetryableDeliveryError is raised for the task to retry; on PermanentChannelError it is given up."""
+    now = _now(now)
+    with transaction.atomic():
+        # FOR UPDATE: a duplicate task (broker redelivery, the sweep) may claim this row at the same
+        # moment; the second to lock sees sending and leaves it.
+        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            logger.warning("delivery id=%s not found; nothing to send", delivery_id)
+            return "missing"
+        if delivery.status not in SENDABLE:
+            logger.info("delivery id=%s is %s; not sending again", delivery_id, delivery.status)
+            return delivery.status
+        delivery.status = DeliveryStatus.SENDING
+        delivery.attempts += 1
+        delivery.updated_at = now
+        delivery.save(update_fields=["status", "attempts", "updated_at"])
+
+    try:
+        # Inside the try: an unknown or broken channel is a failed attempt that counts toward the cap,
+        # not an exception that leaves the row to be claimed forever.
+        result = channel_get(delivery.channel).send(delivery)
+    except PermanentChannelError as exc:
+        error = _error_summary(exc)
+        _delivery_record(delivery_id=delivery_id, status=DeliveryStatus.UNDELIVERABLE, now=now, error=error)
+        logger.warning("delivery id=%s channel=%s undeliverable: %s", delivery_id, delivery.channel, error)
+        return DeliveryStatus.UNDELIVERABLE
+    except Exception as exc:
+        error = _error_summary(exc)
+        _delivery_record(delivery_id=delivery_id, status=DeliveryStatus.FAILED, now=now, error=error)
+        logger.warning(
+            "delivery id=%s channel=%s attempt %s failed: %s", delivery_id, delivery.channel, delivery.attempts, error
+        )
+        # from None: the original exception's message may quote the recipient; keep it out of the
+        # task's traceback, the worker log and Sentry.
+        raise RetryableDeliveryError(f"delivery id={delivery_id} failed: {error}") from None
+    _delivery_record(delivery_id=delivery_id, status=result.status, now=now, provider_id=result.provider_id)
+    logger.info("delivery id=%s channel=%s %s", delivery_id, delivery.channel, result.status)
+    return result.status
+
+
+def delivery_status_advance(
+    *,
+    status: str,
+    provider_id: str = "",
+    delivery_id: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """A provider reports what became of a delivery (a Twilio status callback, say): move it forward.
+
+    Found by ``provider_id`` or ``delivery_id`` (exactly one). Callbacks arrive late, twice and out of
+    order, so a report that would move the status backwards (or nowhere) is ignored: returns whether
+    the status moved. A provider's own failure after accepting a message is ``undeliverable`` (the
+    provider gave up); ``failed`` means our attempt failed and will be retried."""
+    if bool(provider_id) == (delivery_id is not None):
+        raise ValueError("pass exactly one of provider_id and delivery_id")
+    now = _now(now)
+    if delivery_id is None:
+        found = Delivery.objects.filter(provider_id=provider_id).values_list("pk", flat=True).first()
+        if found is None:
+            logger.info("status callback for an unknown provider id; ignored")
+            return False
+        delivery_id = found
+    elif not Delivery.objects.filter(pk=delivery_id).exists():
+        return False
+    return _delivery_record(delivery_id=delivery_id, status=status, now=now)
+
+
+def deliveries_requeue_stale(
+    *,
+    older_than: timedelta,
+    now: datetime | None = None,
+    batch: int = 500,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> int:
+    """Send again what nobody is sending: pending rows whose task was lost (broker down at commit,
+    message lost), sending rows whose worker died, and failed rows whose retries ran out or were lost.
+
+    Stale means untouched for ``older_than`` (failed rows: at least FAILED_RETRY_AFTER, so Celery's
+    backoff is not cut short). A row at ``max_attempts`` is given up (undeliverable) instead. Each
+    requeued row is touched, so the next sweep waits another ``older_than`` before sending it again.
+    Works in batches of ``batch`` rows, each batch one transaction; returns how many were requeued.
+    Safe to run twice at once: rows another sweep holds are skipped."""
+    if older_than <= timedelta(0):
+        raise ValueError("older_than must be positive: each requeued row must leave the stale set")
+    now = _now(now)
+    stale = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING], updated_at__lt=now - older_than) | Q(
+        status=DeliveryStatus.FAILED, updated_at__lt=now - max(older_than, FAILED_RETRY_AFTER)
+    )
+    requeued = given_up = 0
+    while True:
+        with transaction.atomic():
+            # SKIP LOCKED: a row a worker is claiming right now, or another sweep holds, is not stale.
+            rows = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(stale)
+                .order_by("updated_at")
+                .only("pk", "status", "attempts")[:batch]
+            )
+            # Every stale status may become undeliverable; asking status_may_move keeps the rule in one place.
+            exhausted = [
+                d.pk
+                for d in rows
+                if d.attempts >= max_attempts and status_may_move(d.status, DeliveryStatus.UNDELIVERABLE)
+            ]
+            again = [d for d in rows if d.attempts < max_attempts]
+            if exhausted:
+                Delivery.objects.filter(pk__in=exhausted).update(
+                    status=DeliveryStatus.UNDELIVERABLE,
+                    last_error=f"gave up after {max_attempts} attempts",
+                    updated_at=now,
+                )
+            interrupted = [d.pk for d in again if d.status == DeliveryStatus.SENDING]
+            if interrupted:
+                # sending -> failed (a sideways move): the worker died or hung mid-send. The message
+                # may have gone out; sending it again risks a duplicate rather than a lost notice.
+                Delivery.objects.filter(pk__in=interrupted).update(
+                    status=DeliveryStatus.FAILED, last_error="interrupted: no result recorded", updated_at=now
+                )
+            waiting = [d.pk for d in again if d.status != DeliveryStatus.SENDING]
+            if waiting:
+                # Touched, status unchanged: the next sweep gives this send a full older_than to happen.
+                Delivery.objects.filter(pk__in=waiting).update(updated_at=now)
+            for d in again:
+                _delivery_send_on_commit(d.pk)
+        requeued += len(again)
+        given_up += len(exhausted)
+        if len(rows) < batch:
+            break
+    if requeued or given_up:
+        logger.info("deliveries requeued=%s given_up=%s", requeued, given_up)
+    return requeued
+
+
+def deliveries_in_app_unread(*, recipient: str, limit: int = 50) -> QuerySet[Delivery]:
+    """A recipient's unread in-app notices, newest first: the in-app inbox is the outbox's in_app rows.
+
+    Includes rows the worker has not reached yet (pending): a notice is in the inbox from the moment
+    its transaction commits, whether or not a worker is running."""
+    return (
+        Delivery.objects.filter(channel=Channel.IN_APP, recipient=recipient, read_at__isnull=True)
+        .exclude(status=DeliveryStatus.UNDELIVERABLE)
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def delivery_in_app_mark_read(*, delivery_id: int, recipient: str, now: datetime | None = None) -> bool:
+    """Mark one in-app notice read. The recipient must match, so a user can only mark their own;
+    returns False for someone else's notice, an unknown id, or one already read."""
+    updated = Delivery.objects.filter(
+        pk=delivery_id, channel=Channel.IN_APP, recipient=recipient, read_at__isnull=True
+    ).update(read_at=_now(now))
+    return bool(updated)

@@ -1,0 +1,40 @@
+"""Celery entry points for the outbox: each calls one service and holds no logic.
+
+Backend code never imports this module (the import contracts forbid it): services enqueue
+``delivery_send`` by name, after commit, with the delivery's id only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+
+from notifications.services import RetryableDeliveryError
+from notifications.services import deliveries_requeue_stale as deliveries_requeue_stale_service
+from notifications.services import delivery_send as delivery_send_service
+
+# Pending for this long means the task was lost; the beat runs the sweep every CANDOUR_REQUEUE_SECONDS.
+REQUEUE_OLDER_THAN = timedelta(minutes=2)
+
+
+# acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message to be delivered again
+# (delivery_send is idempotent on the row). Retries back off up to ten minutes, with jitter so a
+# provider coming back is not met by every retry at once; the sweep takes over after the last.
+@shared_task(
+    name="notifications.tasks.delivery_send",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(RetryableDeliveryError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def delivery_send(delivery_id: int) -> str:
+    return delivery_send_service(delivery_id=delivery_id)
+
+
+@shared_task(name="notifications.tasks.deliveries_requeue_stale", acks_late=True, ignore_result=True)
+def deliveries_requeue_stale() -> int:
+    return deliveries_requeue_stale_service(older_than=REQUEUE_OLDER_THAN)
