@@ -19,6 +19,8 @@ from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, Speak
 from backend.concerns.models import Concern, IdentityMode, RaiserKind, SpeakUpAgain, Theme
 from backend.config.access import access
 from backend.organisations.selectors import units_for_raising
+from backend.oversight import alert_selectors
+from backend.oversight import services as oversight_services
 from workflows.engine.lifecycle import IllegalTransition
 
 
@@ -151,6 +153,23 @@ def follow_up_withdraw_page(request: HttpRequest) -> HttpResponse:
 @access("public")
 @never_cache
 @require_POST
+def follow_up_escalate_page(request: HttpRequest) -> HttpResponse:
+    """Once the feedback deadline has passed, the raiser may send the concern up the route."""
+    concern = _raiser_concern(request)
+    if concern is None:
+        return redirect("frontend:follow_up")
+    try:
+        services.concern_escalate_by_raiser(concern_id=concern.pk)
+    except IllegalTransition:
+        return _raiser_page(
+            request, concern, errors={"escalate": ["You cannot escalate this concern now."]}, status=409
+        )
+    return redirect("frontend:follow_up_concern")
+
+
+@access("public")
+@never_cache
+@require_POST
 def follow_up_speak_up_again_page(request: HttpRequest) -> HttpResponse:
     concern = _raiser_concern(request)
     if concern is None:
@@ -180,6 +199,9 @@ def _case_page(
     context = {
         "concern": case.concern,
         "actions": case.actions,
+        "packet": case.packet,
+        "history": case.history,
+        "clocks": case.clocks,
         "messages_": selectors.concern_messages(concern=case.concern),
         "handlers": selectors.handlers_for_concern(concern=case.concern) if "assign" in case.actions else [],
         "errors": errors or {},
@@ -217,6 +239,11 @@ STAFF_ACTIONS: dict[str, Callable[[int, User, HttpRequest], object]] = {
     "reopen": lambda cid, user, _: services.concern_reopen(concern_id=cid, user=user),
     "message": lambda cid, user, req: services.concern_message_to_raiser(concern_id=cid, user=user, body=_text(req)),
     "assign": lambda cid, user, req: services.concern_assign(concern_id=cid, user=user, handler=_handler(req)),
+    "escalate": lambda cid, user, req: services.concern_escalate_by_guardian(
+        concern_id=cid, user=user, reason=_text(req)
+    ),
+    "pause": lambda cid, user, req: services.concern_clocks_pause(concern_id=cid, user=user, reason=_text(req)),
+    "resume": lambda cid, user, _: services.concern_clocks_resume(concern_id=cid, user=user),
 }
 
 
@@ -238,3 +265,24 @@ def concern_action_page(request: HttpRequest, reference: str, action: str) -> Ht
     except PermissionDenied:
         return render(request, "frontend/forbidden.html", {"reference": reference}, status=403)
     return redirect("frontend:case", reference=reference)
+
+
+@access("staff")
+@require_GET
+def alerts_page(request: HttpRequest) -> HttpResponse:
+    """Open sidelining alerts for governors and guardians: rules, references and links, no narrative."""
+    return render(request, "frontend/alerts.html", {"alerts": alert_selectors.alerts_visible(user=request.user)[:500]})
+
+
+@access("staff")
+@require_POST
+def alert_resolve_page(request: HttpRequest, alert_id: int) -> HttpResponse:
+    if not alert_selectors.alerts_visible(user=request.user, open_only=False).filter(pk=alert_id).exists():
+        raise Http404
+    reason = request.POST.get("reason", "").strip()[:500]
+    if not reason:
+        alerts = alert_selectors.alerts_visible(user=request.user)[:500]
+        errors = {f"reason-{alert_id}": ["Say why the alert can be closed."]}
+        return render(request, "frontend/alerts.html", {"alerts": alerts, "errors": errors}, status=400)
+    oversight_services.alert_resolve(alert_id=alert_id, user=request.user, reason=reason)  # type: ignore[arg-type]
+    return redirect("frontend:alerts")

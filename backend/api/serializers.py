@@ -96,3 +96,18 @@ class PublicStatusOutput(serializers.Serializer):
     route_level = serializers.IntegerField()
     holder = serializers.CharField(source="holder.name")
     received_on = serializers.DateField()
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class AlertOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    rule = serializers.CharField()
+    rule_label = serializers.CharField(source="get_rule_display")
+    concern = serializers.CharField(source="concern.reference")
+    organisation = serializers.CharField(source="organisation.code")
+    opened_on = serializers.DateField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    resolution = serializers.CharField()

@@ -18,6 +18,8 @@ from backend.api import serializers as s
 from backend.concerns import selectors, services
 from backend.concerns.inputs import ConcernRaiseInput
 from backend.concerns.models import Concern, Theme
+from backend.oversight import alert_selectors
+from backend.oversight import services as oversight_services
 from workflows.engine.lifecycle import State
 
 
@@ -266,3 +268,88 @@ class PublicConcernStatusApi(APIView):
         if concern is None:
             raise Http404
         return Response(s.PublicStatusOutput(concern).data)
+
+
+class FollowUpEscalateApi(APIView):
+    """The raiser sends the concern up the route once the feedback deadline has passed."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
+    def post(self, request: Request) -> Response:
+        concern, _ = _concern_for_receipt(request, s.ReceiptInput)
+        concern = services.concern_escalate_by_raiser(concern_id=concern.pk)
+        return Response(s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data)
+
+
+def _reason(request: Request) -> str:
+    data = s.ReasonInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    return str(data.validated_data["reason"])
+
+
+class ConcernEscalateApi(APIView):
+    """A guardian escalates by hand, with a reason."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.ConcernSummaryOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        concern_id = _handled(request, reference).pk
+        concern = services.concern_escalate_by_guardian(
+            concern_id=concern_id,
+            user=request.user,  # type: ignore[arg-type]
+            reason=_reason(request),
+        )
+        return Response(s.ConcernSummaryOutput(concern).data)
+
+
+class ConcernPauseApi(APIView):
+    """A guardian pauses the concern's deadlines, with a reason; audited."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.ConcernSummaryOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        concern_id = _handled(request, reference).pk
+        concern = services.concern_clocks_pause(
+            concern_id=concern_id,
+            user=request.user,  # type: ignore[arg-type]
+            reason=_reason(request),
+        )
+        return Response(s.ConcernSummaryOutput(concern).data)
+
+
+class ConcernResumeApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        concern = services.concern_clocks_resume(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
+        return Response(s.ConcernSummaryOutput(concern).data)
+
+
+class AlertListApi(generics.ListAPIView):
+    """Open sidelining alerts on concerns the caller oversees or handles (counts, rules, references)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.AlertOutput
+
+    def get_queryset(self) -> Any:
+        return alert_selectors.alerts_visible(user=self.request.user)
+
+
+class AlertResolveApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.AlertOutput})
+    def post(self, request: Request, alert_id: int) -> Response:
+        if not alert_selectors.alerts_visible(user=request.user, open_only=False).filter(pk=alert_id).exists():
+            raise Http404
+        alert = oversight_services.alert_resolve(
+            alert_id=alert_id,
+            user=request.user,  # type: ignore[arg-type]
+            reason=_reason(request),
+        )
+        return Response(s.AlertOutput(alert).data)

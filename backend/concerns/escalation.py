@@ -21,7 +21,9 @@ class Step:
     bounced: bool  # the handovers now count as "passed around"
 
 
-def escalation_step(*, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str) -> Step | None:
+def escalation_step(
+    *, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str, note: str = ""
+) -> Step | None:
     """Move the concern to the next body on its route; None at the top of the route. The caller holds
     the row lock, stops the old level's clocks, starts the new level's, and saves."""
     target = concern.holder.escalates_to
@@ -42,6 +44,7 @@ def escalation_step(*, concern: Concern, actor: Actor, actor_id: int | None, now
         from_state=before,
         to_state=concern.state,
         visible_to_raiser=True,
-        data={"from": sender.code, "to": target.code, "level": concern.route_level, "reason": reason},
+        data={"from": sender.code, "to": target.code, "level": concern.route_level, "reason": reason}
+        | ({"note": note[:200]} if note else {}),
     )
     return Step(event=event, sender=sender, bounced=is_bounced(handovers=concern.handovers))

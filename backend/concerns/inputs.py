@@ -53,7 +53,8 @@ class ConcernRaiseInput(serializers.Serializer):
 class RaiserMessageInput(serializers.Serializer):
     body = serializers.CharField(max_length=NARRATIVE_MAX)
     kind = serializers.ChoiceField(
-        choices=[MessageKind.MESSAGE, MessageKind.INFORMATION, MessageKind.DETRIMENT], default=MessageKind.MESSAGE
+        choices=[MessageKind.MESSAGE, MessageKind.INFORMATION, MessageKind.DETRIMENT, MessageKind.NOTHING_DONE],
+        default=MessageKind.MESSAGE,
     )
 
 

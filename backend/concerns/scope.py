@@ -13,7 +13,7 @@ Everyone else: nothing.
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from backend.concerns.models import Concern
 from backend.organisations.models import Membership, Organisation, Role
@@ -76,3 +76,8 @@ def outside_origin(*, user: User, concern: Concern) -> bool:
 def may_be_assigned(*, user: User, concern: Concern) -> bool:
     """A handler can take a concern held in a subtree where they handle."""
     return any(concern.holder.path.startswith(m.organisation.path) for m in _memberships(user, {Role.HANDLER}))
+
+
+def concerns_visible_q_subquery(*, user: User | AnonymousUser) -> QuerySet[Concern]:
+    """Ids of every concern the user may know of, as handler or overseer, for use in a subquery."""
+    return Concern.objects.filter(handling_q(user=user) | oversight_q(user=user)).values("pk")

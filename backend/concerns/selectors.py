@@ -7,12 +7,14 @@ from datetime import date, datetime
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from backend.concerns import scope
-from backend.concerns.models import Concern, Event, Message
+from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message
 from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
+from workflows.engine.policy import ClockKind
 
 
 def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
@@ -48,6 +50,11 @@ def concern_for_handler(*, user: User | AnonymousUser, reference: str) -> Concer
 class CaseView:
     concern: Concern
     actions: list[str]
+    # A body further up the route sees the escalation packet: what happened, when, what was done;
+    # never the conversation with the raiser, never who they are.
+    packet: bool
+    history: list[Event]
+    clocks: list[Clock]
 
 
 def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | None:
@@ -57,12 +64,23 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         return None
     actor = scope.actor_for(user=user, concern=concern)  # type: ignore[arg-type]
     actions = lifecycle.allowed(state=concern.state, actor=actor) if actor else []
+    clocks = list(Clock.objects.filter(concern=concern, status=ClockStatus.PENDING).order_by("due_at"))
     if actor and concern.state not in lifecycle.TERMINAL:
         # Not moves of the lifecycle, but what the same people may do while it is open.
         actions.append("message")
         if actor is Actor.GUARDIAN:
             actions.append("assign")
-    return CaseView(concern=concern, actions=actions)
+            paused = any(c.paused_at for c in clocks)
+            actions.append("resume" if paused else "pause")
+    if actor is not Actor.GUARDIAN or concern.holder.escalates_to is None:
+        actions = [a for a in actions if a != "escalate"]
+    packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
+    history = list(Event.objects.filter(concern=concern).exclude(kind__in=PRIVATE_EVENTS).order_by("seq"))
+    return CaseView(concern=concern, actions=actions, packet=packet, history=history, clocks=clocks)
+
+
+# Kept out of the history others see: who looked at an identity is the raiser's business and audit's.
+PRIVATE_EVENTS = ("identity_viewed",)
 
 
 @dataclass(frozen=True)
@@ -90,11 +108,12 @@ class RaiserView:
     route_level: int
     received_on: date
     would_speak_up_again: str
+    may_escalate: bool
     timeline: list[TimelineEntry]
     messages: list[Message]
 
 
-def concern_raiser_view(*, concern: Concern) -> RaiserView:
+def concern_raiser_view(*, concern: Concern, now: datetime | None = None) -> RaiserView:
     """Everything the raiser may see: their status, timeline and conversation; nothing about staff."""
     return RaiserView(
         reference=concern.reference,
@@ -103,6 +122,7 @@ def concern_raiser_view(*, concern: Concern) -> RaiserView:
         route_level=concern.route_level,
         received_on=concern.received_on,
         would_speak_up_again=concern.would_speak_up_again,
+        may_escalate=raiser_may_escalate(concern=concern, now=now or timezone.now()),
         timeline=concern_raiser_timeline(concern=concern),
         messages=list(Message.objects.filter(concern=concern).order_by("created_at", "pk")),
     )
@@ -125,3 +145,17 @@ def handlers_for_concern(*, concern: Concern) -> list[User]:
 
 def concern_messages(*, concern: Concern) -> list[Message]:
     return list(Message.objects.filter(concern=concern).order_by("created_at", "pk"))
+
+
+def raiser_may_escalate(*, concern: Concern, now: datetime) -> bool:
+    """Once the feedback clock at the current level has passed (directive art. 15), the raiser may
+    take the concern up the route themselves."""
+    return (
+        concern.holder.escalates_to is not None
+        and concern.state in lifecycle.BY_NAME["escalate"].sources
+        and Clock.objects.filter(
+            concern=concern, kind=ClockKind.FEEDBACK, route_level=concern.route_level, due_at__lte=now
+        )
+        .exclude(status=ClockStatus.STOPPED)
+        .exists()
+    )

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backend.concerns import scope
+from backend.concerns import scope, selectors
 from backend.concerns.audit import event_append
 from backend.concerns.clocks import (
     ALL_KINDS,
@@ -38,8 +38,6 @@ from backend.concerns.crypto import (
 )
 from backend.concerns.escalation import escalation_step
 from backend.concerns.models import (
-    Clock,
-    ClockStatus,
     Concern,
     Direction,
     IdentityMode,
@@ -481,8 +479,10 @@ def concern_identity_reveal(*, concern_id: int, user: User, now: datetime | None
     return RaiserIdentity(name=concern.raiser_name, contact=concern.raiser_contact)
 
 
-def _escalate_now(*, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str) -> Concern:
-    step = escalation_step(concern=concern, actor=actor, actor_id=actor_id, now=now, reason=reason)
+def _escalate_now(
+    *, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str, note: str = ""
+) -> Concern:
+    step = escalation_step(concern=concern, actor=actor, actor_id=actor_id, now=now, reason=reason, note=note)
     if step is None:
         raise lifecycle.IllegalTransition("escalate", concern.state, actor)
     step.event.save(force_insert=True)
@@ -496,25 +496,11 @@ def _escalate_now(*, concern: Concern, actor: Actor, actor_id: int | None, now: 
     return concern
 
 
-def raiser_may_escalate(*, concern: Concern, now: datetime) -> bool:
-    """Once the feedback clock at the current level has passed (directive art. 15), the raiser may
-    take the concern up the route themselves."""
-    return (
-        concern.holder.escalates_to is not None
-        and concern.state in lifecycle.BY_NAME["escalate"].sources
-        and Clock.objects.filter(
-            concern=concern, kind=ClockKind.FEEDBACK, route_level=concern.route_level, due_at__lte=now
-        )
-        .exclude(status=ClockStatus.STOPPED)
-        .exists()
-    )
-
-
 @transaction.atomic
 def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) -> Concern:
     now = _now(now)
     concern = _locked(concern_id)
-    if not raiser_may_escalate(concern=concern, now=now):
+    if not selectors.raiser_may_escalate(concern=concern, now=now):
         raise lifecycle.IllegalTransition("escalate", concern.state, Actor.RAISER)
     return _escalate_now(concern=concern, actor=Actor.RAISER, actor_id=None, now=now, reason="raiser_escalated")
 
@@ -526,7 +512,9 @@ def concern_escalate_by_guardian(*, concern_id: int, user: User, reason: str, no
     concern = _locked(concern_id)
     if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
         raise PermissionDenied("Only the guardian escalates a concern by hand.")
-    return _escalate_now(concern=concern, actor=Actor.GUARDIAN, actor_id=user.pk, now=now, reason="guardian_escalated")
+    return _escalate_now(
+        concern=concern, actor=Actor.GUARDIAN, actor_id=user.pk, now=now, reason="guardian_escalated", note=reason
+    )
 
 
 @transaction.atomic

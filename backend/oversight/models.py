@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 
@@ -30,3 +32,7 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} on concern {self.concern_id}"
+
+    @property
+    def opened_on(self) -> date:
+        return self.opened_at.date()

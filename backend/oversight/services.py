@@ -72,10 +72,7 @@ def alert_resolve(*, alert_id: int, user: User, reason: str, now: datetime | Non
     """A governor or guardian who can see the concern closes the alert, saying why."""
     now = now or timezone.now()
     alert = Alert.objects.select_for_update().select_related("concern").get(pk=alert_id)
-    visible = Concern.objects.filter(pk=alert.concern_id).filter(
-        scope.oversight_q(user=user) | scope.handling_q(user=user)
-    )
-    if not visible.exists():
+    if not scope.concerns_visible_q_subquery(user=user).filter(pk=alert.concern_id).exists():
         raise PermissionDenied("You cannot see this concern.")
     if alert.resolved_at is None:
         alert.resolved_at, alert.resolved_by, alert.resolution = now, user, reason[:500]

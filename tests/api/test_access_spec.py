@@ -20,6 +20,7 @@ OPEN_ROUTES = {
     "follow-up/concern/",
     "follow-up/concern/message/",
     "follow-up/concern/withdraw/",
+    "follow-up/concern/escalate/",
     "follow-up/concern/speak-up-again/",
     "sign-in/",
     "sign-out/",
@@ -28,6 +29,7 @@ OPEN_ROUTES = {
     "api/v1/follow-up/messages/",
     "api/v1/follow-up/withdraw/",
     "api/v1/follow-up/speak-up-again/",
+    "api/v1/follow-up/escalate/",
     "api/schema/",
     "api/docs/",
 }

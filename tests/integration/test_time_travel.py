@@ -13,7 +13,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
-from backend.concerns import services
+from backend.concerns import selectors, services
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
 from backend.organisations.models import Membership, Organisation, Role
 from backend.oversight.models import Alert
@@ -174,9 +174,9 @@ def test_the_raiser_may_escalate_once_the_feedback_clock_has_passed(demo: None) 
     guardian = user("guardian")
     services.concern_acknowledge(concern_id=concern.pk, user=guardian, now=START + timedelta(days=1))
     early = START + timedelta(days=30)
-    assert not services.raiser_may_escalate(concern=Concern.objects.get(pk=concern.pk), now=early)
+    assert not selectors.raiser_may_escalate(concern=Concern.objects.get(pk=concern.pk), now=early)
     late = START + timedelta(days=1) + timedelta(days=93)
-    assert services.raiser_may_escalate(concern=Concern.objects.get(pk=concern.pk), now=late)
+    assert selectors.raiser_may_escalate(concern=Concern.objects.get(pk=concern.pk), now=late)
     services.concern_escalate_by_raiser(concern_id=concern.pk, now=late)
     concern.refresh_from_db()
     assert (concern.holder.code, concern.state) == ("RNX", "escalated")
