@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from backend.concerns.services import clocks_fire_due
+from backend.concerns.vault import vault_purge_stale
 
 
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)
 def clocks_sweep() -> dict[str, int]:
     result = clocks_fire_due()
     return {"fired": result.fired, "escalated": result.escalated, "alerts": result.alerts}
+
+
+@shared_task(name="workflows.tasks.vault_purge_stale", acks_late=True, ignore_result=True)
+def vault_purge_stale_task() -> int:
+    return vault_purge_stale(now=timezone.now())

@@ -63,3 +63,18 @@ def decrypt_text(token: str) -> str:
         return _fernet(tuple(settings.CANDOUR_ENCRYPTION_KEYS)).decrypt(token.encode()).decode()
     except InvalidToken as exc:  # a key was removed before rotation finished
         raise ValueError("cannot decrypt a stored field: is an old key missing from CANDOUR_ENCRYPTION_KEYS?") from exc
+
+
+def phone_normalise(number: str) -> str:
+    """E.164 for the forms a UK number arrives in: +44 7700 900123, 07700900123, 0044 7700 900 123."""
+    digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif digits.startswith("0"):
+        digits = "+44" + digits[1:]
+    return digits
+
+
+def contact_token(number: str) -> str:
+    """The vault's key for a number: a keyed hash, so the database holds nothing that dials."""
+    return hmac.new(settings.CANDOUR_CONTACT_PEPPER, phone_normalise(number).encode(), hashlib.sha256).hexdigest()

@@ -66,6 +66,8 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     themes = models.JSONField(default=list)
     urgent = models.BooleanField(default=False, help_text="Patient safety, marked urgent")
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.WEB)
+    # For an SMS raiser: the vault token of their number (a keyed hash, never the number itself).
+    contact_token = models.CharField(max_length=64, blank=True, db_index=True)
     # The unit the concern is about, and the body that holds it now (moves up the route).
     unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_about")
     holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_held")
@@ -164,6 +166,32 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.direction} on concern {self.concern_id}"
+
+
+class VaultEntry(models.Model):
+    """The contact vault: the only place a raiser's phone number lives, encrypted, found by a keyed
+    hash of the number. Concerns and deliveries carry the token, never the number."""
+
+    token = models.CharField(max_length=64, unique=True)
+    number = EncryptedTextField()
+    opted_out = models.BooleanField(default=False, help_text="The raiser texted STOP")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "vault entries"
+
+    def __str__(self) -> str:
+        return f"vault entry {self.pk}"
+
+
+class InboundSms(models.Model):
+    """One row per Twilio MessageSid, so a retried webhook is processed once. Nothing else is kept."""
+
+    message_sid = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.message_sid
 
 
 class Receipt(models.Model):

@@ -51,9 +51,11 @@ from backend.concerns.notices import Directory, escalation_notices, notices_send
 
 # The sweep lives in its own module; entry points reach it here, with every other use case.
 from backend.concerns.sweep import clocks_fire_due as clocks_fire_due
-from backend.organisations.models import Organisation
+from backend.concerns.vault import vault_purge_for_concern
+from backend.organisations.models import Organisation, OrganisationKind
 from backend.organisations.policies import policy_for_organisation
 from backend.oversight.services import alerts_open
+from notifications.services import DeliveryRequest
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
@@ -100,6 +102,7 @@ def concern_raise(
     raiser_name: str = "",
     raiser_contact: str = "",
     channel: str = "web",
+    contact_token: str = "",
     submission_key: str = "",
     now: datetime | None = None,
 ) -> RaisedConcern:
@@ -133,6 +136,7 @@ def concern_raise(
         received_at=received_at,
         last_activity_at=received_at,
         submission_digest=submission,
+        contact_token=contact_token,
         policy=policy_for_organisation(organisation=unit),
     )
     for _ in range(5):
@@ -309,6 +313,29 @@ def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime 
 
 
 @transaction.atomic
+def concern_place_on_unit(*, concern_id: int, user: User, unit: Organisation, now: datetime | None = None) -> Concern:
+    """A guardian says which ward or team an SMS concern (or a misplaced one) is about."""
+    now = _now(now)
+    concern = _locked(concern_id)
+    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
+        raise PermissionDenied("Only the guardian places a concern on a unit.")
+    if unit.kind != OrganisationKind.UNIT or not unit.path.startswith(concern.holder.path):
+        raise PermissionDenied("Choose a ward or team of the organisation holding the concern.")
+    previous = concern.unit.code
+    concern.unit = unit
+    event_append(
+        concern=concern,
+        kind="placed",
+        actor_id=user.pk,
+        actor_role=Actor.GUARDIAN,
+        now=now,
+        data={"from": previous, "to": unit.code},
+    )
+    concern.save()
+    return concern
+
+
+@transaction.atomic
 def concern_start_review(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     return _staff_move(concern_id=concern_id, user=user, name="start_review", now=now)
 
@@ -324,7 +351,7 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
         now=now,
         stop=[ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK],
     )
-    Message.objects.create(
+    message = Message.objects.create(
         concern=concern,
         direction=Direction.TO_RAISER,
         kind=MessageKind.FEEDBACK,
@@ -332,6 +359,7 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
         body=feedback,
         created_at=now,
     )
+    _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=feedback)
     return concern
 
 
@@ -344,6 +372,7 @@ def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | N
     )
     if not Message.objects.filter(concern=concern, kind=MessageKind.FEEDBACK).exists():
         alerts_open(items=[(concern, Rule.CLOSED_WITHOUT_FEEDBACK)], now=now)
+    vault_purge_for_concern(concern=concern)
     return concern
 
 
@@ -353,6 +382,22 @@ def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) 
     concern = _staff_move(concern_id=concern_id, user=user, name="reopen", now=now)
     clocks_start(concern=concern, kinds=ALL_KINDS, now=now, first_start=True)
     return concern
+
+
+def _sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
+    """An SMS raiser hears from the guardian by text: the outbox holds the vault token, not the number."""
+    if concern.channel != "sms" or not concern.contact_token:
+        return
+    notices_send(
+        [
+            DeliveryRequest(
+                idempotency_key=f"sms:{key}",
+                channel="sms",
+                recipient=concern.contact_token,
+                body=f"Candour, concern {concern.reference}: {text}"[:1500],
+            )
+        ]
+    )
 
 
 @transaction.atomic
@@ -377,6 +422,7 @@ def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: da
         visible_to_raiser=True,
     )
     concern.save()
+    _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=body)
     return message
 
 
@@ -426,6 +472,7 @@ def concern_withdraw(*, concern_id: int, now: datetime | None = None) -> Concern
     _transition(concern=concern, name="withdraw", actor=Actor.RAISER, actor_id=None, now=now)
     clocks_stop(concern_ids=[concern.pk])
     concern.save()
+    vault_purge_for_concern(concern=concern)
     return concern
 
 

@@ -225,6 +225,8 @@ CELERY_IMPORTS = ("workflows.tasks", "notifications.tasks")
 CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
 CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
+    # Retention: numbers of raisers whose concerns have all closed, left by any missed purge.
+    "vault-purge-stale": {"task": "workflows.tasks.vault_purge_stale", "schedule": 60 * 60},
     "deliveries-requeue-stale": {
         "task": "notifications.tasks.deliveries_requeue_stale",
         "schedule": CANDOUR_REQUEUE_SECONDS,

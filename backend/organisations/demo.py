@@ -27,6 +27,7 @@ ORGANISATIONS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     ("HWX", "Healthwatch Northshire", K.PATIENT_GROUP, None, None),
 )
 
+SMS_NUMBERS = {"RNX": "+447700900101", "RCX": "+447700900102"}
 GOVERNS = (("RNXB", "RNX"), ("RCXB", "RCX"))
 
 R = Role
@@ -68,6 +69,9 @@ def demo_seed() -> DemoSeedResult:
     for board, trust in GOVERNS:
         Organisation.objects.filter(code=board).update(governs=by_code[trust])
     Organisation.objects.filter(code__in=["RNX", "RCX"]).update(commissioned_by=by_code["QNX"])
+    # Numbers from Ofcom's range for drama: they belong to nobody.
+    for code, number in SMS_NUMBERS.items():
+        Organisation.objects.filter(code=code).update(sms_number=number)
     user_model = get_user_model()
     for username, role, code in USERS:
         user = user_model.objects.create_user(

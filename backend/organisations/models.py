@@ -50,6 +50,8 @@ class Organisation(models.Model):
     # Materialised path ("/RX1/RX1W1/") so a subtree is one indexed prefix match, not a recursive walk.
     path = models.CharField(max_length=400, editable=False, db_index=True)
     closure_days = models.JSONField(default=list, blank=True, help_text="ISO dates the organisation is closed")
+    # The organisation's Twilio number (E.164): a text to it raises a concern with this body.
+    sms_number = models.CharField(max_length=20, blank=True, db_index=True)
 
     class Meta:
         ordering = ["path"]

@@ -36,3 +36,112 @@ class Alert(models.Model):
     @property
     def opened_on(self) -> date:
         return self.opened_at.date()
+
+
+class Measure(models.TextChoices):
+    """What a FigureDelta changes. The first group is public, per organisation and quarter received;
+    the second is the governors' dashboard, per unit the concern is about and body holding it now."""
+
+    RECEIVED = "received", "Concerns received"
+    # Acknowledged, or its acknowledge deadline passed unanswered: the base for "acknowledged in time".
+    ACK_DECIDED = "ack_decided", "Acknowledgement due"
+    ACK_IN_TIME = "ack_in_time", "Acknowledged in time"
+    # One concern in histogram bucket ``bucket``: whole days from receipt to first acknowledgement.
+    ACK_DAYS = "ack_days", "Days to acknowledge"
+    FEEDBACK_DECIDED = "feedback_decided", "Feedback due"
+    FEEDBACK_IN_TIME = "feedback_in_time", "Feedback in time"
+    ESCALATED = "escalated", "Escalated"
+    CLOSED = "closed", "Closed"
+    CLOSED_WITHOUT_FEEDBACK = "closed_without_feedback", "Closed without feedback"
+    OPEN_ESCALATIONS = "open_escalations", "Open escalations"
+    OVERDUE_CLOCKS = "overdue_clocks", "Overdue clocks"
+    OPEN_ALERTS = "open_alerts", "Open alerts"
+
+
+class FigureDelta(models.Model):
+    """One change to a figure, appended in the same transaction as the change that causes it.
+
+    Insert only, so concurrent intakes never queue on a shared counter row. ``figures_rollup`` folds
+    them into OrganisationQuarterFigures and OversightTally and deletes them. Public measures carry
+    ``quarter`` (the quarter the concern was received); dashboard measures carry ``holder``.
+    The unit, not its trust, is stored: mapping it to the reporting organisation is the rollup's work."""
+
+    # No indexes beyond the key: the rollup reads in key order, and every index would slow intake.
+    unit = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    holder = models.ForeignKey(
+        "organisations.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    quarter = models.DateField(null=True, blank=True)
+    measure = models.CharField(max_length=24, choices=Measure.choices)
+    bucket = models.PositiveSmallIntegerField(default=0)
+    value = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.value:+d} for {self.unit_id}"
+
+
+class OrganisationQuarterFigures(models.Model):
+    """Public figures for one organisation (the trust a concern is about) and one quarter received.
+
+    Counts only: nothing here names a raiser or a member of staff. Suppression of small numbers
+    happens on the way out (backend.oversight.selectors), so the stored counts stay exact."""
+
+    organisation = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    quarter = models.DateField(help_text="First day of the quarter the concerns were received in")
+    received = models.IntegerField(default=0)
+    ack_decided = models.IntegerField(default=0)
+    ack_in_time = models.IntegerField(default=0)
+    acknowledged = models.IntegerField(default=0)
+    # Concerns by whole days to first acknowledgement; the last bucket holds that many days or more.
+    ack_days = models.JSONField(default=list)
+    # Kept up to date by the rollup from ack_days, so a read never walks the histogram.
+    median_days_to_acknowledge = models.FloatField(null=True, blank=True)
+    feedback_decided = models.IntegerField(default=0)
+    feedback_in_time = models.IntegerField(default=0)
+    escalated = models.IntegerField(default=0)
+    closed = models.IntegerField(default=0)
+    closed_without_feedback = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "quarter"], name="figures_one_per_org_quarter"),
+        ]
+        indexes = [models.Index(fields=["quarter"], name="figures_quarter")]
+        verbose_name_plural = "organisation quarter figures"
+
+    def __str__(self) -> str:
+        return f"figures of {self.organisation_id} for {self.quarter:%Y-%m}"
+
+
+class OversightTally(models.Model):
+    """What governors see, kept up to date: per unit a concern is about and body holding it now.
+
+    Two organisation columns, named as on Concern, so ``scope.oversight_q`` filters this table exactly
+    as it filters concerns."""
+
+    unit = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    open_escalations = models.IntegerField(default=0)
+    # Breached clocks on open concerns still held where they breached, not yet answered.
+    overdue_clocks = models.IntegerField(default=0)
+    open_alerts = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["unit", "holder"], name="tally_one_per_unit_holder")]
+        verbose_name_plural = "oversight tallies"
+
+    def __str__(self) -> str:
+        return f"tally of {self.unit_id} held by {self.holder_id}"
+
+
+class FiguresRollup(models.Model):
+    """A single row. A rollup holds it locked while it folds, so two never fold at once; it also says
+    when the figures were last brought up to date (pages show it)."""
+
+    rolled_at = models.DateTimeField(null=True, blank=True)
+    folded = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"figures rolled up at {self.rolled_at}"

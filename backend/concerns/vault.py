@@ -1,0 +1,68 @@
+"""The contact vault: an SMS raiser's number, encrypted, found by a keyed hash, purged at closure.
+
+Nothing outside this module sees a number: concerns and outbox deliveries carry the token, and the
+SMS channel asks ``vault_number_for_token`` at the moment it sends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from backend.concerns.crypto import contact_token, phone_normalise
+from backend.concerns.models import Concern, VaultEntry
+from workflows.engine import lifecycle
+
+OPEN_STATES = [s.value for s in lifecycle.OPEN]
+
+
+def vault_store(*, number: str, now: datetime) -> str:
+    """Keep the number (once) and return its token."""
+    token = contact_token(number)
+    VaultEntry.objects.get_or_create(token=token, defaults={"number": phone_normalise(number), "created_at": now})
+    return token
+
+
+def vault_number_for_token(token: str) -> str | None:
+    """For the SMS channel only: the number to send to, or None if purged or the raiser texted STOP."""
+    entry = VaultEntry.objects.filter(token=token, opted_out=False).first()
+    return entry.number if entry else None
+
+
+def vault_opt(*, number: str, opted_out: bool) -> None:
+    VaultEntry.objects.filter(token=contact_token(number)).update(opted_out=opted_out)
+
+
+def vault_purge_for_concern(*, concern: Concern) -> bool:
+    """When a concern closes, its number goes, unless another open concern of the same raiser needs it."""
+    if not concern.contact_token:
+        return False
+    still_needed = (
+        Concern.objects.filter(contact_token=concern.contact_token, state__in=OPEN_STATES)
+        .exclude(pk=concern.pk)
+        .exists()
+    )
+    if still_needed:
+        return False
+    return bool(VaultEntry.objects.filter(token=concern.contact_token).delete()[0])
+
+
+@transaction.atomic
+def vault_purge_stale(*, now: datetime, older_than: timedelta = timedelta(days=30), batch: int = 500) -> int:
+    """The retention job: entries with no open concern, older than the grace period, are deleted."""
+    purged = 0
+    candidates = VaultEntry.objects.filter(created_at__lt=now - older_than).values_list("pk", "token")
+    last = 0
+    while True:
+        rows = list(candidates.filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            return purged
+        last = rows[-1][0]
+        tokens = {t for _, t in rows}
+        live = set(
+            Concern.objects.filter(contact_token__in=tokens, state__in=OPEN_STATES).values_list(
+                "contact_token", flat=True
+            )
+        )
+        purged += VaultEntry.objects.filter(token__in=tokens - live).delete()[0]
