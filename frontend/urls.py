@@ -17,6 +17,7 @@ urlpatterns = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
+    path("account/notifications/", views.notification_settings_page, name="notification_settings"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/<str:reference>/", views.concern_case_page, name="case"),
     path("inbox/<str:reference>/<slug:action>/", views.concern_action_page, name="action"),

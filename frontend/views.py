@@ -18,7 +18,10 @@ from backend.concerns.crypto import submission_key_new
 from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, SpeakUpAgainInput, StaffTextInput
 from backend.concerns.models import Concern, IdentityMode, RaiserKind, SpeakUpAgain, Theme
 from backend.config.access import access
+from backend.organisations.inputs import StaffProfileInput
+from backend.organisations.models import AlertChannel
 from backend.organisations.selectors import units_for_raising
+from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors
 from backend.oversight import services as oversight_services
 from workflows.engine.lifecycle import IllegalTransition
@@ -286,3 +289,27 @@ def alert_resolve_page(request: HttpRequest, alert_id: int) -> HttpResponse:
         return render(request, "frontend/alerts.html", {"alerts": alerts, "errors": errors}, status=400)
     oversight_services.alert_resolve(alert_id=alert_id, user=request.user, reason=reason)  # type: ignore[arg-type]
     return redirect("frontend:alerts")
+
+
+@access("staff")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def notification_settings_page(request: HttpRequest) -> HttpResponse:
+    """Each member of staff chooses how alerts reach them: e-mail, text message, or only in Candour."""
+    profile = getattr(request.user, "profile", None)
+    has_number = bool(profile and profile.sms_token)
+    context: dict[str, Any] = {
+        "choices": AlertChannel.choices,
+        "current": profile.alert_channel if profile else AlertChannel.EMAIL,
+        "has_number": has_number,
+        "errors": {},
+        "saved": False,
+    }
+    if request.method == "POST":
+        form = StaffProfileInput(data=request.POST, context={"has_number": has_number})
+        if not form.is_valid():
+            context.update(errors=_errors(form), current=request.POST.get("alert_channel", ""))
+            return render(request, "frontend/notification_settings.html", context, status=400)
+        staff_profile_update(user=request.user, **form.validated_data)  # type: ignore[arg-type]
+        context.update(saved=True, current=form.validated_data["alert_channel"], has_number=True)
+    return render(request, "frontend/notification_settings.html", context)

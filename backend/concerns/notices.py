@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from backend.concerns.models import Concern
-from backend.organisations.models import Membership, Organisation, Role
+from backend.organisations.models import AlertChannel, Membership, Organisation, Role
 from notifications.services import DeliveryRequest, deliveries_create
 
 
@@ -34,10 +34,10 @@ class Directory:
         rows = (
             Membership.objects.filter(role__in=[Role.GUARDIAN, Role.GOVERNOR, Role.HANDLER])
             .filter(organisation__path__in=paths)
-            .select_related("user", "organisation")
+            .select_related("user", "user__profile", "organisation")
         )
         governing = Membership.objects.filter(role=Role.GOVERNOR, organisation__governs__path__in=paths).select_related(
-            "user", "organisation", "organisation__governs"
+            "user", "user__profile", "organisation", "organisation__governs"
         )
         return cls(memberships=list(rows) + list(governing))
 
@@ -63,8 +63,19 @@ class Directory:
         return list(seen.values())
 
 
+def _outside_channel(user: User) -> tuple[str, str] | None:
+    """The user's chosen channel beyond Candour itself, and where to send: e-mail by default."""
+    profile = getattr(user, "profile", None)
+    choice = profile.alert_channel if profile else AlertChannel.EMAIL
+    if choice == AlertChannel.SMS and profile and profile.sms_token:
+        return "sms", profile.sms_token
+    if choice != AlertChannel.IN_APP and user.email:
+        return "email", user.email
+    return None
+
+
 def _requests(*, key: str, users: Iterable[User], subject: str, body: str) -> list[DeliveryRequest]:
-    """An in-app notice for each user, and an e-mail where they have an address."""
+    """An in-app notice for each user, and one by the channel they chose (e-mail unless they said)."""
     out: list[DeliveryRequest] = []
     for user in users:
         out.append(
@@ -76,14 +87,18 @@ def _requests(*, key: str, users: Iterable[User], subject: str, body: str) -> li
                 body=body,
             )
         )
-        if user.email:
+        outside = _outside_channel(user)
+        if outside:
+            channel, recipient = outside
+            # A text has no subject line: it leads with it.
+            text = body if channel == "email" else f"{subject}. {body}"
             out.append(
                 DeliveryRequest(
-                    idempotency_key=f"{key}:{user.pk}:email",
-                    channel="email",
-                    recipient=user.email,
+                    idempotency_key=f"{key}:{user.pk}:{channel}",
+                    channel=channel,
+                    recipient=recipient,
                     subject=subject,
-                    body=body,
+                    body=text,
                 )
             )
     return out

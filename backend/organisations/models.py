@@ -99,6 +99,24 @@ class Membership(models.Model):
         return f"{self.user_id} {self.role} @ {self.organisation_id}"
 
 
+class AlertChannel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "Text message"
+    IN_APP = "in_app", "Only in Candour"
+
+
+class StaffProfile(models.Model):
+    """How a member of staff wants to be told. Their mobile number, if any, lives in the contact
+    vault like a raiser's; the profile keeps only its token."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    alert_channel = models.CharField(max_length=10, choices=AlertChannel.choices, default=AlertChannel.EMAIL)
+    sms_token = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of user {self.user_id}"
+
+
 class EscalationPolicy(models.Model):
     """One version of a policy document (workflows/engine/policy.py). Versions are never edited: a
     change is a new row, and each concern keeps the version it started under.
