@@ -8,13 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 
 from notifications.services import RetryableDeliveryError
 from notifications.services import deliveries_requeue_stale as deliveries_requeue_stale_service
 from notifications.services import delivery_send as delivery_send_service
 
-# Pending for this long means the task was lost; the beat runs the sweep every CANDOUR_REQUEUE_SECONDS.
-REQUEUE_OLDER_THAN = timedelta(minutes=2)
+
+def _requeue_older_than() -> timedelta:
+    """Pending for this long means the task was lost; the beat runs the sweep every CANDOUR_REQUEUE_SECONDS."""
+    return timedelta(seconds=getattr(settings, "CANDOUR_REQUEUE_AFTER_SECONDS", 120))
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message to be delivered again
@@ -37,4 +40,4 @@ def delivery_send(delivery_id: int) -> str:
 
 @shared_task(name="notifications.tasks.deliveries_requeue_stale", acks_late=True, ignore_result=True)
 def deliveries_requeue_stale() -> int:
-    return deliveries_requeue_stale_service(older_than=REQUEUE_OLDER_THAN)
+    return deliveries_requeue_stale_service(older_than=_requeue_older_than())

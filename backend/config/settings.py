@@ -224,6 +224,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_IMPORTS = ("workflows.tasks", "notifications.tasks")
 CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
 CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
+# A delivery untouched this long is taken to have lost its task (broker down, worker killed).
+CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
 CELERY_BEAT_SCHEDULE = {
     # Retention: numbers of raisers whose concerns have all closed, left by any missed purge.
     "vault-purge-stale": {"task": "workflows.tasks.vault_purge_stale", "schedule": 60 * 60},
@@ -266,6 +268,28 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# Twilio ---------------------------------------------------------------------------------------------
+# SMS out through notifications.channels.twilio_sms, texts and status callbacks in at /twilio/sms/ and
+# /twilio/status/. The auth token also checks every webhook's signature, so production has no default:
+# a known token would let anyone forge texts. Without one, webhooks answer 403 and sends wait (retried).
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "" if PRODUCTION else "ACtest")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "" if PRODUCTION else "test-token")
+# Empty: the real Twilio. Otherwise the scheme and host of a stand-in (tests/support/fake_twilio.py).
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
+# Outbound notices come from this number (07700 900xxx is Ofcom's range for drama: never a real phone),
+# or, when TWILIO_MESSAGING_SERVICE_SID is set, from the number that service picks (sticky sender).
+TWILIO_DEFAULT_FROM = os.environ.get("TWILIO_DEFAULT_FROM", "" if PRODUCTION else "+447700900000")
+TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
+# Ask Twilio to report delivery to CANDOUR_BASE_URL/twilio/status/; off when Twilio cannot reach it.
+TWILIO_STATUS_CALLBACK = env_bool("TWILIO_STATUS_CALLBACK", default=True)
+# Seconds per call to Twilio's API, well under the requeue sweep's threshold.
+TWILIO_HTTP_TIMEOUT = float(os.environ.get("TWILIO_HTTP_TIMEOUT", "15"))
+# token -> number (or None when purged or opted out): the contact vault, named by path because
+# notifications never imports the backend.
+NOTIFICATIONS_SMS_RESOLVER = "backend.concerns.vault.vault_number_for_token"
+# (message_sid, from_number, to_number, body) -> reply text or None: the SMS conversation.
+CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound"
 
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 sentry_init(dsn=SENTRY_DSN, environment="production" if PRODUCTION else "development")
