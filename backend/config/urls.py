@@ -8,6 +8,8 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("backend.api.urls")),
+    # Twilio's webhooks (inbound SMS, status callbacks): an entry point outside backend, named by string.
+    path("twilio/", include("notifications.urls")),
     # Pages are an entry point outside backend: named by string so backend never imports them.
     path("", include("frontend.urls")),
 ]

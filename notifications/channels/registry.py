@@ -1,6 +1,6 @@
 """Channel name -> channel object. The setting NOTIFICATIONS_CHANNELS (channel name -> dotted path of
 a class) overrides the defaults one name at a time, so tests can swap every channel for locmem and
-production can swap sms for Twilio without touching the code that writes deliveries."""
+development can swap sms for the console without touching the code that writes deliveries."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from notifications.models import Channel
 DEFAULTS: dict[str, str] = {
     Channel.EMAIL: "notifications.channels.email.EmailChannel",
     Channel.IN_APP: "notifications.channels.in_app.InAppChannel",
-    # Until the Twilio channel lands, SMS goes nowhere but the log.
-    Channel.SMS: "notifications.channels.console.ConsoleChannel",
+    # Recipients are contact-vault tokens; development points TWILIO_API_BASE_URL at a local fake.
+    Channel.SMS: "notifications.channels.twilio_sms.TwilioSmsChannel",
 }
 
 

@@ -14,6 +14,7 @@ from notifications.channels.email import EmailChannel
 from notifications.channels.in_app import InAppChannel
 from notifications.channels.locmem import LocmemChannel
 from notifications.channels.registry import channel_get
+from notifications.channels.twilio_sms import TwilioSmsChannel
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import delivery_send
 
@@ -24,7 +25,7 @@ def test_the_defaults_need_no_setting(settings: Any) -> None:
     settings.NOTIFICATIONS_CHANNELS = None
     assert isinstance(channel_get("email"), EmailChannel)
     assert isinstance(channel_get("in_app"), InAppChannel)
-    assert isinstance(channel_get("sms"), ConsoleChannel)  # until Twilio lands
+    assert isinstance(channel_get("sms"), TwilioSmsChannel)
 
 
 def test_the_setting_overrides_one_channel_at_a_time(settings: Any) -> None:

@@ -1,0 +1,365 @@
+"""A local stand-in for Twilio: the outer edge of the world, on 127.0.0.1.
+
+In tests (``with FakeTwilio() as fake``) and as a process (``python -m tests.support.fake_twilio
+--port N``, with TWILIO_API_BASE_URL=http://127.0.0.1:N in Candour's environment) it:
+
+- answers ``POST /2010-04-01/Accounts/{sid}/Messages.json`` like Twilio's Messages API: checks the
+  basic auth, records the form, returns 201 and a message (sid ``SM...``, status ``queued``);
+- can be told to fail the next N requests with a status (500, or 400 with a Twilio error code) or to
+  hold them (a hang past the client's timeout), so retries can be tested;
+- signs webhooks as Twilio does (X-Twilio-Signature, HMAC-SHA1 of the URL and sorted form with the
+  auth token) and posts them: status callbacks and inbound texts. With ``auto_callbacks`` each
+  accepted message with a StatusCallback is reported "sent" then "delivered", as Twilio would.
+
+As a process it also serves ``GET /_fake/messages`` (what Candour sent, as JSON) and ``POST
+/_fake/inbound`` (form From, To, Body: sends a signed inbound text to Candour's /twilio/sms/ and
+answers with Candour's TwiML), so a developer can hold an SMS conversation with ``curl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+
+
+def new_sid(prefix: str = "SM") -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def status_callback_params(
+    message_sid: str, status: str, *, account_sid: str = "ACtest", to: str = "+447700900123", error_code: str = ""
+) -> dict[str, str]:
+    """The form Twilio posts to a StatusCallback URL."""
+    params = {
+        "AccountSid": account_sid,
+        "ApiVersion": "2010-04-01",
+        "MessageSid": message_sid,
+        "SmsSid": message_sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "To": to,
+        "From": "+447700900000",
+    }
+    if error_code:
+        params["ErrorCode"] = error_code
+    return params
+
+
+def inbound_params(
+    *, from_: str, to: str, body: str, message_sid: str | None = None, account_sid: str = "ACtest"
+) -> dict[str, str]:
+    """The form Twilio posts to a number's messaging webhook when someone texts it."""
+    sid = message_sid or new_sid()
+    return {
+        "ToCountry": "GB",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": to,
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def sign(auth_token: str, url: str, params: dict[str, str] | Any) -> str:
+    """X-Twilio-Signature for a POST of ``params`` to ``url`` (``params`` may be a QueryDict or
+    a dict of lists, for repeated parameters)."""
+    return str(RequestValidator(auth_token).compute_signature(url, params))
+
+
+def post_form(url: str, params: dict[str, str], *, signature: str | None, timeout: float = 10) -> tuple[int, str]:
+    """POST a urlencoded form the way Twilio does; returns (status, body), HTTP errors included."""
+    data = urllib.parse.urlencode(params).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    request.add_header("User-Agent", "TwilioProxy/1.1")
+    if signature is not None:
+        request.add_header("X-Twilio-Signature", signature)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode(errors="replace")
+
+
+@dataclass
+class _Trouble:
+    kind: str  # "fail" or "hang"
+    status: int = 500
+    code: int | None = None
+    seconds: float = 0.0
+    accept: bool = False  # hang: accept the message after all (Twilio took it, the client gave up)
+
+
+class FakeTwilio:
+    def __init__(
+        self,
+        *,
+        account_sid: str = "ACtest",
+        auth_token: str = "test-token",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auto_callbacks: bool = False,
+        webhook_base: str = "http://127.0.0.1:8000",
+    ) -> None:
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.auto_callbacks = auto_callbacks
+        self.webhook_base = webhook_base.rstrip("/")
+        # Every Messages API request's form, accepted or not, in order.
+        self.requests: list[dict[str, str]] = []
+        # The messages accepted (201): the form plus "sid".
+        self.messages: list[dict[str, str]] = []
+        # Status callbacks sent by auto_callbacks: (url, params, response status).
+        self.callbacks: list[tuple[str, dict[str, str], int]] = []
+        self._trouble: list[_Trouble] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+                path = urllib.parse.urlsplit(self.path).path
+                if path == "/_fake/inbound":
+                    fake._fake_inbound(self, form)
+                    return
+                match = MESSAGES_PATH.match(path)
+                if match is None:
+                    self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+                    return
+                if not fake._authorised(self.headers.get("Authorization", ""), match["sid"]):
+                    self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                trouble = fake._take_trouble(form)
+                if trouble is not None and trouble.kind == "fail":
+                    self._json(
+                        trouble.status,
+                        {"code": trouble.code or trouble.status, "message": "fake failure", "status": trouble.status},
+                    )
+                    return
+                if trouble is not None and trouble.kind == "hang":
+                    fake._stopping.wait(trouble.seconds)
+                    if not trouble.accept:
+                        self.close_connection = True  # no answer at all: the client sees a timeout or a reset
+                        return
+                message = fake._accept(form)
+                # OSError: the client gave up waiting; the message was accepted all the same.
+                with contextlib.suppress(OSError):
+                    self._json(201, message)
+
+            def do_GET(self) -> None:
+                if urllib.parse.urlsplit(self.path).path == "/_fake/messages":
+                    with fake._lock:
+                        self._json(200, {"messages": list(fake.messages)})
+                    return
+                self._json(404, {"code": 20404, "message": "not found", "status": 404})
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.host, self.port = host, int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-twilio")
+
+    # -- what tests tell it ------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def fail_next(self, n: int = 1, *, status: int = 500, code: int | None = None) -> None:
+        """The next ``n`` Messages API requests get ``status`` (with Twilio error ``code``, if given)."""
+        with self._lock:
+            self._trouble.extend(_Trouble("fail", status=status, code=code) for _ in range(n))
+
+    def hang_next(self, n: int = 1, *, seconds: float = 2.0, accept: bool = False) -> None:
+        """The next ``n`` requests are held ``seconds`` and then dropped unanswered (``accept``: then
+        accepted after all, as when Twilio took a message whose sender had stopped waiting)."""
+        with self._lock:
+            self._trouble.extend(_Trouble("hang", seconds=seconds, accept=accept) for _ in range(n))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.messages.clear()
+            self.callbacks.clear()
+            self._trouble.clear()
+
+    # -- webhooks, signed as Twilio signs them -----------------------------------------------------
+
+    def sign(self, url: str, params: dict[str, str] | Any) -> str:
+        return sign(self.auth_token, url, params)
+
+    def send_status_callback(
+        self, url: str, message_sid: str, status: str, *, sign_url: str | None = None, **extra: str
+    ) -> int:
+        """POST a signed status callback to ``url`` (signed for ``sign_url`` if given: the public
+        address when ``url`` is reached another way). Returns the HTTP status."""
+        params = status_callback_params(message_sid, status, account_sid=self.account_sid, **extra)
+        code, _ = post_form(url, params, signature=self.sign(sign_url or url, params))
+        return code
+
+    def send_inbound(
+        self, url: str, *, from_: str, to: str, body: str, message_sid: str | None = None, sign_url: str | None = None
+    ) -> tuple[int, str]:
+        """Text Candour: POST a signed inbound message to ``url``; returns (status, TwiML)."""
+        params = inbound_params(from_=from_, to=to, body=body, message_sid=message_sid, account_sid=self.account_sid)
+        return post_form(url, params, signature=self.sign(sign_url or url, params))
+
+    # -- inside ------------------------------------------------------------------------------------
+
+    def _authorised(self, header: str, path_sid: str) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return path_sid == self.account_sid and secrets.compare_digest(header, f"Basic {expected}")
+
+    def _take_trouble(self, form: dict[str, str]) -> _Trouble | None:
+        with self._lock:
+            self.requests.append(form)
+            return self._trouble.pop(0) if self._trouble else None
+
+    def _accept(self, form: dict[str, str]) -> dict[str, Any]:
+        sid = new_sid()
+        now = formatdate(usegmt=True)
+        with self._lock:
+            self.messages.append({**form, "sid": sid})
+        if self.auto_callbacks and form.get("StatusCallback"):
+            threading.Thread(
+                target=self._report, args=(form["StatusCallback"], sid, form.get("To", "")), daemon=True
+            ).start()
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "to": form.get("To"),
+            "from": form.get("From"),
+            "body": form.get("Body"),
+            "status": "queued",
+            "direction": "outbound-api",
+            "num_segments": "1",
+            "num_media": "0",
+            "api_version": "2010-04-01",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": None,
+            "error_code": None,
+            "error_message": None,
+            "price": None,
+            "price_unit": "GBP",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+
+    def _report(self, url: str, sid: str, to: str) -> None:
+        for status in ("sent", "delivered"):
+            if self._stopping.wait(0.2):
+                return
+            params = status_callback_params(sid, status, account_sid=self.account_sid, to=to)
+            try:
+                code, _ = post_form(url, params, signature=self.sign(url, params))
+            except OSError:
+                code = 0
+            with self._lock:
+                self.callbacks.append((url, params, code))
+
+    def _fake_inbound(self, handler: BaseHTTPRequestHandler, form: dict[str, str]) -> None:
+        url = f"{self.webhook_base}/twilio/sms/"
+        try:
+            status, reply = self.send_inbound(
+                url,
+                from_=form.get("From", "+447700900123"),
+                to=form.get("To", "+447700900000"),
+                body=form.get("Body", ""),
+            )
+        except OSError as exc:
+            status, reply = 502, f"Candour unreachable at {url}: {type(exc).__name__}"
+        body = reply.encode()
+        handler.send_response(status if status < 400 else 502)
+        handler.send_header("Content-Type", "application/xml" if status < 400 else "text/plain")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def start(self) -> FakeTwilio:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeTwilio:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A local stand-in for Twilio's Messages API and webhooks.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FAKE_TWILIO_PORT", "8025")))
+    parser.add_argument("--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID", "ACtest"))
+    parser.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN", "test-token"))
+    parser.add_argument(
+        "--webhook-base",
+        default=os.environ.get("CANDOUR_BASE_URL", "http://127.0.0.1:8000"),
+        help="Candour's public base URL, for /_fake/inbound (default: $CANDOUR_BASE_URL)",
+    )
+    parser.add_argument("--no-callbacks", action="store_true", help="do not report sent/delivered to StatusCallback")
+    args = parser.parse_args(argv)
+    fake = FakeTwilio(
+        account_sid=args.account_sid,
+        auth_token=args.auth_token,
+        host=args.host,
+        port=args.port,
+        auto_callbacks=not args.no_callbacks,
+        webhook_base=args.webhook_base,
+    )
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    fake.start()
+    print(f"fake twilio on {fake.base_url} (account {fake.account_sid}); webhooks to {fake.webhook_base}", flush=True)
+    done.wait()
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
