@@ -12,15 +12,15 @@ fi
 UV="uv"; command -v uv >/dev/null 2>&1 || UV="$PY -m uv"
 [ -x .venv/bin/python ] || $UV venv --quiet --python "$PY" .venv
 # Re-sync only when the lock file changed since the last sync. The dev set is a superset of the
-# runtime set, so a venv synced for the tests also serves `make run`.
-stamp=".venv/.synced-$(basename "$req")"
-dev_stamp=".venv/.synced-requirements-dev.txt"
-if [ "$req" = requirements.txt ] && [ -f "$dev_stamp" ] && [ "$dev_stamp" -nt requirements-dev.txt ] \
-   && [ "$dev_stamp" -nt requirements.txt ]; then
-  exit 0
+# runtime set: a venv once synced for the tests stays a dev venv (`make run` must not strip pytest
+# from under a developer's test run), re-synced from the dev lock when that changes.
+if [ "$req" = requirements.txt ] && [ -e .venv/.was-dev ]; then
+  req=requirements-dev.txt
 fi
+stamp=".venv/.synced-$(basename "$req")"
 if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
   $UV pip sync --quiet --python .venv/bin/python --require-hashes "$req"
   rm -f .venv/.synced-*
   touch "$stamp"
+  if [ "$req" = requirements-dev.txt ]; then touch .venv/.was-dev; fi
 fi

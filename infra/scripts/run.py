@@ -22,7 +22,11 @@ def main() -> int:
     env.setdefault("CANDOUR_BASE_URL", f"http://127.0.0.1:{port}")
     var = Path(env.get("CANDOUR_VAR_DIR", ROOT / "var"))
     var.mkdir(parents=True, exist_ok=True)
+    # SMS in development goes to a local stand-in for Twilio's API, never to the real one.
+    twilio_port = str(int(port) + 1)
+    env.setdefault("TWILIO_API_BASE_URL", f"http://127.0.0.1:{twilio_port}")
     commands = {
+        "fake-twilio": [str(VENV_BIN / "python"), "-m", "tests.support.fake_twilio", "--port", twilio_port],
         "web": [
             str(VENV_BIN / "gunicorn"),
             "backend.config.wsgi",
@@ -68,7 +72,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     print(
-        f"\nCandour is running at http://127.0.0.1:{port}/  (Ctrl-C stops the web server, worker and beat)\n",
+        f"\nCandour is running at http://127.0.0.1:{port}/  (Ctrl-C stops the web server, worker and beat)\n"
+        f"Text messages go to a local stand-in for Twilio: see {env['TWILIO_API_BASE_URL']}/_fake/messages\n"
+        "Send Candour a text: curl --data-urlencode From=+447700900555 --data-urlencode To=+447700900101 \\\n"
+        f"  -d Body=hello {env['TWILIO_API_BASE_URL']}/_fake/inbound\n",
         flush=True,
     )
     try:
