@@ -30,6 +30,8 @@ def main() -> int:
         "web": [
             str(VENV_BIN / "gunicorn"),
             "backend.config.wsgi",
+            "-c",
+            str(ROOT / "infra" / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
