@@ -13,3 +13,6 @@ urlpatterns = [
     # Pages are an entry point outside backend: named by string so backend never imports them.
     path("", include("frontend.urls")),
 ]
+
+# Paths under /api/ that match nothing answer JSON like the rest of the API.
+handler404 = "backend.api.errors.not_found"
