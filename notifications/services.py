@@ -72,6 +72,10 @@ class DeliveryRequest:
             raise ValueError(f"a delivery body is at most {BODY_MAX} characters: counts and links only")
 
 
+DELIVERIES_SEND_TASK = "notifications.tasks.deliveries_send"
+SEND_CHUNK = 100
+
+
 def _now(now: datetime | None) -> datetime:
     return now if now is not None else timezone.now()
 
@@ -85,16 +89,27 @@ def _delivery_send_enqueue(delivery_id: int) -> None:
     current_app.send_task(DELIVERY_SEND_TASK, args=[delivery_id])
 
 
-def _delivery_send_on_commit(delivery_id: int) -> None:
+def _deliveries_send_enqueue(delivery_ids: Sequence[int]) -> None:
+    if len(delivery_ids) == 1:
+        _delivery_send_enqueue(delivery_ids[0])
+    else:
+        current_app.send_task(DELIVERIES_SEND_TASK, args=[list(delivery_ids)])
+
+
+def _deliveries_send_on_commit(delivery_ids: Sequence[int]) -> None:
     # After commit only: a worker must never look for a row that is not yet (or never will be) there.
     # robust: a broker that is down must not fail the caller's request after its data committed, nor
-    # stop the other deliveries' callbacks; the row stays pending and the sweep sends it later.
+    # stop the other deliveries' callbacks; the rows stay pending and the sweep sends them later.
     # A closure, not functools.partial: Django names a robust callback that raises by its __qualname__,
     # which a partial lacks, so the log line itself would raise.
-    def enqueue() -> None:
-        _delivery_send_enqueue(delivery_id)
+    # Ids go in chunks: a sweep that writes thousands of notices publishes tens of messages, not thousands.
+    for start in range(0, len(delivery_ids), SEND_CHUNK):
+        chunk = list(delivery_ids[start : start + SEND_CHUNK])
 
-    transaction.on_commit(enqueue, robust=True)
+        def enqueue(chunk: list[int] = chunk) -> None:
+            _deliveries_send_enqueue(chunk)
+
+        transaction.on_commit(enqueue, robust=True)
 
 
 @transaction.atomic
@@ -132,10 +147,8 @@ def deliveries_create(*, requests: Sequence[DeliveryRequest], now: datetime | No
         ignore_conflicts=True,
     )
     by_key = {d.idempotency_key: d for d in Delivery.objects.filter(idempotency_key__in=keys)}
-    for key in keys:
-        if key not in existing:
-            # A key lost to a concurrent writer is enqueued by both; delivery_send sends it once.
-            _delivery_send_on_commit(by_key[key].pk)
+    # A key lost to a concurrent writer is enqueued by both; delivery_send sends it once.
+    _deliveries_send_on_commit([by_key[key].pk for key in keys if key not in existing])
     return [by_key[key] for key in keys]
 
 
@@ -308,8 +321,7 @@ def deliveries_requeue_stale(
             if waiting:
                 # Touched, status unchanged: the next sweep gives this send a full older_than to happen.
                 Delivery.objects.filter(pk__in=waiting).update(updated_at=now)
-            for d in again:
-                _delivery_send_on_commit(d.pk)
+            _deliveries_send_on_commit([d.pk for d in again])
         requeued += len(again)
         given_up += len(exhausted)
         if len(rows) < batch:

@@ -14,6 +14,8 @@ from notifications.services import RetryableDeliveryError
 from notifications.services import deliveries_requeue_stale as deliveries_requeue_stale_service
 from notifications.services import delivery_send as delivery_send_service
 
+RETRY_FIRST_SECONDS = 5
+
 
 def _requeue_older_than() -> timedelta:
     """Pending for this long means the task was lost; the beat runs the sweep every CANDOUR_REQUEUE_SECONDS."""
@@ -41,3 +43,16 @@ def delivery_send(delivery_id: int) -> str:
 @shared_task(name="notifications.tasks.deliveries_requeue_stale", acks_late=True, ignore_result=True)
 def deliveries_requeue_stale() -> int:
     return deliveries_requeue_stale_service(older_than=_requeue_older_than())
+
+
+@shared_task(name="notifications.tasks.deliveries_send", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliveries_send(delivery_ids: list[int]) -> int:
+    """A chunk written together; one that fails goes on alone, with delivery_send's retries."""
+    sent = 0
+    for delivery_id in delivery_ids:
+        try:
+            delivery_send_service(delivery_id=delivery_id)
+            sent += 1
+        except RetryableDeliveryError:
+            delivery_send.apply_async(args=(delivery_id,), countdown=RETRY_FIRST_SECONDS)
+    return sent

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from backend.concerns.audit import event_build
@@ -21,6 +22,7 @@ from backend.concerns.clocks import ALL_KINDS, clocks_build
 from backend.concerns.escalation import escalation_step
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
 from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
+from backend.config.db import rows_insert, rows_update
 from backend.oversight.services import alerts_open
 from notifications.services import DeliveryRequest
 from workflows.engine import lifecycle
@@ -91,19 +93,20 @@ def _fire(batch: _Batch, clock: Clock, concern: Concern) -> None:
 
 
 def _write(batch: _Batch, concerns: dict[int, Concern]) -> int:
-    Clock.objects.bulk_update(batch.fired, ["status", "fired_at", "late"])
+    # Every clock of the batch fires at the same moment; "late" follows from its due time.
+    Clock.objects.filter(pk__in=[c.pk for c in batch.fired]).update(
+        status=ClockStatus.FIRED, fired_at=batch.now, late=Q(due_at__lt=batch.now - LATE_AFTER)
+    )
     if batch.escalated:
         ids = list(batch.escalated)
         Clock.objects.filter(concern_id__in=ids, status=ClockStatus.PENDING).update(status=ClockStatus.STOPPED)
         for concern in batch.escalated.values():
             batch.new_clocks += clocks_build(concern=concern, kinds=ALL_KINDS, now=batch.now)
-        Clock.objects.bulk_create(batch.new_clocks)
-    Event.objects.bulk_create(batch.events)
+        rows_insert(batch.new_clocks)
+    rows_insert(batch.events)
     touched_ids = {e.concern_id for e in batch.events}
     touched = [c for c in concerns.values() if c.pk in touched_ids]
-    Concern.objects.bulk_update(
-        touched, ["state", "holder", "route_level", "handovers", "last_activity_at", "audit_seq", "audit_head"]
-    )
+    rows_update(touched, ["state", "holder", "route_level", "handovers", "last_activity_at", "audit_seq", "audit_head"])
     involved = [c.holder for c in touched] + [c.unit for c in touched] + list(batch.senders.values())
     directory = Directory.for_organisations(involved)  # type: ignore[arg-type]
     requests: list[DeliveryRequest] = []

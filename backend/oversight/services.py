@@ -14,6 +14,7 @@ from django.utils import timezone
 from backend.concerns import scope
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
+from backend.config.db import rows_insert
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
 
@@ -46,7 +47,7 @@ def alerts_open(
     if not fresh:
         return []
     # ON CONFLICT DO NOTHING: a detector racing another sees the partial unique index win, not an error.
-    Alert.objects.bulk_create(fresh, ignore_conflicts=True)
+    rows_insert(fresh, ignore_conflicts=True)
     created = list(
         Alert.objects.filter(
             resolved_at__isnull=True, opened_at=now, concern_id__in=[a.concern_id for a in fresh]

@@ -42,7 +42,8 @@ class FakeCelery:
         self.sent.append((name, args))
 
     def ids(self) -> list[int]:
-        return [args[0] for _, args in self.sent]
+        """Every delivery id sent, whether alone or in a chunk."""
+        return [i for _, args in self.sent for i in (args[0] if isinstance(args[0], list) else [args[0]])]
 
 
 @pytest.fixture(autouse=True)
@@ -84,13 +85,17 @@ def test_create_writes_pending_rows_and_enqueues_ids_only_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         created = deliveries_create(requests=[request("a"), request("b", channel="in_app", recipient="17")], now=NOW)
         assert broker.sent == []  # nothing leaves before the caller's transaction commits
-    assert len(callbacks) == 2
+    assert len(callbacks) == 1  # one message for the rows written together
     assert [d.status for d in created] == [S.PENDING, S.PENDING]
     assert [d.created_at for d in created] == [NOW, NOW]
-    assert broker.sent == [
-        (services.DELIVERY_SEND_TASK, [created[0].pk]),
-        (services.DELIVERY_SEND_TASK, [created[1].pk]),
-    ]
+    assert broker.sent == [(services.DELIVERIES_SEND_TASK, [[created[0].pk, created[1].pk]])]
+
+
+def test_a_large_write_goes_out_in_chunks(broker: FakeCelery, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        created = deliveries_create(requests=[request(f"k{i}") for i in range(services.SEND_CHUNK * 2 + 1)])
+    assert [name for name, _ in broker.sent] == [services.DELIVERIES_SEND_TASK] * 2 + [services.DELIVERY_SEND_TASK]
+    assert broker.ids() == [d.pk for d in created]
 
 
 def test_the_same_key_twice_is_one_row_and_one_send(
