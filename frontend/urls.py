@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend import oversight_views, views
 
 app_name = "frontend"
 urlpatterns = [
@@ -13,8 +13,11 @@ urlpatterns = [
     path("follow-up/concern/escalate/", views.follow_up_escalate_page, name="follow_up_escalate"),
     path("follow-up/concern/withdraw/", views.follow_up_withdraw_page, name="follow_up_withdraw"),
     path("follow-up/concern/speak-up-again/", views.follow_up_speak_up_again_page, name="follow_up_speak_up_again"),
+    path("figures/", oversight_views.public_figures_page, name="public_figures"),
+    path("figures/<str:code>/", oversight_views.public_figures_organisation_page, name="public_figures_organisation"),
     path("sign-in/", auth_views.LoginView.as_view(template_name="frontend/sign_in.html"), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oversight/", oversight_views.oversight_dashboard_page, name="oversight_dashboard"),
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
     path("account/notifications/", views.notification_settings_page, name="notification_settings"),

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from backend.concerns.services import clocks_fire_due
 from backend.concerns.vault import vault_purge_stale
+from backend.oversight.figures import figures_rollup
 
 
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)
@@ -18,3 +19,8 @@ def clocks_sweep() -> dict[str, int]:
 @shared_task(name="workflows.tasks.vault_purge_stale", acks_late=True, ignore_result=True)
 def vault_purge_stale_task() -> int:
     return vault_purge_stale(now=timezone.now())
+
+
+@shared_task(name="workflows.tasks.figures_rollup", acks_late=True, ignore_result=True)
+def figures_rollup_task() -> dict[str, int]:
+    return {"folded": figures_rollup()}

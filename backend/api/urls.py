@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from backend.api import views
+from backend.api import oversight_views, views
 
 app_name = "api"
 urlpatterns = [
@@ -19,6 +19,13 @@ urlpatterns = [
     path("v1/concerns/<str:reference>/assign/", views.ConcernAssignApi.as_view(), name="concern-assign"),
     path("v1/concerns/<str:reference>/identity/", views.ConcernIdentityApi.as_view(), name="concern-identity"),
     path("v1/oversight/concerns/", views.OversightConcernListApi.as_view(), name="oversight-concerns"),
+    path("v1/oversight/dashboard/", oversight_views.OversightDashboardApi.as_view(), name="oversight-dashboard"),
+    path("v1/public/figures/", oversight_views.PublicFiguresQuarterApi.as_view(), name="public-figures"),
+    path(
+        "v1/public/figures/<str:code>/",
+        oversight_views.PublicFiguresOrganisationApi.as_view(),
+        name="public-figures-organisation",
+    ),
     path("v1/public/concerns/<str:reference>/", views.PublicConcernStatusApi.as_view(), name="public-concern"),
     path("v1/concerns/<str:reference>/escalate/", views.ConcernEscalateApi.as_view(), name="concern-escalate"),
     path("v1/concerns/<str:reference>/pause/", views.ConcernPauseApi.as_view(), name="concern-pause"),

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from backend.concerns.models import Concern, Event
+from backend.oversight.figures import figures_record
 
 GENESIS = "0" * 64
 
@@ -83,9 +84,11 @@ def event_build(
 
 
 def event_append(**kwargs: Any) -> Event:
-    """Build the next link and save it at once."""
+    """Build the next link and save it at once; the public and oversight figures follow in the same
+    transaction (kinds that change no figure are ignored there)."""
     event = event_build(**kwargs)
     event.save(force_insert=True)
+    figures_record(events=[event])
     return event
 
 
@@ -103,6 +106,8 @@ def _events_in_batches(concern_id: int, batch: int) -> Iterator[Event]:
         if not rows:
             return
         yield from rows
+        if len(rows) < batch:
+            return
         last = rows[-1].seq
 
 

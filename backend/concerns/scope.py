@@ -25,7 +25,9 @@ NOTHING = Q(pk__in=[])
 def _memberships(user: User | AnonymousUser, roles: set[str]) -> list[Membership]:
     if not user.is_authenticated:
         return []
-    return list(Membership.objects.filter(user=user, role__in=roles).select_related("organisation"))
+    return list(
+        Membership.objects.filter(user=user, role__in=roles).select_related("organisation", "organisation__governs")
+    )
 
 
 def handling_q(*, user: User | AnonymousUser) -> Q:
@@ -42,16 +44,20 @@ def handling_q(*, user: User | AnonymousUser) -> Q:
 
 
 def oversight_q(*, user: User | AnonymousUser) -> Q:
+    """Three queries at most, however many memberships: memberships, then commissioned providers."""
     q = NOTHING
-    for m in _memberships(user, {Role.GOVERNOR, Role.COMMISSIONER, Role.REGULATOR}):
+    memberships = _memberships(user, {Role.GOVERNOR, Role.COMMISSIONER, Role.REGULATOR})
+    commissioners: list[int] = []
+    for m in memberships:
         org = m.organisation
         q |= Q(holder__path__startswith=org.path)
-        if m.role == Role.GOVERNOR and org.governs_id is not None:
-            governed = Organisation.objects.get(pk=org.governs_id)
-            q |= Q(unit__path__startswith=governed.path)
+        if m.role == Role.GOVERNOR and org.governs is not None:
+            q |= Q(unit__path__startswith=org.governs.path)
         elif m.role == Role.COMMISSIONER:
-            for path in Organisation.objects.filter(commissioned_by=org).values_list("path", flat=True):
-                q |= Q(unit__path__startswith=path)
+            commissioners.append(org.pk)
+    if commissioners:
+        for path in Organisation.objects.filter(commissioned_by__in=commissioners).values_list("path", flat=True):
+            q |= Q(unit__path__startswith=path)
     return q
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -51,9 +51,10 @@ from backend.concerns.notices import Directory, escalation_notices, notices_send
 
 # The sweep lives in its own module; entry points reach it here, with every other use case.
 from backend.concerns.sweep import clocks_fire_due as clocks_fire_due
-from backend.concerns.vault import vault_purge_for_concern
+from backend.concerns.vault import OPEN_STATES, vault_purge_for_concern
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.organisations.policies import policy_for_organisation
+from backend.oversight.figures import figures_record
 from backend.oversight.services import alerts_open
 from notifications.services import DeliveryRequest
 from workflows.engine import lifecycle
@@ -173,14 +174,13 @@ def concern_raise(
 
 
 def _earlier_open_on_unit_and_theme(concern: Concern) -> bool:
-    """A unit's open concerns are few; reading their themes beats a JSON query SQLite cannot run."""
+    """Another open concern about the same unit sharing a theme. On PostgreSQL one indexed EXISTS
+    (jsonb ?| on the themes array); SQLite, for the embedded demo only, reads the unit's open themes."""
+    others = Concern.objects.filter(unit_id=concern.unit_id, state__in=OPEN_STATES).exclude(pk=concern.pk)
+    if connection.vendor == "postgresql":
+        return others.filter(themes__has_any_keys=list(concern.themes)).exists()
     themes = set(concern.themes)
-    others = (
-        Concern.objects.filter(unit_id=concern.unit_id, state__in=[s.value for s in lifecycle.OPEN])
-        .exclude(pk=concern.pk)
-        .values_list("themes", flat=True)
-    )
-    return any(themes & set(other) for other in others.iterator(chunk_size=500))
+    return any(themes & set(other) for other in others.values_list("themes", flat=True).iterator(chunk_size=500))
 
 
 def _count_attempt(now: datetime) -> int:
@@ -536,6 +536,8 @@ def _escalate_now(
     clocks_stop(concern_ids=[concern.pk])
     concern.save()
     clocks_start(concern=concern, kinds=ALL_KINDS, now=now)
+    # After the move is complete (clocks stopped and started), as the sweep does for its batch.
+    figures_record(events=[step.event])
     directory = Directory.for_organisations([concern.holder, concern.unit, step.sender])
     notices_send(escalation_notices(directory=directory, concern=concern, sender=step.sender, reason=reason))
     if step.bounced:

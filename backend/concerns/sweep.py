@@ -23,6 +23,7 @@ from backend.concerns.escalation import escalation_step
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
 from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
 from backend.config.db import rows_insert, rows_update
+from backend.oversight.figures import figures_record
 from backend.oversight.services import alerts_open
 from notifications.services import DeliveryRequest
 from workflows.engine import lifecycle
@@ -107,6 +108,7 @@ def _write(batch: _Batch, concerns: dict[int, Concern]) -> int:
     touched_ids = {e.concern_id for e in batch.events}
     touched = [c for c in concerns.values() if c.pk in touched_ids]
     rows_update(touched, ["state", "holder", "route_level", "handovers", "last_activity_at", "audit_seq", "audit_head"])
+    figures_record(events=batch.events)
     involved = [c.holder for c in touched] + [c.unit for c in touched] + list(batch.senders.values())
     directory = Directory.for_organisations(involved)  # type: ignore[arg-type]
     requests: list[DeliveryRequest] = []
@@ -124,7 +126,7 @@ def _write(batch: _Batch, concerns: dict[int, Concern]) -> int:
 
 
 def _sweep_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int, bool]:
-    """One locked batch: (fired, escalated, alerts, more); ``more`` if a full batch was all fired."""
+    """One locked batch: (fired, escalated, alerts, more); ``more`` if the batch was full and fired any."""
     with transaction.atomic():
         due = list(
             Clock.objects.select_for_update(skip_locked=True)
@@ -145,7 +147,9 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int, bool
             if concern is not None:  # else someone is working on it: the next sweep fires it
                 _fire(batch, clock, concern)
         alerts = _write(batch, concerns)
-        return len(batch.fired), len(batch.escalated), alerts, len(batch.fired) == batch_size
+        # Carry on while batches make progress: a concern someone holds locked waits for the next sweep,
+        # not the whole backlog behind it.
+        return len(batch.fired), len(batch.escalated), alerts, len(due) == batch_size and bool(batch.fired)
 
 
 def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH) -> SweepResult:

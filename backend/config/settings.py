@@ -229,6 +229,12 @@ CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 # A delivery untouched this long is taken to have lost its task (broker down, worker killed).
 CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
 CELERY_BEAT_SCHEDULE = {
+    # Folds the figure deltas written with each change into the tables dashboards read.
+    "figures-rollup": {
+        "task": "workflows.tasks.figures_rollup",
+        "schedule": CANDOUR_SWEEP_SECONDS,
+        "options": {"expires": CANDOUR_SWEEP_SECONDS},
+    },
     # Retention: numbers of raisers whose concerns have all closed, left by any missed purge.
     "vault-purge-stale": {"task": "workflows.tasks.vault_purge_stale", "schedule": 60 * 60},
     "deliveries-requeue-stale": {

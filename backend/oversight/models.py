@@ -67,9 +67,7 @@ class FigureDelta(models.Model):
     The unit, not its trust, is stored: mapping it to the reporting organisation is the rollup's work."""
 
     # No indexes beyond the key: the rollup reads in key order, and every index would slow intake.
-    unit = models.ForeignKey(
-        "organisations.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False
-    )
+    unit = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+", db_index=False)
     holder = models.ForeignKey(
         "organisations.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )

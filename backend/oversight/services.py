@@ -15,6 +15,7 @@ from backend.concerns import scope
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
 from backend.config.db import rows_insert
+from backend.oversight.figures import figures_record
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
 
@@ -48,11 +49,16 @@ def alerts_open(
         return []
     # ON CONFLICT DO NOTHING: a detector racing another sees the partial unique index win, not an error.
     rows_insert(fresh, ignore_conflicts=True)
-    created = list(
-        Alert.objects.filter(
+    # Exactly the pairs written now (a pair already open was skipped above, so it is not among them).
+    fresh_pairs = {(a.concern_id, a.rule) for a in fresh}
+    created = [
+        a
+        for a in Alert.objects.filter(
             resolved_at__isnull=True, opened_at=now, concern_id__in=[a.concern_id for a in fresh]
         ).select_related("concern", "concern__unit", "concern__holder")
-    )
+        if (a.concern_id, a.rule) in fresh_pairs
+    ]
+    figures_record(alerts_opened=created)
     directory = directory or Directory.for_organisations(
         [a.concern.unit for a in created] + [a.concern.holder for a in created]
     )
@@ -78,4 +84,5 @@ def alert_resolve(*, alert_id: int, user: User, reason: str, now: datetime | Non
     if alert.resolved_at is None:
         alert.resolved_at, alert.resolved_by, alert.resolution = now, user, reason[:500]
         alert.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+        figures_record(alerts_resolved=[alert])
     return alert

@@ -30,8 +30,16 @@ OPEN_ROUTES = {
     "api/v1/follow-up/withdraw/",
     "api/v1/follow-up/speak-up-again/",
     "api/v1/follow-up/escalate/",
+    # Public figures for patient groups: counts per organisation and quarter, small numbers suppressed.
+    "figures/",
+    "figures/<str:code>/",
+    "api/v1/public/figures/",
+    "api/v1/public/figures/<str:code>/",
     "api/schema/",
     "api/docs/",
+    # Twilio's webhooks: open to the internet, guarded by Twilio's request signature instead.
+    "twilio/sms/",
+    "twilio/status/",
 }
 # Django's admin guards itself (staff sign-in and model permissions).
 DELEGATED_PREFIXES = ("admin/",)

@@ -1,0 +1,43 @@
+"""Pages for oversight figures: the governors' dashboard, and the public figures for patient groups.
+
+Each calls one selector and holds no logic. The public pages need no sign-in and show counts only,
+with small numbers suppressed by the selector.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from backend.config.access import access
+from backend.oversight import selectors
+
+
+@access("staff")
+@require_GET
+def oversight_dashboard_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "frontend/oversight_dashboard.html", {"dashboard": selectors.oversight_dashboard(user=request.user)}
+    )
+
+
+@access("public")
+@require_GET
+def public_figures_page(request: HttpRequest) -> HttpResponse:
+    quarter = None
+    if "quarter" in request.GET:
+        quarter = selectors.quarter_parse(request.GET["quarter"])
+        if quarter is None:
+            raise Http404
+    figures = selectors.public_figures_by_quarter(quarter=quarter)
+    return render(request, "frontend/public_figures.html", {"figures": figures})
+
+
+@access("public")
+@require_GET
+def public_figures_organisation_page(request: HttpRequest, code: str) -> HttpResponse:
+    figures = selectors.public_figures_for_organisation(code=code)
+    if figures is None:
+        raise Http404
+    return render(request, "frontend/public_figures_organisation.html", {"figures": figures})
