@@ -1,4 +1,4 @@
-.PHONY: run test setup lint migrations
+.PHONY: run test setup lint migrations bench
 SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) backend/manage.py
@@ -17,6 +17,10 @@ setup:
 ## make test: the whole suite on throwaway PostgreSQL and Redis, plus ruff, mypy and import contracts
 test:
 	@infra/scripts/test.sh
+
+## make bench: the benchmarks on throwaway durable PostgreSQL and Redis; figures printed and written to BENCHMARKS.md
+bench:
+	@infra/scripts/bench.sh
 
 lint:
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
