@@ -58,10 +58,15 @@ def clocks_build(*, concern: Concern, kinds: Iterable[str], now: datetime, first
 
 
 def clocks_start(*, concern: Concern, kinds: Sequence[str], now: datetime, first_start: bool = False) -> None:
-    """Start the kinds not already running (one running clock per kind is also a constraint)."""
-    running = set(
-        Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).values_list("kind", flat=True)
-    )
+    """Start the kinds not already running (one running clock per kind is also a constraint). A concern
+    just raised has none, so intake skips the look."""
+    running: set[str] = set()
+    if concern.audit_seq > 1 or not first_start:
+        running = set(
+            Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).values_list(
+                "kind", flat=True
+            )
+        )
     missing = [k for k in kinds if k not in running]
     Clock.objects.bulk_create(clocks_build(concern=concern, kinds=missing, now=now, first_start=first_start))
 
