@@ -65,7 +65,10 @@ stop() {
     as_pg "$PGBIN/pg_ctl" -D "$dir/pg" stop -m fast >/dev/null 2>&1 || kill "$(head -n 1 "$dir/pg/postmaster.pid")" 2>/dev/null || true
   fi
   if [ -f "$dir/redis/redis.pid" ]; then
-    kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+    pid="$(cat "$dir/redis/redis.pid")"
+    kill "$pid" 2>/dev/null || true
+    # Wait for it to go, so the caller can remove its folder.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
 }
 

@@ -8,7 +8,8 @@ infra/scripts/python-deps.sh requirements-dev.txt
 infra/scripts/frontend-deps.sh
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/candour-test.XXXXXX")"
-cleanup() { infra/scripts/services.sh stop "$run_dir" || true; rm -rf "$run_dir"; }
+# The suite's result is the script's result: cleaning up must never turn a pass into a failure.
+cleanup() { infra/scripts/services.sh stop "$run_dir" || true; rm -rf "$run_dir" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 echo "== ruff"; .venv/bin/ruff check .
