@@ -474,7 +474,8 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
         per = [f"{k.split('.')[1]} {v / concerns:.2f}" for k, v in sorted(rows.items()) if k.split(".")[0] in WRITTEN]
         lines.append(
             f"Written per concern raised: {', '.join(per)}. The demo has {UNITS} units, so by the end each held about "
-            f"{concerns // UNITS} concerns, all open, which the repeat check reads on every raise."
+            f"{concerns // UNITS} concerns, all open: almost every raise repeats an open concern's unit and theme, "
+            "and so opens a repeat alert with its notices."
         )
     lines.append("")
     lines.append(f"All goals: {verdict(all_met)}.")
