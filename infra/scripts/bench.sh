@@ -11,23 +11,7 @@ cd "$(dirname "$0")/../.."
 BENCHES=(intake bench_sweep bench_webhook bench_oversight faults)
 [ $# -gt 0 ] && BENCHES=("$@")
 
-need=()
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
-    echo "The benchmarks need: ${need[*]}. Install them (apt-get install ${need[*]}) and run again." >&2
-    exit 1
-  fi
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  echo "Installing system packages: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }; then
-    echo "Could not install ${need[*]} with apt-get. Install them by hand and run again." >&2
-    exit 1
-  fi
-fi
+infra/scripts/system-deps.sh wrk
 infra/scripts/python-deps.sh requirements-dev.txt
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/candour-bench.XXXXXX")"

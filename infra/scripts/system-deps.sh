@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the system packages the tests need (PostgreSQL, Redis, Chromium) when they are missing.
+# Extra arguments name more packages whose command has the same name (the benchmarks add wrk).
 set -euo pipefail
 need=()
+for extra in "$@"; do command -v "$extra" >/dev/null 2>&1 || need+=("$extra"); done
 [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
-  echo "Candour's tests need: ${need[*]}. Install them with your package manager (apt-get install ${need[*]}) and run again." >&2
+  echo "Candour needs: ${need[*]}. Install them with your package manager (apt-get install ${need[*]}) and run again." >&2
   exit 1
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
