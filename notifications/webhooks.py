@@ -31,7 +31,13 @@ from notifications.services import delivery_status_advance
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound"
+DEFAULT_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
+
+# The answer to every text: empty TwiML, "send nothing now". The reply is worked out by a worker after
+# commit and arrives as a text of its own. Not a fixed acknowledgement: that would be a second text
+# (and a second charge) for every message, sent even to someone who has just texted STOP, and it
+# would say "received" before anything is known about the text (a retry, a number that takes none).
+EMPTY_TWIML = MessagingResponse().to_xml()
 
 # Twilio's MessageStatus -> the outbox's status. Absent (accepted, scheduled, queued, sending, and
 # anything new): ignored. Our "sending" means "a worker holds this row"; a delivery moved back into
@@ -69,41 +75,38 @@ def _forbidden(kind: str) -> HttpResponse:
     return HttpResponse(status=403)
 
 
-def _inbound_handler() -> Callable[..., str | None]:
-    handler: Callable[..., str | None] = import_string(
+def _inbound_handler() -> Callable[..., int | None]:
+    handler: Callable[..., int | None] = import_string(
         getattr(settings, "CANDOUR_SMS_INBOUND_HANDLER", "") or DEFAULT_INBOUND_HANDLER
     )
     return handler
 
 
-def _twiml(reply: str | None) -> HttpResponse:
-    response = MessagingResponse()
-    if reply:
-        response.message(reply)
-    return HttpResponse(response.to_xml(), content_type="application/xml")
+def _twiml_empty() -> HttpResponse:
+    return HttpResponse(EMPTY_TWIML, content_type="application/xml")
 
 
 @access("public")
 @csrf_exempt
 @require_POST
 def twilio_sms_inbound(request: HttpRequest) -> HttpResponse:
-    """A text to one of Candour's numbers. The backend handler deduplicates on MessageSid (Twilio
-    may call again) and returns the reply, or None to reply nothing."""
+    """A text to one of Candour's numbers. The backend handler stores it, once per MessageSid (Twilio
+    may call again), for a worker to process after commit; Twilio gets empty TwiML at once."""
     if not signature_valid(request):
         return _forbidden("sms")
     message_sid = request.POST.get("MessageSid", "") or request.POST.get("SmsSid", "")
     if not message_sid:
         # Signed but not a message (a misconfigured webhook, say): nothing to handle or dedupe on.
         logger.warning("twilio sms webhook without a MessageSid; ignored")
-        return _twiml(None)
-    reply = _inbound_handler()(
+        return _twiml_empty()
+    stored = _inbound_handler()(
         message_sid=message_sid,
         from_number=request.POST.get("From", ""),
         to_number=request.POST.get("To", ""),
         body=request.POST.get("Body", ""),
     )
-    logger.info("twilio sms sid=%s handled, reply=%s", message_sid, "yes" if reply else "no")
-    return _twiml(reply)
+    logger.info("twilio sms sid=%s %s", message_sid, "stored" if stored is not None else "already stored")
+    return _twiml_empty()
 
 
 @access("public")

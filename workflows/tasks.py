@@ -6,6 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from backend.concerns.services import clocks_fire_due
+from backend.concerns.sms import sms_inbound_process, sms_inbound_requeue_stale
 from backend.concerns.vault import vault_purge_stale
 from backend.oversight.figures import figures_rollup
 
@@ -24,3 +25,15 @@ def vault_purge_stale_task() -> int:
 @shared_task(name="workflows.tasks.figures_rollup", acks_late=True, ignore_result=True)
 def figures_rollup_task() -> dict[str, int]:
     return {"folded": figures_rollup()}
+
+
+# acks_late + reject_on_worker_lost: a worker killed mid-text leaves the message to be delivered
+# again; the service locks the row and skips a text already processed, so that is harmless.
+@shared_task(name="workflows.tasks.sms_inbound_process", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def sms_inbound_process_task(inbound_id: int) -> str:
+    return sms_inbound_process(inbound_id=inbound_id)
+
+
+@shared_task(name="workflows.tasks.sms_inbound_requeue_stale", acks_late=True, ignore_result=True)
+def sms_inbound_requeue_stale_task() -> int:
+    return sms_inbound_requeue_stale()

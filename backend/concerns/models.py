@@ -185,10 +185,29 @@ class VaultEntry(models.Model):
 
 
 class InboundSms(models.Model):
-    """One row per Twilio MessageSid, so a retried webhook is processed once. Nothing else is kept."""
+    """One row per Twilio MessageSid: the webhook stores the text here and answers at once; a worker
+    processes it after commit. The unique sid makes a retried webhook store nothing new.
+
+    ``payload`` (From, To and Body as JSON) is encrypted, because From is a phone number and the
+    number lives nowhere in clear outside the contact vault; it is emptied once the text is processed,
+    so afterwards only the sid and the times remain."""
 
     message_sid = models.CharField(max_length=64, unique=True)
     received_at = models.DateTimeField()
+    payload = EncryptedTextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # When the requeue sweep sends a task for it again if it is still waiting (a lost broker message,
+    # a killed worker), and how many times it has; each wait is longer than the last.
+    retry_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "inbound SMS"
+        verbose_name_plural = "inbound SMS"
+        indexes = [
+            # The requeue sweep reads only texts still waiting, by when they are due again.
+            models.Index(fields=["retry_at"], name="inboundsms_waiting", condition=models.Q(processed_at=None)),
+        ]
 
     def __str__(self) -> str:
         return self.message_sid

@@ -1,25 +1,50 @@
 """The SMS conversation: what a text to an organisation's number does, and what Candour replies.
 
-Called by the Twilio webhook (notifications.webhooks) after it has checked the signature. Each
-MessageSid is handled once. The number goes into the contact vault and nowhere else.
+In two steps, so that Twilio gets its answer within milliseconds whatever the work costs:
+
+1. ``sms_inbound_store`` (called by the Twilio webhook, notifications.webhooks, once it has checked
+   the signature) stores the text in one short transaction, keyed by its unique MessageSid, so a
+   Twilio retry stores nothing new, and sends the processing task after commit with the row's id.
+2. ``sms_inbound_process`` (the task, in a worker) processes one stored text exactly once: it raises
+   or adds to a concern, answers keywords, and writes the reply to the notifications outbox, which
+   texts it to the raiser's vault token. ``sms_inbound_requeue_stale`` (a beat job) sends the task
+   again for a text left waiting, so a lost broker message or a killed worker never loses a text.
+
+The number goes into the contact vault and nowhere else in clear: until it is processed the stored
+text is encrypted, and once it is processed it is emptied. Every reply goes through the vault, so a
+raiser who texted STOP hears nothing more.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from celery import current_app
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import selectors, services
 from backend.concerns.crypto import contact_token, phone_normalise
 from backend.concerns.models import Concern, IdentityMode, InboundSms, RaiserKind, Theme
-from backend.concerns.vault import OPEN_STATES, vault_opt, vault_store
+from backend.concerns.notices import notices_send
+from backend.concerns.vault import OPEN_STATES, vault_may_text, vault_opt, vault_store
 from backend.organisations.models import Organisation
+from notifications.services import DeliveryRequest
 from workflows.engine.lifecycle import IllegalTransition
 
 logger = logging.getLogger(__name__)
+
+# Celery finds the task by name: backend never imports an entry point (the import contracts).
+SMS_PROCESS_TASK = "workflows.tasks.sms_inbound_process"
+# A text still waiting after its retry time has lost its task; each wait doubles, up to this many
+# times the first, so a text that fails every time is not retried every minute for ever.
+RETRY_BACKOFF_CAP = 64
+# About a day of retries (1+2+...+64 minutes, then hourly): then the text is given up, loudly.
+MAX_REQUEUES = 30
 
 # Twilio's own conventions: it replies to these itself and stops sending until START.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -56,23 +81,65 @@ def _open_concern(token: str, organisation: Organisation) -> Concern | None:
     )
 
 
-def _first_time(message_sid: str, now: datetime) -> bool:
-    try:
-        with transaction.atomic():
-            InboundSms.objects.create(message_sid=message_sid, received_at=now)
-    except IntegrityError:
-        return False
-    return True
+def _retry_after(requeues: int = 0) -> timedelta:
+    first = timedelta(seconds=getattr(settings, "CANDOUR_SMS_REQUEUE_AFTER_SECONDS", 60))
+    return first * min(2**requeues, RETRY_BACKOFF_CAP)
+
+
+def _process_on_commit(inbound_ids: list[int]) -> None:
+    # After commit only: the worker must find the row. robust: a broker that is down must not turn
+    # Twilio's answer into a 500 (Twilio would retry, and the text is already stored); the row waits
+    # and the requeue sweep sends its task later. A closure per id, not a partial: Django names a
+    # failing robust callback by its __qualname__.
+    for inbound_id in inbound_ids:
+
+        def enqueue(inbound_id: int = inbound_id) -> None:
+            current_app.send_task(SMS_PROCESS_TASK, args=[inbound_id])
+
+        transaction.on_commit(enqueue, robust=True)
+
+
+# INSERT ... ON CONFLICT DO NOTHING: two deliveries of one sid at the same moment neither fail nor
+# both insert; the unique index decides, and only the winner gets an id back. (PostgreSQL, and the
+# SQLite of the embedded demo, both speak it.) The ORM's bulk_create(ignore_conflicts=True) would
+# not say which.
+_STORE_SQL = (
+    "INSERT INTO concerns_inboundsms (message_sid, received_at, payload, retry_at, requeues) "
+    "VALUES (%s, %s, %s, %s, 0) ON CONFLICT (message_sid) DO NOTHING RETURNING id"
+)
 
 
 @transaction.atomic
-def sms_inbound(
+def sms_inbound_store(
     *, message_sid: str, from_number: str, to_number: str, body: str, now: datetime | None = None
-) -> str | None:
-    """Handle one inbound text; return the reply, or None to send nothing (a retry, or STOP)."""
+) -> int | None:
+    """Store one inbound text for processing after commit. Returns the new row's id, or None when
+    this MessageSid is already stored (Twilio retried): then nothing is written and nothing queued."""
     now = now or timezone.now()
-    if not _first_time(message_sid, now):
+    payload = InboundSms._meta.get_field("payload").get_prep_value(
+        json.dumps({"from": from_number, "to": to_number, "body": body})
+    )
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            [
+                message_sid,
+                ops.adapt_datetimefield_value(now),
+                payload,
+                ops.adapt_datetimefield_value(now + _retry_after()),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
+    inbound_id = int(row[0])
+    _process_on_commit([inbound_id])
+    return inbound_id
+
+
+def _converse(*, from_number: str, to_number: str, body: str, now: datetime) -> str | None:
+    """What one text does, and the reply to it, or None to reply nothing (STOP)."""
     keyword = body.strip().upper()
     if keyword in STOP_WORDS:
         vault_opt(number=from_number, opted_out=True)
@@ -117,3 +184,83 @@ def sms_inbound(
         return _first_message_reply(raised.concern.reference, raised.receipt)
     services.concern_message_from_raiser(concern_id=concern.pk, body=body, now=now)
     return f"Candour: added to concern {concern.reference}."
+
+
+def _reply(*, inbound: InboundSms, from_number: str, text: str, now: datetime) -> bool:
+    """Text the reply back through the outbox, by vault token, like every text to a raiser."""
+    # The vault is the only way an SMS reaches anyone; a texter with no concern (HELP, say) is kept
+    # there too, and the retention job deletes the entry when no open concern needs it.
+    token = vault_store(number=from_number, now=now)
+    if not vault_may_text(token=token):
+        return False  # they texted STOP; Twilio would refuse it anyway
+    notices_send(
+        [DeliveryRequest(idempotency_key=f"sms:reply:{inbound.pk}", channel="sms", recipient=token, body=text)]
+    )
+    return True
+
+
+def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:
+    """Process one stored text exactly once, and queue its reply. Returns what happened:
+    ``replied``, ``silent`` (STOP, or opted out), ``done already`` or ``missing``.
+
+    The row is locked for the whole of it, so a second task for the same text (a broker redelivery,
+    the requeue sweep) waits, then finds it processed. Anything that fails rolls it all back, the
+    row still waiting, for the requeue sweep to try again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        inbound = InboundSms.objects.select_for_update().filter(pk=inbound_id).first()
+        if inbound is None:
+            logger.warning("sms inbound id=%s not found", inbound_id)
+            return "missing"
+        if inbound.processed_at is not None:
+            logger.info("sms inbound id=%s processed already", inbound_id)
+            return "done already"
+        text = json.loads(inbound.payload)
+        reply = _converse(from_number=text["from"], to_number=text["to"], body=text["body"], now=now)
+        replied = False
+        if reply:
+            replied = _reply(inbound=inbound, from_number=text["from"], text=reply, now=now)
+        # Processed: the number and the words leave this row (the concern and the vault keep them).
+        inbound.payload = ""
+        inbound.processed_at = now
+        inbound.save(update_fields=["payload", "processed_at"])
+    outcome = "replied" if replied else "silent"
+    logger.info("sms inbound id=%s processed, %s", inbound_id, outcome)
+    return outcome
+
+
+def sms_inbound_requeue_stale(
+    *, now: datetime | None = None, batch: int = 500, max_requeues: int = MAX_REQUEUES
+) -> int:
+    """Send the processing task again for each text still waiting past its retry time; returns how
+    many. Each wait is twice the last (up to RETRY_BACKOFF_CAP times the first); after
+    ``max_requeues`` a text is given up: emptied, marked processed, and logged as an error.
+    Safe to run twice at once: rows a worker or another sweep holds are skipped."""
+    now = now or timezone.now()
+    requeued = 0
+    while True:
+        with transaction.atomic():
+            # SKIP LOCKED: a text a worker is processing right now is not lost, just slow.
+            rows = list(
+                InboundSms.objects.select_for_update(skip_locked=True)
+                .filter(processed_at=None, retry_at__lt=now)
+                .order_by("retry_at")
+                .only("pk", "requeues")[:batch]
+            )
+            exhausted = [r.pk for r in rows if r.requeues >= max_requeues]
+            if exhausted:
+                InboundSms.objects.filter(pk__in=exhausted).update(payload="", processed_at=now)
+                logger.error("sms inbound given up after %s requeues: ids=%s", max_requeues, exhausted)
+            again = [r for r in rows if r.requeues < max_requeues]
+            # One UPDATE per number of earlier requeues (a handful), not one per row.
+            for requeues in {r.requeues for r in again}:
+                InboundSms.objects.filter(pk__in=[r.pk for r in again if r.requeues == requeues]).update(
+                    retry_at=now + _retry_after(requeues + 1), requeues=F("requeues") + 1
+                )
+            _process_on_commit([r.pk for r in again])
+        requeued += len(again)
+        if len(rows) < batch:
+            break
+    if requeued:
+        logger.info("sms inbound requeued=%s", requeued)
+    return requeued

@@ -30,6 +30,11 @@ def vault_number_for_token(token: str) -> str | None:
     return entry.number if entry else None
 
 
+def vault_may_text(*, token: str) -> bool:
+    """Whether the vault holds this token's number and its raiser has not texted STOP."""
+    return VaultEntry.objects.filter(token=token, opted_out=False).exists()
+
+
 def vault_opt(*, number: str, opted_out: bool) -> None:
     VaultEntry.objects.filter(token=contact_token(number)).update(opted_out=opted_out)
 

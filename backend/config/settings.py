@@ -228,6 +228,8 @@ CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
 CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 # A delivery untouched this long is taken to have lost its task (broker down, worker killed).
 CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
+# An inbound text not processed this long after it arrived is taken to have lost its task.
+CANDOUR_SMS_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_SMS_REQUEUE_AFTER_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     # Folds the figure deltas written with each change into the tables dashboards read.
     "figures-rollup": {
@@ -237,6 +239,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Retention: numbers of raisers whose concerns have all closed, left by any missed purge.
     "vault-purge-stale": {"task": "workflows.tasks.vault_purge_stale", "schedule": 60 * 60},
+    # Inbound texts whose processing task was lost (broker down at commit, worker killed).
+    "sms-inbound-requeue-stale": {
+        "task": "workflows.tasks.sms_inbound_requeue_stale",
+        "schedule": CANDOUR_REQUEUE_SECONDS,
+        "options": {"expires": CANDOUR_REQUEUE_SECONDS},
+    },
     "deliveries-requeue-stale": {
         "task": "notifications.tasks.deliveries_requeue_stale",
         "schedule": CANDOUR_REQUEUE_SECONDS,
@@ -296,8 +304,9 @@ TWILIO_HTTP_TIMEOUT = float(os.environ.get("TWILIO_HTTP_TIMEOUT", "15"))
 # token -> number (or None when purged or opted out): the contact vault, named by path because
 # notifications never imports the backend.
 NOTIFICATIONS_SMS_RESOLVER = "backend.concerns.vault.vault_number_for_token"
-# (message_sid, from_number, to_number, body) -> reply text or None: the SMS conversation.
-CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound"
+# (message_sid, from_number, to_number, body) -> the stored text's id, or None if its MessageSid was
+# stored already: the SMS conversation's first step, called by the webhook (see backend/concerns/sms.py).
+CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
 
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 sentry_init(dsn=SENTRY_DSN, environment="production" if PRODUCTION else "development")

@@ -77,7 +77,7 @@ def main() -> int:
         f"\nCandour is running at http://127.0.0.1:{port}/  (Ctrl-C stops the web server, worker and beat)\n"
         f"Text messages go to a local stand-in for Twilio: see {env['TWILIO_API_BASE_URL']}/_fake/messages\n"
         "Send Candour a text: curl --data-urlencode From=+447700900555 --data-urlencode To=+447700900101 \\\n"
-        f"  -d Body=hello {env['TWILIO_API_BASE_URL']}/_fake/inbound\n",
+        f"  -d Body=hello {env['TWILIO_API_BASE_URL']}/_fake/inbound   (the reply appears at /_fake/messages)\n",
         flush=True,
     )
     try:

@@ -1,12 +1,14 @@
 """Twilio's webhooks: only requests Twilio signed for Candour's public address get in; a signed text
-reaches the backend handler with its MessageSid every time it is sent; status callbacks in any order,
-late or twice, leave a delivery at the most advanced status."""
+reaches the backend handler with its MessageSid every time it is sent, and Twilio gets empty TwiML (the
+reply is a text of its own, sent by the worker); status callbacks in any order, late or twice, leave a
+delivery at the most advanced status."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +17,8 @@ from django.apps import apps
 from django.http import QueryDict
 from django.test import Client
 
+from backend.concerns.models import InboundSms
+from backend.concerns.sms import sms_inbound_process
 from notifications.models import Delivery, DeliveryStatus
 from tests.support.fake_twilio import inbound_params, new_sid, sign, status_callback_params
 
@@ -29,14 +33,23 @@ ORG_NUMBER = "+447700900456"
 TEXT = "The night staffing on ward 7 is unsafe and nobody listens"
 
 # What the test handler saw, and what it answers: the backend's own dedup is its business, so this
-# handler answers the first sight of a MessageSid and says nothing to a repeat, as the backend does.
+# handler answers an id for the first sight of a MessageSid and None for a repeat, as the backend does.
 calls: list[dict[str, str]] = []
 
 
-def record_inbound(*, message_sid: str, from_number: str, to_number: str, body: str) -> str | None:
+def record_inbound(*, message_sid: str, from_number: str, to_number: str, body: str) -> int | None:
     calls.append({"message_sid": message_sid, "from_number": from_number, "to_number": to_number, "body": body})
     first = sum(1 for c in calls if c["message_sid"] == message_sid) == 1
-    return "Candour: received, reference C-TEST." if first else None
+    return len(calls) if first else None
+
+
+def _empty_twiml(response: Any) -> bool:
+    return bool(
+        response.status_code == 200
+        and response["Content-Type"].startswith("application/xml")
+        and b"<Response />" in response.content
+        and b"<Message" not in response.content
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -118,12 +131,10 @@ def test_no_auth_token_refuses_everything(settings: Any) -> None:
     assert calls == []
 
 
-def test_a_signed_text_reaches_the_handler_and_gets_twiml() -> None:
+def test_a_signed_text_reaches_the_handler_and_gets_empty_twiml() -> None:
     params = inbound_params(from_=NUMBER, to=ORG_NUMBER, body=TEXT)
     response = _post(SMS_PATH, params, sign(TOKEN, BASE + SMS_PATH, params))
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("application/xml")
-    assert b"<Message>Candour: received, reference C-TEST.</Message>" in response.content
+    assert _empty_twiml(response)  # the reply goes out later, as a text of its own
     assert calls == [
         {"message_sid": params["MessageSid"], "from_number": NUMBER, "to_number": ORG_NUMBER, "body": TEXT}
     ]
@@ -159,13 +170,9 @@ def test_the_same_text_ten_times_reaches_the_handler_ten_times_with_its_sid() ->
     params = inbound_params(from_=NUMBER, to=ORG_NUMBER, body=TEXT)
     signature = sign(TOKEN, BASE + SMS_PATH, params)
     replies = [_post(SMS_PATH, params, signature) for _ in range(10)]
-    assert [r.status_code for r in replies] == [200] * 10
+    assert all(_empty_twiml(r) for r in replies)  # stored or not, Twilio hears the same
     assert len(calls) == 10
     assert {c["message_sid"] for c in calls} == {params["MessageSid"]}  # the handler can deduplicate on it
-    assert b"<Message>" in replies[0].content
-    for r in replies[1:]:  # the handler said nothing: the TwiML says nothing
-        assert b"<Message>" not in r.content
-        assert r["Content-Type"].startswith("application/xml")
 
 
 def test_only_post() -> None:
@@ -181,17 +188,42 @@ def test_an_oversized_body_is_refused_before_anything_reads_it() -> None:
     assert calls == []
 
 
-def test_the_real_backend_handler_takes_the_same_arguments(settings: Any) -> None:
-    # The interface, end to end: the default CANDOUR_SMS_INBOUND_HANDLER answers HELP.
-    settings.CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound"
+def test_the_real_backend_handler_stores_the_same_signed_text_ten_times_as_one(
+    settings: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    # The interface, end to end: the default CANDOUR_SMS_INBOUND_HANDLER stores the text once and
+    # queues one processing task, however often Twilio calls; the worker then replies once.
+    settings.CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
     params = inbound_params(from_=NUMBER, to=ORG_NUMBER, body="HELP")
     signature = sign(TOKEN, BASE + SMS_PATH, params)
-    first = _post(SMS_PATH, params, signature)
-    assert first.status_code == 200
-    assert b"<Message>Candour" in first.content
-    again = _post(SMS_PATH, params, signature)  # Twilio calls twice: the backend replies once
-    assert again.status_code == 200
-    assert b"<Message>" not in again.content
+    with django_capture_on_commit_callbacks() as tasks:
+        replies = [_post(SMS_PATH, params, signature) for _ in range(10)]
+    assert all(_empty_twiml(r) for r in replies)
+    assert len(tasks) == 1
+    [inbound] = InboundSms.objects.all()
+    assert inbound.message_sid == params["MessageSid"]
+    assert sms_inbound_process(inbound_id=inbound.pk) == "replied"  # what that one task does
+    [reply] = Delivery.objects.filter(channel="sms")
+    assert reply.body.startswith("Candour: text your concern")
+
+
+@pytest.mark.parametrize(("what", "params", "signature"), FORGERIES[:3], ids=[f[0] for f in FORGERIES[:3]])
+def test_a_forged_text_reaches_nothing_of_the_real_backend(
+    what: str,
+    params: dict[str, str],
+    signature: str | None,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    settings.CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
+    caplog.set_level(logging.DEBUG)
+    before = _rows()
+    with django_capture_on_commit_callbacks() as tasks:
+        assert _post(SMS_PATH, params, signature).status_code == 403, what
+    assert tasks == []  # no task queued
+    assert _rows() == before  # no row
+    assert _leaks(caplog, NUMBER, ORG_NUMBER, TEXT, params["MessageSid"]) == []
 
 
 # -- status callbacks ----------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ In tests (``with FakeTwilio() as fake``) and as a process (``python -m tests.sup
 
 As a process it also serves ``GET /_fake/messages`` (what Candour sent, as JSON) and ``POST
 /_fake/inbound`` (form From, To, Body: sends a signed inbound text to Candour's /twilio/sms/ and
-answers with Candour's TwiML), so a developer can hold an SMS conversation with ``curl``.
+answers with Candour's TwiML, which is empty: Candour's reply comes a moment later as a message of its
+own, listed at ``/_fake/messages``), so a developer can hold an SMS conversation with ``curl``.
 """
 
 from __future__ import annotations
