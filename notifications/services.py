@@ -9,13 +9,14 @@ the provider accepted a message but before the row says so sends it again on the
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -45,6 +46,9 @@ class RetryableDeliveryError(Exception):
     delivery id and the error's class only, because Sentry and the worker log both see it."""
 
 
+_CHANNELS = frozenset(Channel.values)
+
+
 @dataclass(frozen=True)
 class DeliveryRequest:
     """One notice to one recipient on one channel.
@@ -63,7 +67,7 @@ class DeliveryRequest:
     def __post_init__(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 255:
             raise ValueError("a delivery needs an idempotency key of 1 to 255 characters")
-        if self.channel not in Channel.values:
+        if self.channel not in _CHANNELS:
             raise ValueError(f"unknown channel {self.channel!r}")
         if not self.recipient or len(self.recipient) > 254:
             raise ValueError("a delivery needs a recipient of 1 to 254 characters")
@@ -112,43 +116,112 @@ def _deliveries_send_on_commit(delivery_ids: Sequence[int]) -> None:
         transaction.on_commit(enqueue, robust=True)
 
 
-@transaction.atomic
-def deliveries_create(*, requests: Sequence[DeliveryRequest], now: datetime | None = None) -> list[Delivery]:
-    """Write the deliveries in the caller's transaction and send each new one after it commits.
+def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> list[Delivery]:
+    """Unsaved pending deliveries, one per request, for a caller that writes them with its own rows in
+    one statement (intake). The caller must know their keys are new, and call
+    ``deliveries_send_after_commit`` with their ids once written."""
+    return [
+        Delivery(
+            idempotency_key=r.idempotency_key,
+            channel=r.channel,
+            recipient=r.recipient,
+            subject=_subject_fit(r.subject),
+            body=r.body,
+            status=DeliveryStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        for r in requests
+    ]
 
-    Idempotent on the key: a key already in the outbox (or repeated within ``requests``) is not
-    written again, and the existing row is returned in its place. Returns one Delivery per distinct
-    key, in the order of ``requests``."""
-    now = _now(now)
+
+def deliveries_send_after_commit(*, delivery_ids: Sequence[int]) -> None:
+    """Send these just-written deliveries once the caller's transaction commits."""
+    _deliveries_send_on_commit(delivery_ids)
+
+
+def _unique(requests: Sequence[DeliveryRequest]) -> dict[str, DeliveryRequest]:
     unique: dict[str, DeliveryRequest] = {}
     for request in requests:
         unique.setdefault(request.idempotency_key, request)  # the first request with a key wins
+    return unique
+
+
+def _deliveries_insert(*, requests: Sequence[DeliveryRequest], now: datetime) -> list[int]:
+    """Write the requests whose key is not in the outbox yet; the ids of the rows written now.
+
+    On PostgreSQL one INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, the rows as
+    one JSON parameter: nothing is read first, no model is built, and a concurrent transaction
+    writing the same key makes this one skip it (the unique index decides, neither fails)."""
+    if connection.vendor == "postgresql":
+        payload = json.dumps(
+            [
+                {"k": r.idempotency_key, "c": r.channel, "r": r.recipient, "s": _subject_fit(r.subject), "b": r.body}
+                for r in requests
+            ]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_SQL, [now, now, payload])
+            return [row[0] for row in cursor.fetchall()]
+    # Elsewhere (SQLite in the embedded demo): read the keys there, write the others.
+    keys = [r.idempotency_key for r in requests]
+    with transaction.atomic():
+        existing = set(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    idempotency_key=r.idempotency_key,
+                    channel=r.channel,
+                    recipient=r.recipient,
+                    subject=_subject_fit(r.subject),
+                    body=r.body,
+                    status=DeliveryStatus.PENDING,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for r in requests
+                if r.idempotency_key not in existing
+            ],
+            ignore_conflicts=True,
+        )
+        by_key = dict(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "pk"))
+    return [by_key[key] for key in keys if key not in existing]
+
+
+_INSERT_SQL = (
+    f"INSERT INTO {Delivery._meta.db_table} (idempotency_key, channel, recipient, subject, body, status, "  # noqa: S608
+    "attempts, last_error, provider_id, created_at, updated_at) "
+    f"SELECT v.k, v.c, v.r, v.s, v.b, '{DeliveryStatus.PENDING.value}', 0, '', '', %s, %s "
+    "FROM json_to_recordset(%s::json) AS v(k varchar, c varchar, r varchar, s varchar, b varchar) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+
+
+def deliveries_write(*, requests: Sequence[DeliveryRequest], now: datetime | None = None) -> list[int]:
+    """Write the deliveries in the caller's transaction and send each new one after it commits; the
+    ids of the rows written now. For writers that do not need the rows back (the clock sweep writes
+    thousands a batch).
+
+    Idempotent on the key: a key already in the outbox, or repeated within ``requests``, is not
+    written (nor sent) again."""
+    unique = _unique(requests)
     if not unique:
         return []
-    keys = list(unique)
-    existing = set(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
-    # ignore_conflicts: a concurrent transaction may write the same key between the read above and
-    # this insert; the unique index decides, and neither transaction fails.
-    Delivery.objects.bulk_create(
-        [
-            Delivery(
-                idempotency_key=r.idempotency_key,
-                channel=r.channel,
-                recipient=r.recipient,
-                subject=_subject_fit(r.subject),
-                body=r.body,
-                status=DeliveryStatus.PENDING,
-                created_at=now,
-                updated_at=now,
-            )
-            for key, r in unique.items()
-            if key not in existing
-        ],
-        ignore_conflicts=True,
-    )
+    ids = _deliveries_insert(requests=list(unique.values()), now=_now(now))
+    # A key lost to a concurrent writer is the other writer's to send.
+    _deliveries_send_on_commit(ids)
+    return ids
+
+
+@transaction.atomic
+def deliveries_create(*, requests: Sequence[DeliveryRequest], now: datetime | None = None) -> list[Delivery]:
+    """``deliveries_write``, then the rows: one Delivery per distinct key, in the order of
+    ``requests``; a key already in the outbox gives the existing row in its place."""
+    keys = list(_unique(requests))
+    if not keys:
+        return []
+    deliveries_write(requests=requests, now=now)
     by_key = {d.idempotency_key: d for d in Delivery.objects.filter(idempotency_key__in=keys)}
-    # A key lost to a concurrent writer is enqueued by both; delivery_send sends it once.
-    _deliveries_send_on_commit([by_key[key].pk for key in keys if key not in existing])
     return [by_key[key] for key in keys]
 
 

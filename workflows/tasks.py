@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from backend.concerns.services import clocks_fire_due
+from backend.concerns.services import clocks_fire_due, concerns_arrival_check
 from backend.concerns.sms import sms_inbound_process, sms_inbound_requeue_stale
 from backend.concerns.vault import vault_purge_stale
 from backend.oversight.figures import figures_rollup
@@ -25,6 +25,11 @@ def vault_purge_stale_task() -> int:
 @shared_task(name="workflows.tasks.figures_rollup", acks_late=True, ignore_result=True)
 def figures_rollup_task() -> dict[str, int]:
     return {"folded": figures_rollup()}
+
+
+@shared_task(name="workflows.tasks.arrival_checks_sweep", acks_late=True, ignore_result=True)
+def arrival_checks_sweep() -> int:
+    return concerns_arrival_check()
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-text leaves the message to be delivered

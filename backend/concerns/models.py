@@ -103,9 +103,18 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # that writes an Event anyway) means concurrent intakes never queue on one global lock.
     audit_seq = models.PositiveIntegerField(default=0)
     audit_head = models.CharField(max_length=64, default="")
+    # Detectors that look at a concern once it has arrived (a repeat on the same unit and theme) run
+    # after the raise commits, off the raiser's request; until they have, this stays true, and a sweep
+    # runs them for any concern whose task was lost.
+    arrival_checks_pending = models.BooleanField(default=True)
 
     class Meta:
-        indexes = [models.Index(fields=["holder", "state"], name="concern_holder_state")]
+        indexes = [
+            models.Index(fields=["holder", "state"], name="concern_holder_state"),
+            models.Index(
+                fields=["id"], name="concern_arrival_pending", condition=models.Q(arrival_checks_pending=True)
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.reference

@@ -6,15 +6,15 @@ Recipients for a whole sweep batch are found with one query, however many concer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.models import User
 
 from backend.concerns.models import Concern
 from backend.organisations.models import AlertChannel, Membership, Organisation, Role
-from notifications.services import DeliveryRequest, deliveries_create
+from notifications.services import DeliveryRequest, deliveries_write
 
 
 def _ancestor_paths(path: str) -> list[str]:
@@ -27,6 +27,9 @@ class Directory:
     """The guardians, governors and handlers relevant to a set of organisations, fetched once."""
 
     memberships: list[Membership]
+    # Guardians per organisation, asked once each: a sweep batch asks for the same few bodies hundreds of times.
+    _guardians: dict[int, list[User]] = field(default_factory=dict, compare=False, repr=False)
+    _governors: dict[tuple[int, int], list[User]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_organisations(cls, organisations: Iterable[Organisation]) -> Directory:
@@ -41,24 +44,40 @@ class Directory:
         )
         return cls(memberships=list(rows) + list(governing))
 
+    @classmethod
+    def guardians_above(cls, organisation: Organisation) -> Directory:
+        """Only the guardians on the organisation's path, in one query: what intake needs."""
+        rows = Membership.objects.filter(
+            role=Role.GUARDIAN, organisation__path__in=_ancestor_paths(organisation.path)
+        ).select_related("user", "user__profile", "organisation")
+        return cls(memberships=list(rows))
+
     def guardians_of(self, organisation: Organisation) -> list[User]:
-        return self._users(Role.GUARDIAN, lambda m: organisation.path.startswith(m.organisation.path))
+        if organisation.pk not in self._guardians:
+            self._guardians[organisation.pk] = self._users(
+                Role.GUARDIAN, lambda m: organisation.path.startswith(m.organisation.path)
+            )
+        return list(self._guardians[organisation.pk])
 
     def governors_for(self, concern: Concern) -> list[User]:
         """Governors of the board that governs the trust the concern is about, or of the body holding it."""
+        unit, holder = concern.unit, concern.holder
 
         def governs(m: Membership) -> bool:
             governed = m.organisation.governs
-            return (governed is not None and concern.unit.path.startswith(governed.path)) or (
-                concern.holder.path.startswith(m.organisation.path)
+            return (governed is not None and unit.path.startswith(governed.path)) or (
+                holder.path.startswith(m.organisation.path)
             )
 
-        return self._users(Role.GOVERNOR, governs)
+        key = (unit.pk, holder.pk)
+        if key not in self._governors:
+            self._governors[key] = self._users(Role.GOVERNOR, governs)
+        return list(self._governors[key])
 
-    def _users(self, role: str, keep: object) -> list[User]:
+    def _users(self, role: str, keep: Callable[[Membership], bool]) -> list[User]:
         seen: dict[int, User] = {}
         for m in self.memberships:
-            if m.role == role and keep(m):  # type: ignore[operator]
+            if m.role == role and keep(m):
                 seen.setdefault(m.user_id, m.user)
         return list(seen.values())
 
@@ -108,21 +127,33 @@ def _link(path: str) -> str:
     return f"{settings.CANDOUR_BASE_URL.rstrip('/')}{path}"
 
 
+def raised_notices(*, directory: Directory, concern: Concern) -> list[DeliveryRequest]:
+    """The guardians of the body receiving a new concern are told it is there, and its clock running."""
+    return _requests(
+        key=f"raised:{concern.pk}",
+        users=directory.guardians_of(concern.holder),
+        subject=f"Candour: new concern {concern.reference} for {concern.holder.name}",
+        body=f"A new concern, {concern.reference}, has been raised. Acknowledge it: "
+        f"{_link(f'/inbox/{concern.reference}/')}",
+    )
+
+
 def escalation_notices(
     *, directory: Directory, concern: Concern, sender: Organisation, reason: str
 ) -> list[DeliveryRequest]:
     """The receiving body's guardians get the case; the sending body's guardians are told it moved."""
     key = f"escalated:{concern.pk}:{concern.route_level}"
+    receivers = directory.guardians_of(concern.holder)
     receiving = _requests(
         key=f"{key}:to",
-        users=directory.guardians_of(concern.holder),
+        users=receivers,
         subject=f"Candour: concern {concern.reference} escalated to {concern.holder.name}",
         body=f"Concern {concern.reference} has been escalated to you ({reason.replace('_', ' ')}). "
         f"Open it: {_link(f'/inbox/{concern.reference}/')}",
     )
     sending = _requests(
         key=f"{key}:from",
-        users=[u for u in directory.guardians_of(sender) if u not in directory.guardians_of(concern.holder)],
+        users=[u for u in directory.guardians_of(sender) if u not in receivers],
         subject=f"Candour: concern {concern.reference} moved to {concern.holder.name}",
         body=f"Concern {concern.reference} has moved from {sender.name} to {concern.holder.name} "
         f"({reason.replace('_', ' ')}). You keep a read-only view: {_link(f'/inbox/{concern.reference}/')}",
@@ -155,4 +186,4 @@ def reminder_notices(
 def notices_send(requests: Sequence[DeliveryRequest]) -> None:
     """Write them to the outbox in the caller's transaction; they go out after commit."""
     if requests:
-        deliveries_create(requests=requests)
+        deliveries_write(requests=requests)

@@ -19,10 +19,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import scope, selectors
-from backend.concerns.audit import event_append
+from backend.concerns.audit import event_append, event_build
 from backend.concerns.clocks import (
     ALL_KINDS,
     clock_restart,
+    clocks_build,
     clocks_pause,
     clocks_resume,
     clocks_start,
@@ -47,16 +48,17 @@ from backend.concerns.models import (
     ReceiptGuessWindow,
     SpeakUpAgain,
 )
-from backend.concerns.notices import Directory, escalation_notices, notices_send
+from backend.concerns.notices import Directory, escalation_notices, notices_send, raised_notices
 
 # The sweep lives in its own module; entry points reach it here, with every other use case.
 from backend.concerns.sweep import clocks_fire_due as clocks_fire_due
 from backend.concerns.vault import OPEN_STATES, vault_purge_for_concern
+from backend.config.db import ids_reserve, rows_insert_together
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.organisations.policies import policy_for_organisation
-from backend.oversight.figures import figures_record
+from backend.oversight.figures import figure_deltas, figures_record
 from backend.oversight.services import alerts_open
-from notifications.services import DeliveryRequest
+from notifications.services import DeliveryRequest, deliveries_build, deliveries_send_after_commit
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
@@ -87,7 +89,6 @@ def _now(now: datetime | None) -> datetime:
     return now if now is not None else timezone.now()
 
 
-@transaction.atomic
 def concern_raise(
     *,
     unit: Organisation,
@@ -107,14 +108,16 @@ def concern_raise(
     submission_key: str = "",
     now: datetime | None = None,
 ) -> RaisedConcern:
-    """Record a concern, its receipt, its first Event and its acknowledge clock, all or nothing.
+    """Record a concern with its receipt, its first Event, its clocks, its figures and the notices to
+    its guardians, all or nothing, in one statement (the raiser waits for this, so it is one round
+    trip, not a dozen). Detectors that look at its arrival (a repeat on the same unit and theme) run
+    in the arrival sweep within seconds (``concerns_arrival_check``): governors are not waiting on
+    the raiser, and the raiser should not wait on them.
 
     ``submission_key`` (the form's one-time token, or an API Idempotency-Key) makes a resubmission
     (a refresh, a retried request) raise DuplicateSubmission instead of a second concern."""
     now = _now(now)
     submission = submission_digest(submission_key) if submission_key else None
-    if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
-        raise DuplicateSubmission(earlier.reference)
     received_at = now.replace(minute=0, second=0, microsecond=0) if identity_mode == IdentityMode.ANONYMOUS else now
     if identity_mode == IdentityMode.ANONYMOUS:
         raiser_name = raiser_contact = ""
@@ -140,47 +143,78 @@ def concern_raise(
         contact_token=contact_token,
         policy=policy_for_organisation(organisation=unit),
     )
-    for _ in range(5):
-        concern.reference = reference_new()
-        try:
-            with transaction.atomic():
-                concern.save()
-            break
-        except IntegrityError:
-            if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
-                raise DuplicateSubmission(earlier.reference) from None  # the same form, sent twice at once
-            # A reference collision (about one in 10^11 per pair): draw another.
-            concern.pk = None
-    else:  # pragma: no cover - would need five collisions in a row
-        raise RuntimeError("could not allocate a concern reference")
     receipt = receipt_new()
-    Receipt.objects.create(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or ""))
-    event_append(
-        concern=concern,
-        kind="raised",
-        actor_id=None,
-        actor_role=Actor.RAISER,
-        now=received_at,
-        to_state=concern.state,
-        data={"unit": unit.code, "channel": channel},
-        visible_to_raiser=True,
-    )
-    clocks_start(concern=concern, kinds=ALL_KINDS, now=received_at, first_start=True)
-    concern.save(update_fields=["audit_seq", "audit_head"])
-    if _earlier_open_on_unit_and_theme(concern):
-        alerts_open(items=[(concern, Rule.REPEAT)], now=now)
+    guardians = Directory.guardians_above(unit)
+    with transaction.atomic():
+        for _ in range(5):
+            concern.pk = ids_reserve(Concern)
+            concern.reference = reference_new()
+            concern.audit_seq, concern.audit_head = 0, ""
+            event = event_build(
+                concern=concern,
+                kind="raised",
+                actor_id=None,
+                actor_role=Actor.RAISER,
+                now=received_at,
+                to_state=concern.state,
+                data={"unit": unit.code, "channel": channel},
+                visible_to_raiser=True,
+            )
+            deliveries = deliveries_build(requests=raised_notices(directory=guardians, concern=concern), now=now)
+            written = rows_insert_together(
+                concern,
+                [
+                    [Receipt(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or ""))],
+                    [event],
+                    clocks_build(concern=concern, kinds=ALL_KINDS, now=received_at, first_start=True),
+                    figure_deltas(events=[event]),
+                    deliveries,
+                ],
+            )
+            if written is not None:
+                break
+            if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
+                raise DuplicateSubmission(earlier.reference)  # the same form, sent again or twice at once
+            # A reference collision (about one in 10^11 per pair), or on SQLite a key taken by a
+            # concurrent raise: draw both again.
+        else:  # pragma: no cover - would need five collisions in a row
+            raise RuntimeError("could not allocate a concern reference")
+        deliveries_send_after_commit(delivery_ids=written[-1])
     logger.info("concern raised id=%s", concern.pk)
     return RaisedConcern(concern=concern, receipt=receipt)
 
 
 def _earlier_open_on_unit_and_theme(concern: Concern) -> bool:
-    """Another open concern about the same unit sharing a theme. On PostgreSQL one indexed EXISTS
-    (jsonb ?| on the themes array); SQLite, for the embedded demo only, reads the unit's open themes."""
-    others = Concern.objects.filter(unit_id=concern.unit_id, state__in=OPEN_STATES).exclude(pk=concern.pk)
+    """An open concern raised before this one about the same unit, sharing a theme. On PostgreSQL one
+    indexed EXISTS (jsonb ?| on the themes array); SQLite, for the embedded demo only, reads the
+    unit's open themes."""
+    others = Concern.objects.filter(unit_id=concern.unit_id, state__in=OPEN_STATES, pk__lt=concern.pk)
     if connection.vendor == "postgresql":
         return others.filter(themes__has_any_keys=list(concern.themes)).exists()
     themes = set(concern.themes)
     return any(themes & set(other) for other in others.values_list("themes", flat=True).iterator(chunk_size=500))
+
+
+ARRIVAL_BATCH = 200
+
+
+def concerns_arrival_check(*, now: datetime | None = None) -> int:
+    """Run the arrival detectors once for every concern still waiting for them. A concern about a
+    unit where an earlier concern sharing a theme is still open opens a "repeat" alert (its
+    governors' notices in the same transaction). Concerns another worker holds are skipped: they are
+    that worker's. Returns how many were checked."""
+    now = _now(now)
+    checked = 0
+    while True:
+        with transaction.atomic():
+            waiting = Concern.objects.filter(arrival_checks_pending=True).select_related("unit", "holder")
+            batch = list(waiting.order_by("pk").select_for_update(skip_locked=True, of=("self",))[:ARRIVAL_BATCH])
+            if not batch:
+                return checked
+            repeats = [(c, Rule.REPEAT) for c in batch if c.state in OPEN_STATES and _earlier_open_on_unit_and_theme(c)]
+            alerts_open(items=repeats, now=now)
+            Concern.objects.filter(pk__in=[c.pk for c in batch]).update(arrival_checks_pending=False)
+            checked += len(batch)
 
 
 def _count_attempt(now: datetime) -> int:

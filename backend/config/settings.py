@@ -224,6 +224,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # The entry points live outside backend; Celery finds them by name, so backend never imports them.
 CELERY_IMPORTS = ("workflows.tasks", "notifications.tasks")
+# The clock sweep has a queue of its own: behind a default queue busy with notices, sweep ticks
+# expired (each expires after one interval) before a worker reached them. Every worker consumes
+# both (`-Q celery,clocks`: infra/scripts/run.py, tests/support/processes.py).
+CELERY_TASK_ROUTES = {"workflows.tasks.clocks_sweep": {"queue": "clocks"}}
 CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
 CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 # A delivery untouched this long is taken to have lost its task (broker down, worker killed).
@@ -249,6 +253,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.deliveries_requeue_stale",
         "schedule": CANDOUR_REQUEUE_SECONDS,
         "options": {"expires": CANDOUR_REQUEUE_SECONDS},
+    },
+    # Arrival detectors for any concern whose after-commit task was lost (a broker outage, say).
+    "arrival-checks-sweep": {
+        "task": "workflows.tasks.arrival_checks_sweep",
+        "schedule": CANDOUR_SWEEP_SECONDS,
+        "options": {"expires": CANDOUR_SWEEP_SECONDS},
     },
     "clocks-sweep": {
         "task": "workflows.tasks.clocks_sweep",

@@ -6,7 +6,8 @@ from functools import lru_cache
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.db.models.functions import Length
 
 from backend.organisations.models import EscalationPolicy, Organisation
 from workflows.engine.policy import Policy, policy_document_load, policy_parse
@@ -25,20 +26,15 @@ def _default_policy() -> EscalationPolicy:
 
 
 def policy_for_organisation(*, organisation: Organisation) -> EscalationPolicy:
-    """The latest version owned by the organisation or the nearest organisation above it."""
+    """The latest version owned by the organisation or the nearest organisation above it, else the
+    latest default: one query, because every intake asks (the deepest owner's path is the longest)."""
     ancestors = [part for part in organisation.path.strip("/").split("/") if part]
-    owned = (
-        EscalationPolicy.objects.filter(organisation__code__in=ancestors)
-        .select_related("organisation")
-        .order_by("-version")
+    nearest = (
+        EscalationPolicy.objects.filter(Q(organisation__code__in=ancestors) | Q(organisation__isnull=True))
+        .order_by(Length("organisation__path").desc(nulls_last=True), "-version")
+        .first()
     )
-    by_code: dict[str, EscalationPolicy] = {}
-    for row in owned:
-        by_code.setdefault(row.organisation.code, row)  # type: ignore[union-attr]
-    for code in reversed(ancestors):
-        if code in by_code:
-            return by_code[code]
-    return _default_policy()
+    return nearest if nearest is not None else _default_policy()
 
 
 @lru_cache(maxsize=256)

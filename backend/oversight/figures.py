@@ -372,14 +372,22 @@ def _alert_units(alerts: Sequence[Alert]) -> dict[int, int]:
     return units
 
 
-def _write(out: Counter[Key]) -> int:
-    rows = [
+def _rows(out: Counter[Key]) -> list[FigureDelta]:
+    return [
         FigureDelta(unit_id=unit, holder_id=holder, quarter=quarter, measure=measure, bucket=bucket, value=value)
         for (unit, holder, quarter, measure, bucket), value in out.items()
         if value
     ]
-    FigureDelta.objects.bulk_create(rows)
-    return len(rows)
+
+
+def figure_deltas(*, events: Sequence[Event]) -> list[FigureDelta]:
+    """The unsaved figure changes these Events cause, for a caller that writes them with its own rows
+    in one statement (intake). A raised concern's first Event, holding its concern, needs no query."""
+    out: Counter[Key] = Counter()
+    relevant = [e for e in events if e.kind in STORY_KINDS]
+    if relevant:
+        _story_deltas(relevant, out)
+    return _rows(out)
 
 
 def figures_record(
@@ -392,16 +400,16 @@ def figures_record(
     of delta rows. Call it inside the transaction that wrote them, after they are written (their
     concern is locked by the caller). Events of kinds that change no figure are ignored, so passing
     every Event written is safe; passing one twice would count it twice."""
-    out: Counter[Key] = Counter()
-    relevant = [e for e in events if e.kind in STORY_KINDS]
-    if relevant:
-        _story_deltas(relevant, out)
+    rows = figure_deltas(events=events)
     if alerts_opened or alerts_resolved:
+        out: Counter[Key] = Counter()
         units = _alert_units([*alerts_opened, *alerts_resolved])
         for alerts, change in ((alerts_opened, 1), (alerts_resolved, -1)):
             for alert in alerts:
                 out[(units[alert.concern_id], alert.organisation_id, None, Measure.OPEN_ALERTS, 0)] += change
-    return _write(out) if out else 0
+        rows += _rows(out)
+    FigureDelta.objects.bulk_create(rows)
+    return len(rows)
 
 
 def _reporting_organisations(unit_ids: set[int]) -> dict[int, int]:

@@ -273,6 +273,7 @@ def test_a_concern_placed_on_a_ward_takes_its_counts_with_it(demo: None) -> None
     guardian = user("guardian")
     raise_concern(START, unit="RNX", raiser_kind="public")
     second = raise_concern(START + timedelta(hours=1), unit="RNX", raiser_kind="public")
+    at(START + timedelta(hours=1, seconds=30), services.concerns_arrival_check)  # the beat's arrival sweep
     assert Alert.objects.filter(concern=second, resolved_at__isnull=True).exists()  # same trust, same theme
     figures_rollup()
     assert tallies() == {("RNX", "RNX"): (0, 0, 1)}

@@ -32,7 +32,7 @@ def raise_concern(
     *, at: datetime, raiser_kind: str = "staff", themes: tuple[str, ...] = ("patient_safety",)
 ) -> Concern:
     with time_machine.travel(at, tick=False):
-        return services.concern_raise(
+        concern = services.concern_raise(
             unit=Organisation.objects.get(code="RNX07"),
             raiser_kind=raiser_kind,
             identity_mode="named",
@@ -41,12 +41,18 @@ def raise_concern(
             what_happened="NARRATIVE-CANARY on ward 7",
             now=at,
         ).concern
+    # The beat's arrival sweep, half a minute later.
+    arrival = at + timedelta(seconds=30)
+    with time_machine.travel(arrival, tick=False):
+        services.concerns_arrival_check(now=arrival)
+    return concern
 
 
 def sweep_daily(*, start: datetime, days: int) -> None:
     for day in range(days + 1):
         at = start + timedelta(days=day)
         with time_machine.travel(at, tick=False):
+            services.concerns_arrival_check(now=at)
             services.clocks_fire_due(now=at)
 
 
@@ -78,7 +84,10 @@ def test_acknowledged_in_time_runs_quietly_to_closure(demo: None) -> None:
 
     assert kinds(concern) == ["raised", "acknowledge", "start_review", "give_feedback", "close"]
     assert alerts(concern) == []
-    assert not Delivery.objects.exists()
+    # The guardians were told the concern had arrived, and nothing else went out: no reminder, no alert.
+    subjects = set(Delivery.objects.values_list("subject", flat=True))
+    assert subjects == {f"Candour: new concern {concern.reference} for {concern.unit.name}"}
+    assert Delivery.objects.filter(recipient=str(user("guardian").pk), channel="in_app").count() == 1
     assert not Clock.objects.filter(concern=concern, status=ClockStatus.PENDING).exists()
     assert not Clock.objects.filter(concern=concern, status=ClockStatus.FIRED).exists()
 

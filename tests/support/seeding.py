@@ -1,10 +1,11 @@
 """Many concerns quickly, written as ``services.concern_raise`` writes them, for sweep and fault tests.
 
-``concern_raise`` takes about 30 ms a concern (one transaction, several single-row writes); the fault
-tests need thousands. ``concerns_seed`` writes the same rows with bulk statements: the concern, its
+``concern_raise`` writes one concern per statement, several round trips in all; the fault tests need
+thousands. ``concerns_seed`` writes the same rows with bulk statements: the concern, its
 receipt, its ``raised`` Event (a real link of the audit chain) and the clocks ``concern_raise`` starts.
-What it leaves out is the "repeat" alert the service opens for a second concern on the same unit and
-theme, which nothing here is about. tests/integration/test_sweep_queries.py checks that a seeded
+What it leaves out is the guardians' new-concern notices and the "repeat" alert the arrival sweep
+opens for a second concern on the same unit and theme (seeded concerns count as checked), which
+nothing here is about. tests/integration/test_sweep_queries.py checks that a seeded
 concern matches a raised one, so this copy cannot drift from the service unnoticed.
 """
 
@@ -43,6 +44,7 @@ def _chunk(*, unit: Organisation, count: int, received_at: datetime, raiser_kind
             received_at=received_at,
             last_activity_at=received_at,
             policy=policy,
+            arrival_checks_pending=False,  # see the module's note: no repeat alerts here
         )
         for i in range(count)
     ]
