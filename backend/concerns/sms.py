@@ -199,6 +199,17 @@ def _reply(*, inbound: InboundSms, from_number: str, text: str, now: datetime) -
     return True
 
 
+def _one_sender_at_a_time(number: str) -> None:
+    """Hold a transaction-scoped lock on this sender: two texts from one number, taken by two workers
+    at once, would otherwise both find no open concern and raise two. PostgreSQL's advisory lock,
+    keyed by the vault token (a keyed hash: the number itself goes nowhere); SQLite, the embedded
+    demo's database, lets one writer in at a time anyway."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(contact_token(number)[:15], 16)])
+
+
 def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:
     """Process one stored text exactly once, and queue its reply. Returns what happened:
     ``replied``, ``silent`` (STOP, or opted out), ``done already`` or ``missing``.
@@ -216,6 +227,7 @@ def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:
             logger.info("sms inbound id=%s processed already", inbound_id)
             return "done already"
         text = json.loads(inbound.payload)
+        _one_sender_at_a_time(text["from"])
         reply = _converse(from_number=text["from"], to_number=text["to"], body=text["body"], now=now)
         replied = False
         if reply:

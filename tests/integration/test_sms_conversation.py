@@ -5,13 +5,15 @@ the task would call them (test_sms_canary drives the same path through gunicorn 
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from backend.concerns import services
@@ -208,3 +210,38 @@ def test_the_number_in_any_format_is_nowhere_outside_the_vault(demo: None, form:
         cursor.execute("SELECT number FROM concerns_vaultentry")
         (stored,) = cursor.fetchone()
     assert "7700900555" not in stored  # encrypted at rest even in the vault
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_texts_from_one_number_processed_at_once_raise_one_concern(demo: None) -> None:
+    # Two workers take two texts from a new number at the same moment: one raises the concern, the
+    # other adds to it. The rows are written as sms_inbound_store writes them, minus its task (this
+    # test runs outside a test transaction, so a queued task would reach the broker).
+    now = timezone.now()
+    ids = [
+        InboundSms.objects.create(
+            message_sid=f"SM{i}",
+            received_at=now,
+            retry_at=now,
+            payload=json.dumps({"from": RAISER, "to": TRUST_NUMBER, "body": f"part {i}"}),
+        ).pk
+        for i in range(2)
+    ]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def work(inbound_id: int) -> None:
+        try:
+            start.wait()
+            outcomes.append(sms_inbound_process(inbound_id=inbound_id))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(inbound_id,)) for inbound_id in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert outcomes == ["replied", "replied"]
+    assert Concern.objects.count() == 1
+    assert Message.objects.count() == 1
