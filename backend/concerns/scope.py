@@ -44,21 +44,22 @@ def handling_q(*, user: User | AnonymousUser) -> Q:
 
 
 def oversight_q(*, user: User | AnonymousUser) -> Q:
-    """Three queries at most, however many memberships: memberships, then commissioned providers."""
-    q = NOTHING
-    memberships = _memberships(user, {Role.GOVERNOR, Role.COMMISSIONER, Role.REGULATOR})
+    """Three queries at most, however many memberships: memberships, then commissioned providers.
+    One flat OR built once: a commissioner of many boards reaches hundreds of providers, and folding
+    them in one ``|=`` at a time copies the growing Q each time."""
+    conditions: list[tuple[str, str]] = []
     commissioners: list[int] = []
-    for m in memberships:
+    for m in _memberships(user, {Role.GOVERNOR, Role.COMMISSIONER, Role.REGULATOR}):
         org = m.organisation
-        q |= Q(holder__path__startswith=org.path)
+        conditions.append(("holder__path__startswith", org.path))
         if m.role == Role.GOVERNOR and org.governs is not None:
-            q |= Q(unit__path__startswith=org.governs.path)
+            conditions.append(("unit__path__startswith", org.governs.path))
         elif m.role == Role.COMMISSIONER:
             commissioners.append(org.pk)
     if commissioners:
-        for path in Organisation.objects.filter(commissioned_by__in=commissioners).values_list("path", flat=True):
-            q |= Q(unit__path__startswith=path)
-    return q
+        paths = Organisation.objects.filter(commissioned_by__in=commissioners).values_list("path", flat=True)
+        conditions += [("unit__path__startswith", path) for path in paths]
+    return Q(*conditions, _connector=Q.OR) if conditions else NOTHING
 
 
 def actor_for(*, user: User, concern: Concern) -> Actor | None:
