@@ -5,8 +5,9 @@ migrates and seeds the demo data with DJANGO_SETTINGS_MODULE=tests.bench.setting
 
 One gunicorn serves both sides in the same run:
   raise  POST /api/v1/concerns/raise/  everything concern_raise does: validation, encryption, the
-         concern, its receipt, its first Event (hash chain), its clocks, the repeat check, alerts
-         and notices, in one transaction
+         concern, its receipt, its first Event (hash chain), its clocks, its figures and the
+         guardians' new-concern notices (outbox rows, sent after commit), in one statement; the
+         repeat detector runs later in the beat's arrival sweep, which has no worker here
   bare   POST /bench/bare/             a plain DRF ModelSerializer + CreateAPIView of a row with the
          same fields (tests/bench/bare: bench settings only, never in production)
 Both get the same request bodies (tests/bench/bodies.py) and the same middleware.
@@ -474,8 +475,8 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
         per = [f"{k.split('.')[1]} {v / concerns:.2f}" for k, v in sorted(rows.items()) if k.split(".")[0] in WRITTEN]
         lines.append(
             f"Written per concern raised: {', '.join(per)}. The demo has {UNITS} units, so by the end each held about "
-            f"{concerns // UNITS} concerns, all open: almost every raise repeats an open concern's unit and theme, "
-            "and so opens a repeat alert with its notices."
+            f"{concerns // UNITS} concerns, all open. Deliveries are the guardians' new-concern notices (in-app "
+            "and e-mail); repeat alerts come later from the arrival sweep, which runs in the worker, not here."
         )
     lines.append("")
     lines.append(f"All goals: {verdict(all_met)}.")
