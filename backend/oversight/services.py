@@ -8,13 +8,12 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from backend.concerns import scope
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
-from backend.config.db import rows_insert
+from backend.config.db_plain import rows_insert_plain
 from backend.oversight.figures import figures_record
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
@@ -28,36 +27,38 @@ def alerts_open(
     links only) in the same transaction. A constant number of queries however many items."""
     if not items:
         return []
-    pairs = Q()
-    for concern, rule in items:
-        pairs |= Q(concern_id=concern.pk, rule=rule)
+    # One read for every pair: the concerns' alerts of these rules, sorted out here. A concern has a
+    # handful of alerts, so reading a few pairs too many costs less than a condition per pair.
     earlier = {
-        (a.concern_id, a.rule, a.resolved_at is None)
-        for a in Alert.objects.filter(pairs).only("concern_id", "rule", "resolved_at")
+        (concern_id, rule, resolved_at is None)
+        for concern_id, rule, resolved_at in Alert.objects.filter(
+            concern_id__in={concern.pk for concern, _ in items}, rule__in={str(rule) for _, rule in items}
+        ).values_list("concern_id", "rule", "resolved_at")
     }
     fresh: list[Alert] = []
     seen: set[tuple[int, str]] = set()
     for concern, rule in items:
         key = (concern.pk, str(rule))
-        if key in seen or (concern.pk, rule, True) in earlier:
+        if key in seen or (*key, True) in earlier:
             continue
         seen.add(key)
-        if not may_alert_again(already_alerted=(concern.pk, rule, False) in earlier, urgent=concern.urgent):
+        if not may_alert_again(already_alerted=(*key, False) in earlier, urgent=concern.urgent):
             continue
         fresh.append(Alert(concern=concern, rule=rule, organisation=concern.holder, opened_at=now))
     if not fresh:
         return []
     # ON CONFLICT DO NOTHING: a detector racing another sees the partial unique index win, not an error.
-    rows_insert(fresh, ignore_conflicts=True)
-    # Exactly the pairs written now (a pair already open was skipped above, so it is not among them).
-    fresh_pairs = {(a.concern_id, a.rule) for a in fresh}
-    created = [
-        a
-        for a in Alert.objects.filter(
-            resolved_at__isnull=True, opened_at=now, concern_id__in=[a.concern_id for a in fresh]
-        ).select_related("concern", "concern__unit", "concern__holder")
-        if (a.concern_id, a.rule) in fresh_pairs
-    ]
+    # RETURNING says which were written and their ids, so nothing is read back.
+    written = {
+        (concern_id, rule): pk
+        for pk, concern_id, rule in rows_insert_plain(fresh, ignore_conflicts=True, returning=("id", "concern", "rule"))
+    }
+    created = []
+    for alert in fresh:
+        alert.pk = written.get((alert.concern_id, str(alert.rule)))
+        if alert.pk is not None:
+            alert._state.adding = False
+            created.append(alert)
     figures_record(alerts_opened=created)
     directory = directory or Directory.for_organisations(
         [a.concern.unit for a in created] + [a.concern.holder for a in created]

@@ -1,0 +1,153 @@
+"""Bulk writes of plain rows: the values go to PostgreSQL as they are, in ONE JSON parameter unpacked
+by json_to_recordset, for the clock sweep's hot path.
+
+``backend.config.db`` prepares each value through its field (get_db_prep_save) and hands psycopg
+array parameters that it quotes element by element in Python: about 15 µs a value, most of a sweep
+batch's time. Here a batch of rows is one ``json.dumps`` (C) and one parameter. Only for fields that
+store the attribute's own value (Django's field types); a field that converts it on the way in
+(encryption, say) is refused. Elsewhere than PostgreSQL (SQLite in the embedded demo) Django's own
+writes are used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Model
+
+# The methods by which a field converts a value on its way to the database.
+_PREPARES_VALUES = ("get_prep_value", "get_db_prep_value", "get_db_prep_save", "pre_save")
+
+
+def _stores_plain(field: Field[Any, Any]) -> bool:
+    """Whether the column holds the attribute's own value: Django's field types do (a datetime, a str,
+    a list for JSON); a field of another package that converts the value on the way in (encryption,
+    say) does not, and must go through Django's own writes instead."""
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return False
+    return not any(
+        name in vars(cls)
+        for cls in type(field).__mro__
+        if not cls.__module__.startswith("django.")
+        for name in _PREPARES_VALUES
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "isoformat"):  # datetime, date, time: PostgreSQL reads ISO 8601 with its offset
+        return value.isoformat()
+    return str(value)  # Decimal, UUID
+
+
+def _recordset(
+    model: type[Model], columns: Sequence[Field[Any, Any]], rows: Sequence[Mapping[str, Any]]
+) -> tuple[str, str]:
+    """The JSON parameter and json_to_recordset's column list: each row keyed by attribute name."""
+    refused = [f.name for f in columns if not _stores_plain(f)]
+    assert not refused, f"{model.__name__}: fields that prepare their values cannot be written plain: {refused}"
+    quote = connection.ops.quote_name
+    definition = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in columns)
+    return json.dumps(rows, default=_json_value), definition
+
+
+def _concrete(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), f"{model.__name__}.{name} is not a column"
+    return field
+
+
+def _values(obj: Model, columns: Sequence[Field[Any, Any]]) -> dict[str, Any]:
+    return {f.attname: getattr(obj, f.attname) for f in columns}
+
+
+def values_insert_plain(
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    ignore_conflicts: bool = False,
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """INSERT rows given as {attribute name: value} (a field left out takes its default) in one
+    statement, without a model instance per row; with ``returning``, those fields of each row
+    written (ON CONFLICT DO NOTHING leaves out the rows it skipped)."""
+    if not rows:
+        return []
+    meta = model._meta
+    columns = [f for f in meta.concrete_fields if not f.primary_key]
+    missing = [f for f in columns if any(f.attname not in row for row in rows)]
+    if missing:
+        defaults = {f.attname: f.get_default() for f in missing}
+        rows = [defaults | dict(row) for row in rows]
+    if connection.vendor != "postgresql":
+        return _insert_one_by_one(
+            [model(**row) for row in rows], ignore_conflicts=ignore_conflicts, returning=returning
+        )
+    payload, definition = _recordset(model, columns, rows)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(str(f.column)) for f in columns)
+    values = ", ".join(f"v.{quote(f.attname)}" for f in columns)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {values} FROM json_to_recordset(%s::json) AS v({definition})"  # noqa: S608, E501
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += " RETURNING " + ", ".join(quote(str(_concrete(model, name).column)) for name in returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [payload])
+        return [tuple(row) for row in cursor.fetchall()] if returning else []
+
+
+def rows_insert_plain(
+    objs: Sequence[Model], *, ignore_conflicts: bool = False, returning: Sequence[str] = ()
+) -> list[tuple[Any, ...]]:
+    """``values_insert_plain`` for unsaved model instances (every concrete field but the key)."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        return _insert_one_by_one(objs, ignore_conflicts=ignore_conflicts, returning=returning)
+    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return values_insert_plain(
+        model, [_values(obj, columns) for obj in objs], ignore_conflicts=ignore_conflicts, returning=returning
+    )
+
+
+def _insert_one_by_one(
+    objs: Sequence[Model], *, ignore_conflicts: bool, returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The embedded demo (SQLite): a row at a time, each in a savepoint, is plenty there."""
+    written: list[Model] = []
+    for obj in objs:
+        try:
+            with transaction.atomic():
+                obj.save(force_insert=True)
+        except IntegrityError:
+            if not ignore_conflicts:
+                raise
+            continue
+        written.append(obj)
+    fields = [_concrete(type(obj), name) for obj in objs[:1] for name in returning]
+    return [tuple(getattr(obj, f.attname) for f in fields) for obj in written]
+
+
+def rows_update_plain(objs: Sequence[Model], fields: Sequence[str]) -> int:
+    """``backend.config.db.rows_update`` for fields that store their values plain: one JSON
+    parameter, not one per value."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    meta = model._meta
+    if connection.vendor != "postgresql":
+        return model._default_manager.bulk_update(objs, fields)
+    assert meta.pk is not None
+    columns: list[Field[Any, Any]] = [meta.pk, *(meta.get_field(name) for name in fields)]  # type: ignore[list-item]
+    payload, definition = _recordset(model, columns, [_values(obj, columns) for obj in objs])
+    quote = connection.ops.quote_name
+    table, key = quote(meta.db_table), quote(str(meta.pk.column))
+    sets = ", ".join(f"{quote(str(f.column))} = v.{quote(f.attname)}" for f in columns[1:])
+    sql = f"UPDATE {table} SET {sets} FROM json_to_recordset(%s::json) AS v({definition}) WHERE {table}.{key} = v.{quote(meta.pk.attname)}"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [payload])
+        return int(cursor.rowcount)
