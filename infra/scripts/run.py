@@ -52,6 +52,9 @@ def main() -> int:
             "2",
             "--without-mingle",
             "--without-gossip",
+            # The default queue and the clock sweep's own (CELERY_TASK_ROUTES in settings).
+            "-Q",
+            "celery,clocks",
         ],
         "beat": [
             str(VENV_BIN / "celery"),
