@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
+from backend.concerns.sweep import SWEEP_BATCH
 from backend.organisations.models import Organisation
 from backend.oversight.models import Alert
 from notifications.models import Delivery
@@ -58,7 +59,7 @@ pytestmark = [
 ]
 
 SWEEP_TASK = "workflows.tasks.clocks_sweep"
-BATCH = 200  # backend.concerns.sweep.SWEEP_BATCH, what the task sweeps with
+BATCH = SWEEP_BATCH  # what the task sweeps with
 BROKER_DB = 11
 # Workers booting ahead of the one sweeping, to take over the moment it is killed.
 SPARES = 2
