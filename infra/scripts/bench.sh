@@ -36,9 +36,11 @@ status=0
 for name in "${BENCHES[@]}"; do
   echo "== bench: $name"
   if [ "$name" = faults ]; then
-    # The worker-kill fault test, with many more kills than `make test` runs.
+    # The crash fault tests (a worker killed mid-sweep; gunicorn and database connections killed
+    # mid-intake), with many more kills than `make test` runs.
     DJANGO_SETTINGS_MODULE=backend.config.settings CANDOUR_FAULT_KILLS=50 \
-      .venv/bin/python -m pytest tests/faults/test_sweep_worker_killed.py -q -s --create-db || status=1
+      .venv/bin/python -m pytest tests/faults/test_sweep_worker_killed.py tests/faults/test_intake_crash.py \
+      -q -s --create-db || status=1
   else
     .venv/bin/python -m "tests.bench.$name" || status=1
   fi
