@@ -11,6 +11,7 @@ from typing import Any
 
 from backend.concerns.models import Concern, Event
 from backend.oversight.figures import figures_record
+from workflows.engine.lifecycle import Actor
 
 GENESIS = "0" * 64
 
@@ -80,6 +81,20 @@ def event_build(
         created_at=now,
         prev_hash=prev,
         hash=digest,
+    )
+
+
+def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Event:
+    """The first link of a new concern's chain: raised, about its unit, by its raiser."""
+    return event_build(
+        concern=concern,
+        kind="raised",
+        actor_id=None,
+        actor_role=Actor.RAISER,
+        now=now,
+        to_state=concern.state,
+        data={"unit": concern.unit.code, "channel": channel},
+        visible_to_raiser=True,
     )
 
 

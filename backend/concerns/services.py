@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import scope, selectors
-from backend.concerns.audit import event_append, event_build
+from backend.concerns.audit import event_append, raised_event_build
 from backend.concerns.clocks import (
     ALL_KINDS,
     clock_restart,
@@ -151,16 +151,7 @@ def concern_raise(
         concern.pk = ids_reserve(Concern)
         concern.reference = reference_new()
         concern.audit_seq, concern.audit_head = 0, ""
-        event = event_build(
-            concern=concern,
-            kind="raised",
-            actor_id=None,
-            actor_role=Actor.RAISER,
-            now=received_at,
-            to_state=concern.state,
-            data={"unit": unit.code, "channel": channel},
-            visible_to_raiser=True,
-        )
+        event = raised_event_build(concern=concern, channel=channel, now=received_at)
         deliveries = deliveries_build(requests=raised_notices(directory=guardians, concern=concern), now=now)
         written = rows_insert_together(
             concern,

@@ -17,13 +17,12 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from backend.concerns.audit import event_build
+from backend.concerns.audit import raised_event_build
 from backend.concerns.clocks import ALL_KINDS, clocks_build
 from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Receipt
 from backend.organisations.models import Organisation
 from backend.organisations.policies import policy_for_organisation
-from workflows.engine.lifecycle import Actor
 
 CHUNK = 1000
 
@@ -52,19 +51,7 @@ def _chunk(*, unit: Organisation, count: int, received_at: datetime, raiser_kind
     Receipt.objects.bulk_create(
         Receipt(concern=c, digest=receipt_digest(receipt_normalise(receipt_new()) or "")) for c in concerns
     )
-    events = [
-        event_build(
-            concern=c,
-            kind="raised",
-            actor_id=None,
-            actor_role=Actor.RAISER,
-            now=received_at,
-            to_state=c.state,
-            data={"unit": unit.code, "channel": "web"},
-            visible_to_raiser=True,
-        )
-        for c in concerns
-    ]
+    events = [raised_event_build(concern=c, channel="web", now=received_at) for c in concerns]
     Event.objects.bulk_create(events)
     Clock.objects.bulk_create(
         clock for c in concerns for clock in clocks_build(concern=c, kinds=ALL_KINDS, now=received_at, first_start=True)
