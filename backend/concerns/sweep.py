@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from backend.concerns.audit import event_build
@@ -29,7 +29,7 @@ from backend.concerns.clocks import ALL_KINDS, clocks_build, concern_facts
 from backend.concerns.escalation import escalation_step
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
 from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
-from backend.config.db_plain import rows_insert_plain, rows_update_plain, values_insert_plain
+from backend.config.db_plain import IdsIn, rows_insert_plain, rows_update_plain, values_insert_plain
 from backend.organisations.models import EscalationPolicy, Organisation
 from backend.oversight.figures import figures_record
 from backend.oversight.services import alerts_open
@@ -175,12 +175,12 @@ def _new_level_clocks(batch: _Batch) -> list[dict[str, Any]]:
 
 def _write(batch: _Batch, concerns: Iterable[Concern]) -> int:
     # Every clock of the batch fires at the same moment; "late" follows from its due time.
-    Clock.objects.filter(pk__in=batch.fired).update(
+    Clock.objects.filter(IdsIn(F("pk"), batch.fired)).update(
         status=ClockStatus.FIRED, fired_at=batch.now, late=Q(due_at__lt=batch.now - LATE_AFTER)
     )
     if batch.escalated:
         # The old level's clocks stop before the new level's start: one running clock per kind.
-        Clock.objects.filter(concern_id__in=list(batch.escalated), status=ClockStatus.PENDING).update(
+        Clock.objects.filter(IdsIn(F("concern_id"), batch.escalated), status=ClockStatus.PENDING).update(
             status=ClockStatus.STOPPED
         )
         values_insert_plain(Clock, _new_level_clocks(batch))
@@ -203,7 +203,7 @@ def _concerns_lock(concern_ids: set[int]) -> dict[int, Concern]:
         c.pk: c
         for c in Concern.objects.select_for_update(skip_locked=True, of=("self",))
         .only(*CONCERN_FIELDS)
-        .filter(pk__in=concern_ids)
+        .filter(IdsIn(F("pk"), concern_ids))
     }
     ids = {c.holder_id for c in concerns.values()} | {c.unit_id for c in concerns.values()}
     # The bodies themselves and the next body up each one's route, in one query.

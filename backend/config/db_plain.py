@@ -12,11 +12,12 @@ writes are used.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Model
+from django.db.models import Field, Lookup, Model
+from django.db.models.lookups import In
 
 # The methods by which a field converts a value on its way to the database.
 _PREPARES_VALUES = ("get_prep_value", "get_db_prep_value", "get_db_prep_save", "pre_save")
@@ -36,21 +37,33 @@ def _stores_plain(field: Field[Any, Any]) -> bool:
     )
 
 
-def _json_value(value: Any) -> Any:
-    if hasattr(value, "isoformat"):  # datetime, date, time: PostgreSQL reads ISO 8601 with its offset
-        return value.isoformat()
-    return str(value)  # Decimal, UUID
+# Column types whose Python values JSON has no type for, and how PostgreSQL reads them from text.
+_AS_TEXT: dict[str, Callable[[Any], str]] = {
+    "DateTimeField": lambda v: v.isoformat(),  # ISO 8601 with its offset
+    "DateField": lambda v: v.isoformat(),
+    "TimeField": lambda v: v.isoformat(),
+    "DecimalField": str,
+    "UUIDField": str,
+}
 
 
 def _recordset(
     model: type[Model], columns: Sequence[Field[Any, Any]], rows: Sequence[Mapping[str, Any]]
 ) -> tuple[str, str]:
-    """The JSON parameter and json_to_recordset's column list: each row keyed by attribute name."""
+    """The JSON parameter and json_to_recordset's column list: each row keyed by attribute name.
+
+    Only the columns of a type JSON lacks are turned into text; anything else JSON cannot hold (a
+    datetime inside a JSON column's value, say) raises, as Django's own JSONField would."""
     refused = [f.name for f in columns if not _stores_plain(f)]
     assert not refused, f"{model.__name__}: fields that prepare their values cannot be written plain: {refused}"
+    as_text = [(f.attname, _AS_TEXT[f.get_internal_type()]) for f in columns if f.get_internal_type() in _AS_TEXT]
+    if as_text:
+        rows = [
+            {**row, **{name: convert(row[name]) for name, convert in as_text if row[name] is not None}} for row in rows
+        ]
     quote = connection.ops.quote_name
     definition = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in columns)
-    return json.dumps(rows, default=_json_value), definition
+    return json.dumps(rows), definition
 
 
 def _concrete(model: type[Model], name: str) -> Field[Any, Any]:
@@ -151,3 +164,25 @@ def rows_update_plain(objs: Sequence[Model], fields: Sequence[str]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [payload])
         return int(cursor.rowcount)
+
+
+class IdsIn(Lookup):
+    """``column = ANY('{1,2,3}'::bigint[])``: a filter on many integer ids with one parameter.
+
+    ``__in`` writes a placeholder per value, and compiling, quoting and splitting them cost about
+    15 µs an id on the client: 6 ms for a 500-row UPDATE that runs in 1 ms. Used as an expression,
+    ``Clock.objects.filter(IdsIn(F("pk"), ids))``. Elsewhere than PostgreSQL it is ``__in``."""
+
+    lookup_name = "ids_in"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list[int]:
+        ids = [int(i) for i in self.rhs]  # ints only: the array literal below needs no quoting
+        return ids
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        if connection.vendor != "postgresql":
+            return In(self.lhs, self.rhs).as_sql(compiler, connection)
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        array = "{" + ",".join(map(str, self.rhs)) + "}"
+        return f"{lhs_sql} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", (*lhs_params, array)

@@ -8,12 +8,13 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import scope
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
-from backend.config.db_plain import rows_insert_plain
+from backend.config.db_plain import IdsIn, rows_insert_plain
 from backend.oversight.figures import figures_record
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
@@ -32,7 +33,7 @@ def alerts_open(
     earlier = {
         (concern_id, rule, resolved_at is None)
         for concern_id, rule, resolved_at in Alert.objects.filter(
-            concern_id__in={concern.pk for concern, _ in items}, rule__in={str(rule) for _, rule in items}
+            IdsIn(F("concern_id"), {concern.pk for concern, _ in items}), rule__in={str(rule) for _, rule in items}
         ).values_list("concern_id", "rule", "resolved_at")
     }
     fresh: list[Alert] = []
