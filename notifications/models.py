@@ -74,6 +74,12 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=255, blank=True)
     # Short: counts, references and links only, never narrative. See the module docstring.
     body = models.CharField(max_length=2000, blank=True)
+    # A body that is the raiser's own (their receipt code, a guardian's words to them) is erased as soon
+    # as the provider has it, or has given up: it must not sit in the outbox for anyone who reads it.
+    private = models.BooleanField(default=False)
+    # The number to send from (an SMS raiser hears from the organisation number they texted);
+    # empty for the provider's default sender.
+    sender = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     # The error's class and code only (see services._error_summary): provider messages quote recipients.

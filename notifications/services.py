@@ -41,6 +41,10 @@ BODY_MAX = Delivery._meta.get_field("body").max_length or 2000
 ERROR_MAX = Delivery._meta.get_field("last_error").max_length or 200
 
 
+# A private body is erased once the provider has the message, or once it is given up.
+PRIVATE_BODY_GONE = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERABLE})
+
+
 class RetryableDeliveryError(Exception):
     """The attempt failed and the row says failed; the task retries with backoff. It carries the
     delivery id and the error's class only, because Sentry and the worker log both see it."""
@@ -56,13 +60,17 @@ class DeliveryRequest:
     ``idempotency_key`` names the notice in the caller's words (unique across all deliveries): a
     second request with the same key is the same notice and is not written again, whatever its words.
     ``body`` is short, counts, references and links only: never narrative, never what identifies a
-    raiser. It is stored, shown to admins and handed to providers."""
+    raiser. It is stored, shown to admins and handed to providers. The one exception is a text to an
+    SMS raiser: its body is theirs (a receipt code, the guardian's words), so it is ``private`` and
+    erased once sent; ``sender`` is the number it comes from, the one they texted."""
 
     idempotency_key: str
     channel: str
     recipient: str
     subject: str = ""
     body: str = ""
+    private: bool = False
+    sender: str = ""
 
     def __post_init__(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 255:
@@ -130,6 +138,8 @@ def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> l
             recipient=r.recipient,
             subject=_subject_fit(r.subject),
             body=r.body,
+            private=r.private,
+            sender=r.sender,
             status=DeliveryStatus.PENDING,
             created_at=now,
             updated_at=now,
@@ -159,7 +169,15 @@ def _deliveries_insert(*, requests: Sequence[DeliveryRequest], now: datetime) ->
     if connection.vendor == "postgresql":
         payload = json.dumps(
             [
-                {"k": r.idempotency_key, "c": r.channel, "r": r.recipient, "s": _subject_fit(r.subject), "b": r.body}
+                {
+                    "k": r.idempotency_key,
+                    "c": r.channel,
+                    "r": r.recipient,
+                    "s": _subject_fit(r.subject),
+                    "b": r.body,
+                    "p": r.private,
+                    "f": r.sender,
+                }
                 for r in requests
             ]
         )
@@ -171,20 +189,7 @@ def _deliveries_insert(*, requests: Sequence[DeliveryRequest], now: datetime) ->
     with transaction.atomic():
         existing = set(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
         Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    idempotency_key=r.idempotency_key,
-                    channel=r.channel,
-                    recipient=r.recipient,
-                    subject=_subject_fit(r.subject),
-                    body=r.body,
-                    status=DeliveryStatus.PENDING,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for r in requests
-                if r.idempotency_key not in existing
-            ],
+            deliveries_build(requests=[r for r in requests if r.idempotency_key not in existing], now=now),
             ignore_conflicts=True,
         )
         by_key = dict(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "pk"))
@@ -192,10 +197,11 @@ def _deliveries_insert(*, requests: Sequence[DeliveryRequest], now: datetime) ->
 
 
 _INSERT_SQL = (
-    f"INSERT INTO {Delivery._meta.db_table} (idempotency_key, channel, recipient, subject, body, status, "  # noqa: S608
-    "attempts, last_error, provider_id, created_at, updated_at) "
-    f"SELECT v.k, v.c, v.r, v.s, v.b, '{DeliveryStatus.PENDING.value}', 0, '', '', %s, %s "
-    "FROM json_to_recordset(%s::json) AS v(k varchar, c varchar, r varchar, s varchar, b varchar) "
+    f"INSERT INTO {Delivery._meta.db_table} (idempotency_key, channel, recipient, subject, body, private, "  # noqa: S608
+    "sender, status, attempts, last_error, provider_id, created_at, updated_at) "
+    f"SELECT v.k, v.c, v.r, v.s, v.b, v.p, v.f, '{DeliveryStatus.PENDING.value}', 0, '', '', %s, %s "
+    "FROM json_to_recordset(%s::json) AS v(k varchar, c varchar, r varchar, s varchar, b varchar, p boolean, "
+    "f varchar) "
     "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
 )
 
@@ -263,6 +269,9 @@ def _delivery_record(
         if status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) and delivery.sent_at is None:
             delivery.sent_at = now
             fields.append("sent_at")
+        if delivery.private and delivery.body and status in PRIVATE_BODY_GONE:
+            delivery.body = ""
+            fields.append("body")
         delivery.save(update_fields=fields)
         return True
 
@@ -386,6 +395,7 @@ def deliveries_requeue_stale(
                     last_error=f"gave up after {max_attempts} attempts",
                     updated_at=now,
                 )
+                Delivery.objects.filter(pk__in=exhausted, private=True).update(body="")
             interrupted = [d.pk for d in again if d.status == DeliveryStatus.SENDING]
             if interrupted:
                 # sending -> failed (a sideways move): the worker died or hung mid-send. The message

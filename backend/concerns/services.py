@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from backend.concerns import scope, selectors
@@ -411,9 +412,19 @@ def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) 
 
 
 def _sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
-    """An SMS raiser hears from the guardian by text: the outbox holds the vault token, not the number."""
+    """An SMS raiser hears from the guardian by text: the outbox holds the vault token, not the number,
+    and the guardian's words only until sent. It comes from the number of the organisation they
+    texted (the nearest on the concern's path that takes texts), so their reply reaches it again."""
     if concern.channel != "sms" or not concern.contact_token:
         return
+    codes = [part for part in concern.unit.path.strip("/").split("/") if part]
+    sender = (
+        Organisation.objects.filter(code__in=codes)
+        .exclude(sms_number="")
+        .order_by(Length("path").desc())
+        .values_list("sms_number", flat=True)
+        .first()
+    )
     notices_send(
         [
             DeliveryRequest(
@@ -421,6 +432,8 @@ def _sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
                 channel="sms",
                 recipient=concern.contact_token,
                 body=f"Candour, concern {concern.reference}: {text}"[:1500],
+                private=True,
+                sender=sender or "",
             )
         ]
     )

@@ -186,15 +186,25 @@ def _converse(*, from_number: str, to_number: str, body: str, now: datetime) -> 
     return f"Candour: added to concern {concern.reference}."
 
 
-def _reply(*, inbound: InboundSms, from_number: str, text: str, now: datetime) -> bool:
-    """Text the reply back through the outbox, by vault token, like every text to a raiser."""
+def _reply(*, inbound: InboundSms, text: dict[str, str], reply: str, now: datetime) -> bool:
+    """Text the reply back through the outbox, by vault token, like every text to a raiser, from the
+    number they texted. Private: it may carry their receipt code, erased from the outbox once sent."""
     # The vault is the only way an SMS reaches anyone; a texter with no concern (HELP, say) is kept
     # there too, and the retention job deletes the entry when no open concern needs it.
-    token = vault_store(number=from_number, now=now)
+    token = vault_store(number=text["from"], now=now)
     if not vault_may_text(token=token):
         return False  # they texted STOP; Twilio would refuse it anyway
     notices_send(
-        [DeliveryRequest(idempotency_key=f"sms:reply:{inbound.pk}", channel="sms", recipient=token, body=text)]
+        [
+            DeliveryRequest(
+                idempotency_key=f"sms:reply:{inbound.pk}",
+                channel="sms",
+                recipient=token,
+                body=reply,
+                private=True,
+                sender=phone_normalise(text["to"]) or "",
+            )
+        ]
     )
     return True
 
@@ -231,7 +241,7 @@ def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:
         reply = _converse(from_number=text["from"], to_number=text["to"], body=text["body"], now=now)
         replied = False
         if reply:
-            replied = _reply(inbound=inbound, from_number=text["from"], text=reply, now=now)
+            replied = _reply(inbound=inbound, text=text, reply=reply, now=now)
         # Processed: the number and the words leave this row (the concern and the vault keep them).
         inbound.payload = ""
         inbound.processed_at = now

@@ -110,9 +110,12 @@ def status_callback_url() -> str | None:
     return settings.CANDOUR_BASE_URL.rstrip("/") + reverse("notifications:twilio-status")
 
 
-def _sender() -> dict[str, str]:
-    # A Messaging Service picks the sending number itself ("sticky sender": one recipient always
-    # hears from the same number); otherwise every notice comes from the one default number.
+def _sender(delivery: Delivery) -> dict[str, str]:
+    # A raiser's reply comes from the organisation number they texted, so that their next text
+    # reaches the same body. Otherwise a Messaging Service picks the sending number itself ("sticky
+    # sender": one recipient always hears from the same number), or the one default number does.
+    if delivery.sender:
+        return {"from_": delivery.sender}
     service = getattr(settings, "TWILIO_MESSAGING_SERVICE_SID", "")
     if service:
         return {"messaging_service_sid": service}
@@ -138,7 +141,7 @@ class TwilioSmsChannel:
         if not number:
             raise PermanentChannelError("no number for this contact token (purged or opted out)")
         client = twilio_client()
-        params: dict[str, Any] = {"to": number, "body": delivery.body, **_sender()}
+        params: dict[str, Any] = {"to": number, "body": delivery.body, **_sender(delivery)}
         callback = status_callback_url()
         if callback:
             params["status_callback"] = callback

@@ -50,6 +50,8 @@ def text(body: str, sid: str, number: str = RAISER) -> str | None:
     if not replies:
         return None
     assert replies[0].recipient == contact_token(number)  # to the vault token, never the number
+    # From the number they texted, and the words are theirs: erased from the outbox once sent.
+    assert (replies[0].sender, replies[0].private) == (TRUST_NUMBER, True)
     return replies[0].body
 
 
@@ -153,6 +155,8 @@ def test_a_guardian_reply_goes_out_by_sms_to_the_vault_token_and_closing_purges_
     [sms] = _sms_after(before)
     assert sms.recipient == concern.contact_token
     assert "Which week was it?" in sms.body
+    # From the trust's number the raiser texted: their answer reaches the same body.
+    assert (sms.sender, sms.private) == (TRUST_NUMBER, True)
     assert vault_number_for_token(sms.recipient) == RAISER
     services.concern_close(concern_id=concern.pk, user=guardian, reason="raiser did not reply")
     assert not VaultEntry.objects.exists()

@@ -107,6 +107,44 @@ def test_a_messaging_service_picks_the_sender(fake: FakeTwilio, settings: Any) -
     assert "StatusCallback" not in message
 
 
+def test_a_raisers_text_comes_from_the_number_they_texted_and_its_words_leave_the_outbox(
+    fake: FakeTwilio, settings: Any
+) -> None:
+    # Even with a Messaging Service: a raiser's reply must reach the body they texted, not any number.
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MGfake"
+    receipt_text = "Candour: your receipt code is RCPT-CANARY-42."
+    delivery = Delivery.objects.create(
+        idempotency_key="sms:reply:1",
+        channel="sms",
+        recipient=TOKEN_WITH_NUMBER,
+        body=receipt_text,
+        private=True,
+        sender="+447700900101",
+    )
+    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
+    [message] = fake.messages
+    assert (message["From"], message["Body"]) == ("+447700900101", receipt_text)
+    assert "MessagingServiceSid" not in message
+    delivery.refresh_from_db()
+    assert delivery.body == ""  # Twilio has it; the outbox no longer does
+    assert "RCPT-CANARY-42" not in str(Delivery.objects.values().get(pk=delivery.pk))
+
+
+def test_a_private_text_given_up_is_erased_too(fake: FakeTwilio) -> None:
+    fake.fail_next(1, status=400, code=21610)
+    delivery = Delivery.objects.create(
+        idempotency_key="sms:reply:2", channel="sms", recipient=TOKEN_WITH_NUMBER, body="RCPT-CANARY-43", private=True
+    )
+    assert _send_until_settled(delivery) == [DeliveryStatus.UNDELIVERABLE]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.body) == (DeliveryStatus.UNDELIVERABLE, "")
+    # A staff notice is not private: its counts and links stay for the admin to read.
+    staff = _delivery(key="acknowledged:2:sms")
+    assert delivery_send(delivery_id=staff.pk) == DeliveryStatus.SENT
+    staff.refresh_from_db()
+    assert staff.body == BODY
+
+
 def test_a_purged_number_is_undeliverable_without_calling_twilio(fake: FakeTwilio) -> None:
     delivery = _delivery(recipient=TOKEN_PURGED)
     assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.UNDELIVERABLE
