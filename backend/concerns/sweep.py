@@ -8,7 +8,7 @@ at once take disjoint rows, and a clock's status changes once, so nothing fires 
 
 Its cost is per due clock, so the hot path reads and writes plain values: clocks as tuples, each
 organisation and policy once per batch (not once per concern), rows written as one JSON parameter
-each (backend.config.db_plain), and no row read back that the batch already holds.
+each (backend.config.db), and no row read back that the batch already holds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from backend.concerns.clocks import ALL_KINDS, clocks_build, concern_facts
 from backend.concerns.escalation import escalation_step
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
 from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
-from backend.config.db_plain import IdsIn, rows_insert_plain, rows_update_plain, values_insert_plain
+from backend.config.db import IdsIn, rows_insert_plain, rows_update_plain, values_insert_plain
 from backend.organisations.models import EscalationPolicy, Organisation
 from backend.oversight.figures import figures_record
 from backend.oversight.services import alerts_open

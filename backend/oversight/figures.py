@@ -39,9 +39,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns.models import Clock, Concern, Event
+from backend.config.db import IdsIn
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import (
     Alert,
@@ -298,7 +300,7 @@ def _clocks(concern_ids: Iterable[int]) -> dict[int, list[_ClockRow]]:
     clocks: dict[int, list[_ClockRow]] = defaultdict(list)
     if ids:
         rows = Clock.objects.filter(
-            concern_id__in=ids, kind__in=[ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK]
+            IdsIn(F("concern_id"), ids), kind__in=[ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK]
         ).values_list("concern_id", "kind", "started_at", "pk", "due_at", "paused_at")
         for concern_id, kind, started_at, pk, due_at, paused_at in rows:
             clocks[concern_id].append(_ClockRow(kind, started_at, pk, due_at, paused_at))
@@ -308,7 +310,7 @@ def _clocks(concern_ids: Iterable[int]) -> dict[int, list[_ClockRow]]:
 def _open_alerts(concern_ids: set[int]) -> dict[int, list[int]]:
     bodies: dict[int, list[int]] = defaultdict(list)
     if concern_ids:
-        rows = Alert.objects.filter(concern_id__in=concern_ids, resolved_at__isnull=True)
+        rows = Alert.objects.filter(IdsIn(F("concern_id"), list(concern_ids)), resolved_at__isnull=True)
         for concern_id, organisation_id in rows.values_list("concern_id", "organisation_id"):
             bodies[concern_id].append(organisation_id)
     return bodies
@@ -323,7 +325,7 @@ def _concern_facts(events: Sequence[Event]) -> dict[int, tuple[int, datetime]]:
             facts[e.concern_id] = (e.concern.unit_id, e.concern.received_at)
     missing = {e.concern_id for e in events} - facts.keys()
     if missing:
-        for pk, unit_id, received_at in Concern.objects.filter(pk__in=missing).values_list(
+        for pk, unit_id, received_at in Concern.objects.filter(IdsIn(F("pk"), list(missing))).values_list(
             "pk", "unit_id", "received_at"
         ):
             facts[pk] = (unit_id, received_at)
@@ -340,7 +342,7 @@ def _story_deltas(events: Sequence[Event], out: Counter[Key]) -> None:
     history: dict[int, list[_E]] = defaultdict(list)
     if first_seq:
         rows = (
-            Event.objects.filter(concern_id__in=first_seq, kind__in=STORY_KINDS)
+            Event.objects.filter(IdsIn(F("concern_id"), list(first_seq)), kind__in=STORY_KINDS)
             .order_by("concern_id", "seq")
             .values_list(*_E_FIELDS)
         )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from backend.concerns import scope
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
-from backend.config.db_plain import IdsIn, rows_insert_plain
+from backend.config.db import IdsIn, rows_insert_plain
 from backend.oversight.figures import figures_record
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
