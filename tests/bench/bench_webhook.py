@@ -188,6 +188,9 @@ def main() -> int:
             "prefork",
             "--without-mingle",
             "--without-gossip",
+            # Both queues, as every worker Candour starts (the clock sweep has its own).
+            "-Q",
+            "celery,clocks",
         ],
         env,
         logs,
