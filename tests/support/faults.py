@@ -61,3 +61,14 @@ def transactions_open(application_name: str) -> int:
             [application_name],
         )
         return int(cursor.fetchone()[0])
+
+
+def sessions_open(application_name: str) -> int:
+    """Sessions of that name at all: after its process is killed, PostgreSQL ends them (and releases
+    their locks) once it notices the connection is gone, which can take until a running statement ends."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [application_name],
+        )
+        return int(cursor.fetchone()[0])
