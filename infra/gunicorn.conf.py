@@ -7,3 +7,12 @@ threads = 4
 graceful_timeout = 5
 accesslog = "-"
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def post_worker_init(worker: object) -> None:
+    """What a web worker holds once Django is loaded (settings, models, URLs, templates) lives as long
+    as the process. Frozen, the cyclic garbage collector no longer walks it on every full collection,
+    which each request's allocations set off now and then: a pause of milliseconds in the tail."""
+    import gc
+
+    gc.freeze()

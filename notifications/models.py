@@ -67,7 +67,7 @@ def status_may_move(current: str, new: str) -> bool:
 
 class Delivery(models.Model):
     # The caller's name for this notice (say "escalated:41:1:to:7:email"): writing it twice is a no-op.
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    idempotency_key = models.CharField(max_length=255)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     # An e-mail address, a user id (in_app), or an opaque contact-vault token (sms): never a phone number.
     recipient = models.CharField(max_length=254)
@@ -104,6 +104,8 @@ class Delivery(models.Model):
             models.Index(fields=["provider_id"], name="delivery_provider_id", condition=~Q(provider_id="")),
         ]
         constraints = [
+            # A constraint, not unique=True on the field: that would add an unused "_like" index too.
+            models.UniqueConstraint(fields=["idempotency_key"], name="delivery_idempotency_key_unique"),
             models.CheckConstraint(condition=Q(channel__in=Channel.values), name="delivery_channel_known"),
             models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_known"),
         ]

@@ -13,6 +13,10 @@ from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import BY_NAME, State
 from workflows.engine.policy import ClockKind
 
+# Unique and looked-up text columns get plain btree indexes here, declared in Meta: a field's own
+# unique=True or db_index=True also makes PostgreSQL a second "_like" index for LIKE 'x%', which
+# nothing asks of these columns and every intake would pay for.
+
 
 class RaiserKind(models.TextChoices):
     STAFF = "staff", "Member of staff"
@@ -59,7 +63,7 @@ def _tgt(name: str) -> str:
 
 
 class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
-    reference = models.CharField(max_length=16, unique=True)
+    reference = models.CharField(max_length=16)
     raiser_kind = models.CharField(max_length=10, choices=RaiserKind.choices)
     professional_group = models.CharField(max_length=60, blank=True)
     identity_mode = models.CharField(max_length=12, choices=IdentityMode.choices)
@@ -67,7 +71,7 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     urgent = models.BooleanField(default=False, help_text="Patient safety, marked urgent")
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.WEB)
     # For an SMS raiser: the vault token of their number (a keyed hash, never the number itself).
-    contact_token = models.CharField(max_length=64, blank=True, db_index=True)
+    contact_token = models.CharField(max_length=64, blank=True)
     # The unit the concern is about, and the body that holds it now (moves up the route).
     unit = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_about")
     holder = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="concerns_held")
@@ -82,7 +86,7 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_concerns"
     )
-    state = FSMField(default=State.RECEIVED.value, choices=STATE_CHOICES, protected=True, db_index=True)
+    state = FSMField(default=State.RECEIVED.value, choices=STATE_CHOICES, protected=True)
 
     what_happened = EncryptedTextField()
     when_happened = EncryptedTextField(blank=True)
@@ -92,7 +96,8 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     raiser_contact = EncryptedTextField(blank=True)
 
     # Keyed hash of the submitting form's one-time token: a refresh or retry finds the first concern.
-    submission_digest = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    # NULL, not "", when there was no token: many NULLs live under the unique constraint, "" would clash.
+    submission_digest = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     detriment_reported = models.BooleanField(default=False)
     would_speak_up_again = models.CharField(max_length=10, choices=SpeakUpAgain.choices, blank=True)
 
@@ -109,7 +114,14 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     arrival_checks_pending = models.BooleanField(default=True)
 
     class Meta:
+        # See the note on plain indexes at the top of this module.
+        constraints = [
+            models.UniqueConstraint(fields=["reference"], name="concern_reference_unique"),
+            models.UniqueConstraint(fields=["submission_digest"], name="concern_submission_unique"),
+        ]
         indexes = [
+            models.Index(fields=["state"], name="concern_state"),
+            models.Index(fields=["contact_token"], name="concern_contact_token"),
             models.Index(fields=["holder", "state"], name="concern_holder_state"),
             models.Index(
                 fields=["id"], name="concern_arrival_pending", condition=models.Q(arrival_checks_pending=True)
@@ -226,7 +238,10 @@ class Receipt(models.Model):
     """Only the keyed hash of a receipt code is kept; the code itself is shown once."""
 
     concern = models.OneToOneField(Concern, on_delete=models.CASCADE, related_name="receipt")
-    digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["digest"], name="receipt_digest_unique")]
 
     def __str__(self) -> str:
         return f"receipt for concern {self.concern_id}"
@@ -305,11 +320,14 @@ class Event(models.Model):
     visible_to_raiser = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["concern_id", "seq"]
-        constraints = [models.UniqueConstraint(fields=["concern", "seq"], name="event_seq_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["concern", "seq"], name="event_seq_unique"),
+            models.UniqueConstraint(fields=["hash"], name="event_hash_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.seq} of concern {self.concern_id}"
