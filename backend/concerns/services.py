@@ -241,6 +241,14 @@ def _actor_for(*, user: User, concern: Concern) -> Actor:
     return actor
 
 
+def _locked_for_guardian(*, concern_id: int, user: User, refusal: str) -> Concern:
+    """The concern, locked, for a move only its guardian makes; PermissionDenied(refusal) for anyone else."""
+    concern = _locked(concern_id)
+    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
+        raise PermissionDenied(refusal)
+    return concern
+
+
 def _transition(
     *,
     concern: Concern,
@@ -312,9 +320,9 @@ def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime 
     """A guardian places the concern with a handler. Each reassignment is counted: three or more is
     the "bounced between handlers" sidelining signal."""
     now = _now(now)
-    concern = _locked(concern_id)
-    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
-        raise PermissionDenied("Only the guardian places concerns with handlers.")
+    concern = _locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian places concerns with handlers."
+    )
     if concern.state in lifecycle.TERMINAL:
         raise lifecycle.IllegalTransition("assign", concern.state, Actor.GUARDIAN)
     if not scope.may_be_assigned(user=handler, concern=concern):
@@ -343,9 +351,9 @@ def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime 
 def concern_place_on_unit(*, concern_id: int, user: User, unit: Organisation, now: datetime | None = None) -> Concern:
     """A guardian says which ward or team an SMS concern (or a misplaced one) is about."""
     now = _now(now)
-    concern = _locked(concern_id)
-    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
-        raise PermissionDenied("Only the guardian places a concern on a unit.")
+    concern = _locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian places a concern on a unit."
+    )
     if unit.kind != OrganisationKind.UNIT or not unit.path.startswith(concern.holder.path):
         raise PermissionDenied("Choose a ward or team of the organisation holding the concern.")
     previous = concern.unit.code
@@ -597,9 +605,9 @@ def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) 
 def concern_escalate_by_guardian(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
     """A guardian sends the concern up the route on purpose (a conflict of interest, say)."""
     now = _now(now)
-    concern = _locked(concern_id)
-    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
-        raise PermissionDenied("Only the guardian escalates a concern by hand.")
+    concern = _locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian escalates a concern by hand."
+    )
     return _escalate_now(
         concern=concern, actor=Actor.GUARDIAN, actor_id=user.pk, now=now, reason="guardian_escalated", note=reason
     )
@@ -609,9 +617,9 @@ def concern_escalate_by_guardian(*, concern_id: int, user: User, reason: str, no
 def concern_clocks_pause(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
     """Clocks stop counting only with a recorded reason (waiting on the raiser, say); audited."""
     now = _now(now)
-    concern = _locked(concern_id)
-    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
-        raise PermissionDenied("Only the guardian pauses a concern's clocks.")
+    concern = _locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian pauses a concern's clocks."
+    )
     if not reason.strip():
         raise ValueError("a pause needs a reason")
     if clocks_pause(concern=concern, reason=reason, now=now):
@@ -630,9 +638,9 @@ def concern_clocks_pause(*, concern_id: int, user: User, reason: str, now: datet
 @transaction.atomic
 def concern_clocks_resume(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     now = _now(now)
-    concern = _locked(concern_id)
-    if _actor_for(user=user, concern=concern) is not Actor.GUARDIAN:
-        raise PermissionDenied("Only the guardian resumes a concern's clocks.")
+    concern = _locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian resumes a concern's clocks."
+    )
     if clocks_resume(concern=concern, now=now):
         event_append(concern=concern, kind="clocks_resumed", actor_id=user.pk, actor_role=Actor.GUARDIAN, now=now)
         concern.save(update_fields=["audit_seq", "audit_head"])
