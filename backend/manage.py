@@ -8,7 +8,9 @@ from pathlib import Path
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
+    from backend.config.env import settings_module_default
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_default())
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -7,12 +7,6 @@ from backend.organisations.demo import demo_seed
 from backend.organisations.models import Organisation
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:  # type: ignore[no-untyped-def]
-    # Demo users are created in almost every test; the production hasher would cost seconds each time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def demo(db: None) -> None:
     demo_seed()

@@ -4,7 +4,9 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
+from backend.config.env import settings_module_default
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module_default())
 
 app = Celery("candour")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -38,7 +38,7 @@ for name in "${BENCHES[@]}"; do
   if [ "$name" = faults ]; then
     # The crash fault tests (a worker killed mid-sweep; gunicorn and database connections killed
     # mid-intake), with many more kills than `make test` runs.
-    DJANGO_SETTINGS_MODULE=backend.config.settings CANDOUR_FAULT_KILLS=50 \
+    DJANGO_SETTINGS_MODULE=backend.config.settings.test CANDOUR_FAULT_KILLS=50 \
       .venv/bin/python -m pytest tests/faults/test_sweep_worker_killed.py tests/faults/test_intake_crash.py \
       -q -s --create-db || status=1
   else

@@ -18,7 +18,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 
 def main() -> int:
     port = os.environ.get("PORT", "8000")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "backend.config.settings"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "backend.config.settings.local"}
     env.setdefault("CANDOUR_BASE_URL", f"http://127.0.0.1:{port}")
     var = Path(env.get("CANDOUR_VAR_DIR", ROOT / "var"))
     var.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
-"""Settings, all from environment variables.
+"""Settings every shape shares, all from environment variables.
 
-Two shapes: the embedded default (SQLite under var/, the filesystem broker, secrets generated into
-var/) needs nothing but the repository; ``CANDOUR_PRODUCTION=1`` demands real secrets, a real
-database and broker, and turns on every transport-security setting that ``check --deploy`` asks for.
+Not runnable alone: it holds no secrets. ``local`` (the embedded default), ``test`` and ``production``
+start from it (see ``backend/config/settings/__init__.py``). Where a setting differs between shapes,
+this module holds the value that is safe in production (no known tokens, no hosts, SMTP, hashed
+static files) and ``local`` the convenience, so a setting production forgot is never a demo's.
 """
 
 from __future__ import annotations
@@ -12,34 +13,14 @@ from pathlib import Path
 
 import dj_database_url
 
-from backend.config.secrets import load_secrets
-from backend.config.sentry import sentry_init
+from backend.config.env import env_bool, env_list
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = Path(__file__).resolve().parents[3]
 VAR_DIR = Path(os.environ.get("CANDOUR_VAR_DIR", REPO_DIR / "var"))
 
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-PRODUCTION = env_bool("CANDOUR_PRODUCTION")
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
-_secrets = load_secrets(production=PRODUCTION, var_dir=VAR_DIR)
-SECRET_KEY = _secrets.secret_key
-CANDOUR_RECEIPT_PEPPER = _secrets.receipt_pepper
-CANDOUR_CONTACT_PEPPER = _secrets.contact_pepper
-CANDOUR_ENCRYPTION_KEYS = _secrets.encryption_keys
-
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 # The public address Twilio and e-mail links use; behind a proxy it is not what the request says.
 CANDOUR_BASE_URL = os.environ.get("CANDOUR_BASE_URL", "http://127.0.0.1:8000")
@@ -132,16 +113,10 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [REPO_DIR / "frontend" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+    # Hashed names from `collectstatic`; the embedded default serves through the finders instead.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = not PRODUCTION
-if not PRODUCTION:
-    # Development serves through the finders; the folder only has to exist for WhiteNoise.
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = False
 
 # Every receipt look-up, right or wrong, counts against one global ceiling a minute. At 600, guessing
 # a 120-bit code takes longer than the universe has existed; real raisers rarely meet the ceiling.
@@ -160,17 +135,6 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-
-if PRODUCTION:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    if env_bool("DJANGO_BEHIND_PROXY"):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 REST_FRAMEWORK = {
     # Tokens for integrations, the session for pages.
@@ -199,16 +163,19 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "backend.api.schema.document_errors"],
 }
 
-# Celery. The embedded default uses the filesystem broker, which needs no server.
+# Celery. The embedded default uses the filesystem broker, which needs no server. Every folder it
+# writes is under var/: the control folder (its exchange tables, the workers' pidbox) would otherwise
+# be ./control, wherever the process started.
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -222,6 +189,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Beat's record of when each entry last ran (`celery beat -s` overrides it); ./celerybeat-schedule otherwise.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The entry points live outside backend; Celery finds them by name, so backend never imports them.
 CELERY_IMPORTS = ("workflows.tasks", "notifications.tasks")
 # The clock sweep has a queue of its own: behind a default queue busy with notices, sweep ticks
@@ -268,11 +237,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# E-mail: the console in the embedded default; SMTP (or any Django backend) in production.
-EMAIL_BACKEND = os.environ.get(
-    "DJANGO_EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
-)
+# E-mail: SMTP (or any Django backend); the embedded default prints to the console.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -299,13 +265,14 @@ LOGGING = {
 # SMS out through notifications.channels.twilio_sms, texts and status callbacks in at /twilio/sms/ and
 # /twilio/status/. The auth token also checks every webhook's signature, so production has no default:
 # a known token would let anyone forge texts. Without one, webhooks answer 403 and sends wait (retried).
-TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "" if PRODUCTION else "ACtest")
-TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "" if PRODUCTION else "test-token")
+# The embedded default has stand-ins for the local fake (local.py).
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 # Empty: the real Twilio. Otherwise the scheme and host of a stand-in (tests/support/fake_twilio.py).
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
-# Outbound notices come from this number (07700 900xxx is Ofcom's range for drama: never a real phone),
-# or, when TWILIO_MESSAGING_SERVICE_SID is set, from the number that service picks (sticky sender).
-TWILIO_DEFAULT_FROM = os.environ.get("TWILIO_DEFAULT_FROM", "" if PRODUCTION else "+447700900000")
+# Outbound notices come from this number or, when TWILIO_MESSAGING_SERVICE_SID is set, from the number
+# that service picks (sticky sender).
+TWILIO_DEFAULT_FROM = os.environ.get("TWILIO_DEFAULT_FROM", "")
 TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
 # Ask Twilio to report delivery to CANDOUR_BASE_URL/twilio/status/; off when Twilio cannot reach it.
 TWILIO_STATUS_CALLBACK = env_bool("TWILIO_STATUS_CALLBACK", default=True)
@@ -318,5 +285,5 @@ NOTIFICATIONS_SMS_RESOLVER = "backend.concerns.vault.vault_number_for_token"
 # stored already: the SMS conversation's first step, called by the webhook (see backend/concerns/sms.py).
 CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
 
+# Sentry starts in each shape's module (sentry_init, with its environment's name); off without a DSN.
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
-sentry_init(dsn=SENTRY_DSN, environment="production" if PRODUCTION else "development")
