@@ -3,20 +3,26 @@
 Run by `make bench` (infra/scripts/bench.sh), which starts throwaway durable PostgreSQL and Redis,
 migrates and seeds the demo data with DJANGO_SETTINGS_MODULE=tests.bench.settings, then runs this.
 
-One gunicorn serves both sides in the same run:
+One gunicorn serves every side in the same run:
   raise  POST /api/v1/concerns/raise/  everything concern_raise does: validation, encryption, the
          concern, its receipt, its first Event (hash chain), its clocks, its figures and the
          guardians' new-concern notices (outbox rows, sent after commit), in one statement; the
          repeat detector runs later in the beat's arrival sweep, which has no worker here
   bare   POST /bench/bare/             a plain DRF ModelSerializer + CreateAPIView of a row with the
          same fields (tests/bench/bare: bench settings only, never in production)
-Both get the same request bodies (tests/bench/bodies.py) and the same middleware.
+  same-rows  POST /bench/bare-same-rows/  the same serializer's checks, then the rows a raise writes
+         (one concern, one receipt, one Event, three clocks, two notices, one figure delta) in one
+         statement into copies of those tables, with nothing encrypted, keyed, looked up or checked
+         (tests/bench/bare/same_rows.py)
+All get the same request bodies (tests/bench/bodies.py) and the same middleware. raise/bare is what
+the goals are about; raise/same-rows says how much of a raise is the rows it writes and how much the
+work around them.
 
-Closed loop: wrk at each concurrency, the two sides interleaved bare, raise, raise, bare so that drift
-(a busier machine, growing tables) falls on both alike; each side's two runs are merged from wrk's
-full latency histograms. Open loop: tests/bench/steady.py at a fixed rate, latency measured from
-when each request was due. Goals (from the issue): raise throughput >= 0.8x bare and raise p99
-<= 1.25x bare p99 at each concurrency; raise p99 <= 50 ms at a steady 50 requests a second.
+Closed loop: wrk at each concurrency, the sides interleaved bare, same-rows, raise, raise, same-rows,
+bare so that drift (a busier machine, growing tables) falls on all alike; each side's two runs are
+merged from wrk's full latency histograms. Open loop: tests/bench/steady.py at a fixed rate, latency
+measured from when each request was due. Goals (from the issue): raise throughput >= 0.8x bare and
+raise p99 <= 1.25x bare p99 at each concurrency; raise p99 <= 50 ms at a steady 50 requests a second.
 
 Prints a table and writes the "## Intake" section of BENCHMARKS.md (other sections are kept).
 Exits non-zero if any request failed or the server would not start; a missed goal is reported as
@@ -53,7 +59,10 @@ HEADER = (
     "# Benchmarks\n\nFigures from `make bench` (tests/bench/), on a machine like CI's: 2 cores, 24 GiB. Each "
     "section is rewritten by its benchmark; compare ratios within one run, not across machines.\n"
 )
-SIDES = {"bare": "/bench/bare/", "raise": "/api/v1/concerns/raise/"}
+SIDES = {"bare": "/bench/bare/", "same-rows": "/bench/bare-same-rows/", "raise": "/api/v1/concerns/raise/"}
+# Each round runs every side early and late alike; the report lists them in this order.
+ROUND = ("bare", "same-rows", "raise", "raise", "same-rows", "bare")
+REPORTED = ("raise", "same-rows", "bare")
 # Apps whose rows a raise writes (the bare side's rows are counted apart); the demo's units.
 WRITTEN = ("concerns", "oversight", "notifications")
 UNITS = 4
@@ -279,8 +288,8 @@ def measure(b: Bench, meter: CpuMeter) -> None:
             if r["requests"] and max(_pairs(r["hist"]), default=0) < 2_000_000:
                 break
     for concurrency in a.concurrency:
-        # bare, raise, raise, bare (times --rounds): each side runs early and late alike.
-        for side in ("bare", "raise", "raise", "bare") * a.rounds:
+        # bare, same-rows, raise, raise, same-rows, bare (times --rounds): each side early and late alike.
+        for side in ROUND * a.rounds:
             time.sleep(1)
             mark = meter.begin()
             r = b.wrk(side, concurrency, a.seconds / (2 * a.rounds))
@@ -297,10 +306,10 @@ def measure(b: Bench, meter: CpuMeter) -> None:
             hist = Counter(_pairs(r["hist"]))
             agg.hist.update(hist)
             b.say(
-                f"  {side:5} c={concurrency:<3} {r['requests'] / secs:7.1f} req/s"
+                f"  {side:9} c={concurrency:<3} {r['requests'] / secs:7.1f} req/s"
                 f"  p50 {percentile_us(hist, 50) / 1000:6.1f} ms  p99 {percentile_us(hist, 99) / 1000:6.1f} ms"
             )
-    for side in ("raise", "bare"):
+    for side in REPORTED:
         time.sleep(1)
         mark = meter.begin()
         cmd = [sys.executable, "-m", "tests.bench.steady", "--url", b.base + SIDES[side], "--bodies", str(b.bodies)]
@@ -313,7 +322,7 @@ def measure(b: Bench, meter: CpuMeter) -> None:
         b.steady_rss_mib = max(b.steady_rss_mib, rss)
         s = b.steady[side]
         b.say(
-            f"  {side:5} steady {s['achieved_rate']:5.1f}/s  p50 {ms(s['latency_ms']['50'])} ms"
+            f"  {side:9} steady {s['achieved_rate']:5.1f}/s  p50 {ms(s['latency_ms']['50'])} ms"
             f"  p99 {ms(s['latency_ms']['99'])} ms  errors {s['errors']}  not sent (over 10 s late) {s['abandoned']}"
         )
 
@@ -366,6 +375,13 @@ def rows_written(env: dict[str, str]) -> dict[str, int]:
         "        for m in cfg.get_models():\n"
         "            n = m.objects.count()\n"
         "            if n: out[f'{cfg.label}.{m.__name__}'] = n\n"
+        "from django.db import connection\n"
+        "from tests.bench.bare.same_rows import MODELS, copy_table\n"
+        "with connection.cursor() as cursor:\n"
+        "    for m in MODELS:\n"
+        "        cursor.execute(f'SELECT count(*) FROM {connection.ops.quote_name(copy_table(m))}')\n"
+        "        n = cursor.fetchone()[0]\n"
+        "        if n: out[f'same-rows.{m.__name__}'] = n\n"
         "print(json.dumps(out))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
@@ -388,7 +404,7 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
     lines.append(
         f"gunicorn `{a.worker_class}` with {a.workers} workers x {a.threads} thread(s), infra/gunicorn.conf.py "
         "(access log on), CONN_MAX_AGE 60; bench settings `tests.bench.settings`. Closed loop: wrk, "
-        f"{a.seconds:g} s per side per concurrency in {2 * a.rounds} runs (bare, raise, raise, bare x {a.rounds}), "
+        f"{a.seconds:g} s per side per concurrency in {2 * a.rounds} runs ({', '.join(ROUND)} x {a.rounds}), "
         f"after a "
         f"{a.warmup:g} s warm-up. Open loop: {a.steady_rate:g} requests/s for {a.steady_seconds:g} s, latency "
         "from when each request was due. Load generator and server share the 2 cores."
@@ -399,7 +415,7 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
     )
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for c in a.concurrency:
-        for side in ("raise", "bare"):
+        for side in REPORTED:
             r = b.closed[(side, c)]
             runs = ", ".join(f"{x:.0f}" for x in r.runs)
             errs = sum(r.errors.values())
@@ -424,11 +440,31 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
         )
     lines.append("")
     lines.append(
+        "| concurrency | throughput raise/same-rows | p99 raise/same-rows | server CPU per request raise/same-rows "
+        "| server CPU per request same-rows/bare |"
+    )
+    lines.append("|---|---|---|---|---|")
+    for c in a.concurrency:
+        raise_, same, bare = b.closed[("raise", c)], b.closed[("same-rows", c)], b.closed[("bare", c)]
+        tr = raise_.rps / same.rps if same.rps else 0.0
+        pr = raise_.p(99) / same.p(99) if same.p(99) else float("inf")
+        cr = raise_.cpu_ms / same.cpu_ms if same.cpu_ms else float("inf")
+        sr = same.cpu_ms / bare.cpu_ms if bare.cpu_ms else float("inf")
+        lines.append(f"| {c} | {tr:.2f} | {pr:.2f} | {cr:.1f}x | {sr:.1f}x |")
+    lines.append("")
+    lines.append(
+        "same-rows writes the rows a raise writes, in one statement, with none of its work (no encryption, "
+        "receipt HMAC, hash chain, policy or guardian look-up, reserved key or send after commit; copies of the "
+        "tables without foreign keys): raise/same-rows is the price of that work, same-rows/bare the price of "
+        "the rows. The goals are on raise/bare."
+    )
+    lines.append("")
+    lines.append(
         f"| steady {a.steady_rate:g}/s | answered/s | p50 ms | p90 ms | p99 ms | max ms | errors "
         "| not sent: over 10 s late |"
     )
     lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for side in ("raise", "bare"):
+    for side in REPORTED:
         s = b.steady[side]
         q = s["latency_ms"]
         lines.append(
@@ -453,8 +489,8 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
     lines.append(
         f"Peak memory (max RSS, VmHWM): gunicorn master {memory['master']:.0f} MiB; workers max "
         f"{memory['worker_max']:.0f} MiB per process, sum {memory['worker_sum']:.0f} MiB over {memory['workers']:.0f} "
-        f"workers (the sum counts pages the workers share once for each). One gunicorn serves both sides, so "
-        f"this is for both. Load generators: wrk {b.wrk_rss_mib:.0f} MiB, steady generator "
+        f"workers (the sum counts pages the workers share once for each). One gunicorn serves every side, so "
+        f"this is for all of them. Load generators: wrk {b.wrk_rss_mib:.0f} MiB, steady generator "
         f"{b.steady_rss_mib:.0f} MiB."
     )
     lines.append("")
@@ -478,6 +514,10 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
             f"{concerns // UNITS} concerns, all open. Deliveries are the guardians' new-concern notices (in-app "
             "and e-mail); repeat alerts come later from the arrival sweep, which runs in the worker, not here."
         )
+    same = rows.get("same-rows.Concern", 0)
+    if same:
+        per = [f"{k.split('.')[1]} {v / same:.2f}" for k, v in sorted(rows.items()) if k.startswith("same-rows.")]
+        lines.append(f"Written per same-rows request: {', '.join(per)}.")
     lines.append("")
     lines.append(f"All goals: {verdict(all_met)}.")
     return "\n".join(lines), all_met

@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class BareConfig(AppConfig):
-    """The benchmark's comparator: a plain DRF create of a row shaped like a concern. Bench settings only."""
+    """The benchmark's comparators: a plain DRF create of a row shaped like a concern, and the rows a raise
+    writes, written bare in one statement (same_rows.py). Bench settings only."""
 
     name = "tests.bench.bare"
     label = "bench_bare"
