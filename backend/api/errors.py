@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -46,8 +48,44 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return exception_handler(exc, context)
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """The API speaks JSON even where no route matches; pages keep Django's page."""
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)
+
+
+SERVER_ERROR = "A server error occurred."
+
+
+class ServerErrorJsonMiddleware:
+    """An unhandled error under /api/ answers {"detail": ...} with 500, like every other API error,
+    whether DEBUG is on or off; pages keep Django's error page.
+
+    By the time the response passes here, Django has done everything an unhandled error gets: logged
+    it with its traceback (``django.request``) and sent ``got_request_exception``, where Sentry hears
+    it. Only the body is replaced (the same response, so Django does not log it a second time):
+    Django's error page, or under DEBUG its technical page, which handler500 never sees and which
+    would show a traceback and settings to any API client.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 500
+            and _is_api(request)
+            and not response.streaming
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            response.content = json.dumps({"detail": SERVER_ERROR}).encode()
+            response["Content-Type"] = "application/json"
+            if response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
+        return response

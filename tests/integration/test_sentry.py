@@ -83,3 +83,51 @@ def test_sentry_event_arrives_without_concern_text_or_identity(failing_intake: N
     for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2", CANARY_IP, token.group(1)):
         assert canary not in everything, canary
         assert canary not in log, canary
+
+
+@pytest.mark.parametrize("debug", ["0", "1"], ids=["debug-off", "debug-on"])
+def test_a_server_error_under_the_api_answers_json_and_still_reaches_sentry_and_the_log(
+    failing_intake: None, tmp_path: Path, debug: str
+) -> None:
+    """The API's JSON 500 (backend/api/errors.py) only replaces the body: the error is logged with its
+    traceback and reported as before, with DEBUG on (as `make run` may be) and off."""
+    port = free_port()
+    with SentryReceiver() as receiver:
+        env = process_env(SENTRY_DSN=receiver.dsn, DJANGO_DEBUG=debug)
+        web = Proc(
+            "web",
+            [str(BIN / "gunicorn"), "backend.config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            env,
+            tmp_path / "web.log",
+        )
+        with running([web]):
+            base = f"http://127.0.0.1:{port}"
+            wait_http(f"{base}/healthz")
+            response = requests.post(
+                f"{base}/api/v1/concerns/raise/",
+                json={
+                    "unit": "RNX07",
+                    "raiser_kind": "staff",
+                    "identity_mode": "anonymous",
+                    "themes": ["behaviour"],
+                    "what_happened": CANARY_TEXT,
+                },
+                headers={"User-Agent": CANARY_UA},
+                timeout=10,
+            )
+            assert response.status_code == 500
+            assert response.headers["Content-Type"] == "application/json"
+            assert response.json() == {"detail": "A server error occurred."}
+            wait_for(lambda: receiver.items, timeout=20, what="the Sentry event")
+        log = web.output()
+
+    event = receiver.items[0]
+    assert "disk full (injected)" in event["exception"]["values"][-1]["value"]
+    assert event["request"]["url"].endswith("/api/v1/concerns/raise/")
+    assert "Internal Server Error: /api/v1/concerns/raise/" in log
+    assert "Traceback (most recent call last)" in log
+    assert "disk full (injected)" in log
+    everything = b"\n".join(receiver.raw).decode(errors="replace")
+    for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2"):
+        assert canary not in everything, canary
+        assert canary not in log, canary

@@ -48,6 +48,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "backend.config.middleware.ForgetClientAddressMiddleware",
+    # Outside everything that can fail on a request (sessions, users, views): an unhandled error under
+    # /api/ answers JSON.
+    "backend.api.errors.ServerErrorJsonMiddleware",
     "backend.config.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
