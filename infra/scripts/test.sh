@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, start throwaway PostgreSQL and Redis, run every check and
-# the whole suite on them, stop what was started, and exit non-zero on any failure.
+# the whole suite on them, then the API tests again on the embedded default `make run` uses (SQLite
+# and Celery's filesystem broker), stop what was started, and exit non-zero on any failure.
+# Arguments go to the PostgreSQL run, and the SQLite pass is left out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 infra/scripts/system-deps.sh
@@ -21,5 +23,14 @@ infra/scripts/services.sh start "$run_dir"
 # shellcheck disable=SC1091
 source "$run_dir/env"
 export CANDOUR_VAR_DIR="$run_dir/var"
-echo "== pytest"
-.venv/bin/python -m pytest "$@"
+status=0
+echo "== pytest (PostgreSQL, Redis)"
+.venv/bin/python -m pytest "$@" || status=$?
+if [ $# -eq 0 ]; then
+  # With no DATABASE_URL or CELERY_BROKER_URL the settings fall back to the embedded default (the
+  # test database is then SQLite in memory). A test that needs PostgreSQL is skipped there, saying why.
+  echo "== pytest tests/api (SQLite, filesystem broker)"
+  env -u DATABASE_URL -u CELERY_BROKER_URL CANDOUR_VAR_DIR="$run_dir/var-sqlite" \
+    .venv/bin/python -m pytest tests/api || status=$?
+fi
+exit "$status"
