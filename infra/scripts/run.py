@@ -63,16 +63,17 @@ def main() -> int:
             "beat",
             "--loglevel",
             "INFO",
-            "-s",
-            str(var / "celerybeat-schedule"),
         ],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for name, cmd in commands.items()}
 
     def stop(*_: object) -> None:
+        # Each to its main process only: gunicorn's master and Celery's worker stop their own children.
+        # Sent to the whole group, the children would die under them, and the worker would log each
+        # as an error.
         for proc in procs.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
