@@ -46,3 +46,19 @@ def test_production_passes_check_deploy(tmp_path: Path) -> None:
     }
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env(tmp_path, **secrets))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_naming_the_production_settings_module_is_production(tmp_path: Path) -> None:
+    env = _production_env(tmp_path, DJANGO_SETTINGS_MODULE="backend.config.settings.production")
+    del env["CANDOUR_PRODUCTION"]
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "will not start in production without its secrets" in result.stderr
+
+
+def test_the_production_flag_never_runs_the_embedded_default(tmp_path: Path) -> None:
+    env = _production_env(tmp_path, DJANGO_SETTINGS_MODULE="backend.config.settings.local")
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "CANDOUR_PRODUCTION=1 runs backend.config.settings.production" in result.stderr
+    assert not (tmp_path / "var" / "secrets.json").exists()
