@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -16,15 +16,15 @@ from rest_framework.exceptions import ValidationError
 from backend.concerns import selectors, services
 from backend.concerns.crypto import submission_key_new
 from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, SpeakUpAgainInput, StaffTextInput
-from backend.concerns.models import Concern, IdentityMode, RaiserKind, SpeakUpAgain, Theme
+from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, IdentityMode, SpeakUpAgain
 from backend.config.access import access
+from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid
 from backend.organisations.inputs import StaffProfileInput
 from backend.organisations.models import AlertChannel
 from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors
 from backend.oversight import services as oversight_services
-from workflows.engine.lifecycle import IllegalTransition
 
 
 @access("public")
@@ -36,9 +36,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def _raise_form(request: HttpRequest, *, errors: dict[str, list[str]] | None = None, status: int = 200) -> HttpResponse:
     context = {
         "units": units_for_raising(),
-        "raiser_kinds": RaiserKind.choices,
+        "raiser_kinds": RAISER_KIND_CHOICES,
         "identity_modes": IdentityMode.choices,
-        "themes": Theme.choices,
+        "themes": THEME_CHOICES,
         "errors": errors or {},
         "data": request.POST,
         "selected_themes": request.POST.getlist("themes"),
@@ -58,7 +58,7 @@ def concern_raise_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _raise_form(request, errors=_errors(form), status=400)
     try:
-        raised = services.concern_raise(**form.validated_data)
+        raised = services.concern_raise(draft=form.draft(), submission_key=form.validated_data["submission_key"])
     except services.DuplicateSubmission as duplicate:
         return render(request, "frontend/already_received.html", {"reference": duplicate.reference}, status=409)
     # The receipt is rendered into this one response and never stored: no redirect, no cache.
@@ -119,72 +119,67 @@ def follow_up_concern_page(request: HttpRequest) -> HttpResponse:
     return _raiser_page(request, concern)
 
 
-@access("public")
-@never_cache
-@require_POST
-def follow_up_message_page(request: HttpRequest) -> HttpResponse:
-    concern = _raiser_concern(request)
-    if concern is None:
-        return redirect("frontend:follow_up")
+RaiserMove = Callable[[HttpRequest, Concern], HttpResponse | None]
+
+
+def raiser_move(*, field: str, refusal: str) -> Callable[[RaiserMove], Callable[[HttpRequest], HttpResponse]]:
+    """A follow-up page where the raiser does something to the concern their session opened: without
+    one, back to the receipt page; a move the concern's state refuses (closed, answered already)
+    shows ``refusal`` beside ``field`` with 409; otherwise back to the concern. The page itself checks
+    its form (returning the page with errors) and calls one service."""
+
+    def decorate(move: RaiserMove) -> Callable[[HttpRequest], HttpResponse]:
+        @access("public")
+        @never_cache
+        @require_POST
+        @wraps(move)
+        def page(request: HttpRequest) -> HttpResponse:
+            concern = _raiser_concern(request)
+            if concern is None:
+                return redirect("frontend:follow_up")
+            try:
+                answer = move(request, concern)
+            except Conflict:
+                return _raiser_page(request, concern, errors={field: [refusal]}, status=409)
+            return answer or redirect("frontend:follow_up_concern")
+
+        return page
+
+    return decorate
+
+
+@raiser_move(field="body", refusal="This concern is closed.")
+def follow_up_message_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
     form = RaiserMessageInput(data=request.POST)
     if not form.is_valid():
         return _raiser_page(request, concern, errors=_errors(form), status=400)
-    try:
-        services.concern_message_from_raiser(concern_id=concern.pk, **form.validated_data)
-    except IllegalTransition:
-        return _raiser_page(request, concern, errors={"body": ["This concern is closed."]}, status=409)
-    return redirect("frontend:follow_up_concern")
+    services.concern_message_from_raiser(concern_id=concern.pk, **form.validated_data)
+    return None
 
 
-@access("public")
-@never_cache
-@require_POST
-def follow_up_withdraw_page(request: HttpRequest) -> HttpResponse:
-    concern = _raiser_concern(request)
-    if concern is None:
-        return redirect("frontend:follow_up")
+@raiser_move(field="confirm", refusal="This concern is already closed.")
+def follow_up_withdraw_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
     if request.POST.get("confirm") != "yes":
         errors = {"confirm": ["Tick the box to confirm you want to withdraw your concern."]}
         return _raiser_page(request, concern, errors=errors, status=400)
-    try:
-        services.concern_withdraw(concern_id=concern.pk)
-    except IllegalTransition:
-        return _raiser_page(request, concern, errors={"confirm": ["This concern is already closed."]}, status=409)
-    return redirect("frontend:follow_up_concern")
+    services.concern_withdraw(concern_id=concern.pk)
+    return None
 
 
-@access("public")
-@never_cache
-@require_POST
-def follow_up_escalate_page(request: HttpRequest) -> HttpResponse:
+@raiser_move(field="escalate", refusal="You cannot escalate this concern now.")
+def follow_up_escalate_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
     """Once the feedback deadline has passed, the raiser may send the concern up the route."""
-    concern = _raiser_concern(request)
-    if concern is None:
-        return redirect("frontend:follow_up")
-    try:
-        services.concern_escalate_by_raiser(concern_id=concern.pk)
-    except IllegalTransition:
-        return _raiser_page(
-            request, concern, errors={"escalate": ["You cannot escalate this concern now."]}, status=409
-        )
-    return redirect("frontend:follow_up_concern")
+    services.concern_escalate_by_raiser(concern_id=concern.pk)
+    return None
 
 
-@access("public")
-@never_cache
-@require_POST
-def follow_up_speak_up_again_page(request: HttpRequest) -> HttpResponse:
-    concern = _raiser_concern(request)
-    if concern is None:
-        return redirect("frontend:follow_up")
+@raiser_move(field="answer", refusal="You have already answered.")
+def follow_up_speak_up_again_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
     form = SpeakUpAgainInput(data=request.POST)
     if not form.is_valid():
         return _raiser_page(request, concern, errors=_errors(form), status=400)
-    try:
-        services.concern_answer_speak_up_again(concern_id=concern.pk, answer=form.validated_data["answer"])
-    except IllegalTransition:
-        return _raiser_page(request, concern, errors={"answer": ["You have already answered."]}, status=409)
-    return redirect("frontend:follow_up_concern")
+    services.concern_answer_speak_up_again(concern_id=concern.pk, answer=form.validated_data["answer"])
+    return None
 
 
 @access("staff")
@@ -263,11 +258,26 @@ def concern_action_page(request: HttpRequest, reference: str, action: str) -> Ht
         detail = exc.detail if isinstance(exc.detail, dict) else {"text": exc.detail}
         errors = {field: [str(m) for m in messages] for field, messages in detail.items()}
         return _case_page(request, reference, errors=errors, status=400)
-    except IllegalTransition:
-        return render(request, "frontend/conflict.html", {"reference": reference}, status=409)
-    except PermissionDenied:
-        return render(request, "frontend/forbidden.html", {"reference": reference}, status=403)
+    except ApplicationError as refused:
+        return _refusal_page(request, refused, reference=reference)
     return redirect("frontend:case", reference=reference)
+
+
+# The one place an application error becomes a page (the API has its own, backend.api.errors).
+_REFUSAL_PAGES: dict[type[ApplicationError], tuple[str, int]] = {
+    Conflict: ("frontend/conflict.html", 409),
+    Forbidden: ("frontend/forbidden.html", 403),
+    Busy: ("frontend/busy.html", 429),
+}
+
+
+def _refusal_page(request: HttpRequest, refused: ApplicationError, *, reference: str) -> HttpResponse:
+    for kind, (template, status) in _REFUSAL_PAGES.items():
+        if isinstance(refused, kind):
+            return render(request, template, {"reference": reference}, status=status)
+    if isinstance(refused, Invalid):
+        return _case_page(request, reference, errors={"text": [str(refused)]}, status=400)
+    raise Http404 from refused  # NotFound: the same answer as a concern the caller may not see
 
 
 @access("staff")

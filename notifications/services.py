@@ -9,17 +9,17 @@ the provider accepted a message but before the row says so sends it again on the
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery import current_app
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from backend.config.db import UnitOfWork
 from notifications.channels.base import ChannelError, PermanentChannelError
 from notifications.channels.registry import channel_get
 from notifications.models import SENDABLE, Channel, Delivery, DeliveryStatus, status_may_move
@@ -128,9 +128,9 @@ def _deliveries_send_on_commit(delivery_ids: Sequence[int]) -> None:
 
 
 def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> list[Delivery]:
-    """Unsaved pending deliveries, one per request, for a caller that writes them with its own rows in
-    one statement (intake). The caller must know their keys are new, and call
-    ``deliveries_send_after_commit`` with their ids once written."""
+    """Unsaved pending deliveries, one per request: the one builder of outbox rows. Added to a unit
+    of work (backend.config.db), each is written unless its key is in the outbox already, and sent
+    once the transaction commits (the handler registered in NotificationsConfig.ready)."""
     return [
         Delivery(
             idempotency_key=r.idempotency_key,
@@ -148,7 +148,7 @@ def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> l
     ]
 
 
-def deliveries_send_after_commit(*, delivery_ids: Sequence[int]) -> None:
+def deliveries_send_after_commit(delivery_ids: Sequence[int]) -> None:
     """Send these just-written deliveries once the caller's transaction commits."""
     _deliveries_send_on_commit(delivery_ids)
 
@@ -160,66 +160,20 @@ def _unique(requests: Sequence[DeliveryRequest]) -> dict[str, DeliveryRequest]:
     return unique
 
 
-def _deliveries_insert(*, requests: Sequence[DeliveryRequest], now: datetime) -> list[int]:
-    """Write the requests whose key is not in the outbox yet; the ids of the rows written now.
-
-    On PostgreSQL one INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, the rows as
-    one JSON parameter: nothing is read first, no model is built, and a concurrent transaction
-    writing the same key makes this one skip it (the unique index decides, neither fails)."""
-    if connection.vendor == "postgresql":
-        payload = json.dumps(
-            [
-                {
-                    "k": r.idempotency_key,
-                    "c": r.channel,
-                    "r": r.recipient,
-                    "s": _subject_fit(r.subject),
-                    "b": r.body,
-                    "p": r.private,
-                    "f": r.sender,
-                }
-                for r in requests
-            ]
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, [now, now, payload])
-            return [row[0] for row in cursor.fetchall()]
-    # Elsewhere (SQLite in the embedded demo): read the keys there, write the others.
-    keys = [r.idempotency_key for r in requests]
-    with transaction.atomic():
-        existing = set(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
-        Delivery.objects.bulk_create(
-            deliveries_build(requests=[r for r in requests if r.idempotency_key not in existing], now=now),
-            ignore_conflicts=True,
-        )
-        by_key = dict(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "pk"))
-    return [by_key[key] for key in keys if key not in existing]
-
-
-_INSERT_SQL = (
-    f"INSERT INTO {Delivery._meta.db_table} (idempotency_key, channel, recipient, subject, body, private, "  # noqa: S608
-    "sender, status, attempts, last_error, provider_id, created_at, updated_at) "
-    f"SELECT v.k, v.c, v.r, v.s, v.b, v.p, v.f, '{DeliveryStatus.PENDING.value}', 0, '', '', %s, %s "
-    "FROM json_to_recordset(%s::json) AS v(k varchar, c varchar, r varchar, s varchar, b varchar, p boolean, "
-    "f varchar) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-)
-
-
 def deliveries_write(*, requests: Sequence[DeliveryRequest], now: datetime | None = None) -> list[int]:
     """Write the deliveries in the caller's transaction and send each new one after it commits; the
     ids of the rows written now. For writers that do not need the rows back (the clock sweep writes
     thousands a batch).
 
     Idempotent on the key: a key already in the outbox, or repeated within ``requests``, is not
-    written (nor sent) again."""
+    written (nor sent) again; a key a concurrent transaction writes makes this one skip it (the
+    unique index decides, neither fails), and it is the other writer's to send."""
     unique = _unique(requests)
     if not unique:
         return []
-    ids = _deliveries_insert(requests=list(unique.values()), now=_now(now))
-    # A key lost to a concurrent writer is the other writer's to send.
-    _deliveries_send_on_commit(ids)
-    return ids
+    work = UnitOfWork()
+    work.add(*deliveries_build(requests=list(unique.values()), now=_now(now)))
+    return work.flush().ids.get(Delivery, [])
 
 
 @transaction.atomic

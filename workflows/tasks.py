@@ -5,10 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from backend.concerns.services import clocks_fire_due, concerns_arrival_check
+from backend.concerns.services import clocks_fire_due
 from backend.concerns.sms import sms_inbound_process, sms_inbound_requeue_stale
 from backend.concerns.vault import vault_purge_stale
 from backend.oversight.figures import figures_rollup
+from backend.oversight.services import concerns_arrival_check
 
 
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)

@@ -11,14 +11,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import status
 from rest_framework.exceptions import APIException
+from rest_framework.exceptions import NotFound as NotFoundError
+from rest_framework.exceptions import PermissionDenied as PermissionDeniedError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from backend.concerns.services import DuplicateSubmission, TooManyAttempts
-from workflows.engine.lifecycle import IllegalTransition
+from backend.concerns.services import DuplicateSubmission
+from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid, NotFound
 
 
-class Conflict(APIException):
+class ConflictError(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The concern is not in a state that allows this."
     default_code = "conflict"
@@ -36,13 +38,29 @@ class TooLarge(APIException):
     default_code = "too_large"
 
 
+class Unprocessable(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request cannot be done as it is."
+    default_code = "invalid"
+
+
+# The one place an application error becomes an HTTP answer for the API (the pages have theirs).
+_STATUS: dict[type[ApplicationError], type[APIException]] = {
+    NotFound: NotFoundError,
+    Forbidden: PermissionDeniedError,
+    Conflict: ConflictError,
+    Invalid: Unprocessable,
+    Busy: TooMany,
+}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DuplicateSubmission):
         return Response({"detail": str(exc), "reference": exc.reference}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, IllegalTransition):
-        exc = Conflict(str(exc))
-    elif isinstance(exc, TooManyAttempts):
-        exc = TooMany()
+    if isinstance(exc, ApplicationError):
+        answer = next(api for kind, api in _STATUS.items() if isinstance(exc, kind))
+        # Busy keeps its own fixed words; the others say what the service said.
+        exc = answer() if isinstance(exc, Busy) else answer(str(exc))
     elif isinstance(exc, RequestDataTooBig):
         exc = TooLarge()
     return exception_handler(exc, context)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 from backend.api import serializers as s
 from backend.concerns import selectors, services
 from backend.concerns.inputs import ConcernRaiseInput
-from backend.concerns.models import Concern, Theme
+from backend.concerns.models import THEME_CHOICES, Concern
 from backend.oversight import alert_selectors
 from backend.oversight import services as oversight_services
 from workflows.engine.lifecycle import State
@@ -33,7 +34,7 @@ class ConcernRaiseApi(APIView):
     def post(self, request: Request) -> Response:
         data = ConcernRaiseInput(data=request.data)
         data.is_valid(raise_exception=True)
-        raised = services.concern_raise(**data.validated_data)
+        raised = services.concern_raise(draft=data.draft(), submission_key=data.validated_data["submission_key"])
         body = s.RaisedOutput({"reference": raised.concern.reference, "receipt": raised.receipt}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
@@ -101,7 +102,7 @@ class FollowUpSpeakUpAgainApi(APIView):
 class ConcernFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=[(x.value, x.value) for x in State])
     urgent = django_filters.BooleanFilter()
-    theme = django_filters.ChoiceFilter(choices=Theme.choices, method="filter_theme")
+    theme = django_filters.ChoiceFilter(choices=THEME_CHOICES, method="filter_theme")
     unit = django_filters.CharFilter(field_name="unit__code")
 
     class Meta:
@@ -109,7 +110,7 @@ class ConcernFilter(django_filters.FilterSet):
         fields = ["state", "urgent", "unit"]
 
     def filter_theme(self, queryset: Any, name: str, value: str) -> Any:
-        return queryset.filter(themes__contains=[value])
+        return queryset.filter(themes__any_of=[value])
 
 
 class ConcernListApi(generics.ListAPIView):
@@ -141,109 +142,112 @@ def _handled(request: Request, reference: str) -> Concern:
     return concern
 
 
-class ConcernAcknowledgeApi(APIView):
+class StaffMoveApi(APIView):
+    """A guardian's or handler's move on a concern they hold: the concern is found in the caller's
+    scope (404 for anyone else, never its contents), the body checked by ``input_class``, and one
+    service called with the concern, the caller and the checked fields as its keywords. The service
+    decides the rest (the role for the move, the state), and its refusals map to HTTP in one place
+    (backend.api.errors). A subclass names its service, its input and output, and nothing else."""
+
     permission_classes = [permissions.IsAuthenticated]
+    service: Callable[..., Any]
+    input_class: type[serializers.Serializer[Any]] | None = None
+    output_class: type[serializers.Serializer[Any]] = s.ConcernSummaryOutput
+    status_code: int = status.HTTP_200_OK
 
-    @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern = services.concern_acknowledge(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
-        return Response(s.ConcernSummaryOutput(concern).data)
+    def arguments(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The service's keywords from the checked fields: the same names, unless a move says otherwise."""
+        return data
 
-
-class ConcernStartReviewApi(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern = services.concern_start_review(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
-        return Response(s.ConcernSummaryOutput(concern).data)
-
-
-class ConcernGiveFeedbackApi(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=s.FeedbackInput, responses={200: s.ConcernSummaryOutput})
     def post(self, request: Request, reference: str) -> Response:
         concern_id = _handled(request, reference).pk
-        data = s.FeedbackInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        concern = services.concern_give_feedback(
-            concern_id=concern_id,
-            user=request.user,  # type: ignore[arg-type]
-            feedback=data.validated_data["feedback"],
-        )
-        return Response(s.ConcernSummaryOutput(concern).data)
+        data: dict[str, Any] = {}
+        if self.input_class is not None:
+            checked = self.input_class(data=request.data)
+            checked.is_valid(raise_exception=True)
+            data = dict(checked.validated_data)
+        result = type(self).service(concern_id=concern_id, user=request.user, **self.arguments(data))
+        return Response(self.output_class(result).data, status=self.status_code)
 
 
-class ConcernCloseApi(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=s.CloseInput, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern_id = _handled(request, reference).pk
-        data = s.CloseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        concern = services.concern_close(
-            concern_id=concern_id,
-            user=request.user,  # type: ignore[arg-type]
-            reason=data.validated_data["reason"],
-        )
-        return Response(s.ConcernSummaryOutput(concern).data)
+@extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
+class ConcernAcknowledgeApi(StaffMoveApi):
+    service = services.concern_acknowledge
 
 
-class ConcernReopenApi(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern = services.concern_reopen(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
-        return Response(s.ConcernSummaryOutput(concern).data)
+@extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
+class ConcernStartReviewApi(StaffMoveApi):
+    service = services.concern_start_review
 
 
-class ConcernMessageApi(APIView):
+@extend_schema(request=s.FeedbackInput, responses={200: s.ConcernSummaryOutput})
+class ConcernGiveFeedbackApi(StaffMoveApi):
+    service = services.concern_give_feedback
+    input_class = s.FeedbackInput
+
+
+@extend_schema(request=s.CloseInput, responses={200: s.ConcernSummaryOutput})
+class ConcernCloseApi(StaffMoveApi):
+    service = services.concern_close
+    input_class = s.CloseInput
+
+
+@extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
+class ConcernReopenApi(StaffMoveApi):
+    service = services.concern_reopen
+
+
+@extend_schema(request=s.StaffMessageInput, responses={201: s.MessageOutput})
+class ConcernMessageApi(StaffMoveApi):
     """A guardian or handler writes to the raiser."""
 
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=s.StaffMessageInput, responses={201: s.MessageOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern_id = _handled(request, reference).pk
-        data = s.StaffMessageInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        message = services.concern_message_to_raiser(
-            concern_id=concern_id,
-            user=request.user,  # type: ignore[arg-type]
-            body=data.validated_data["body"],
-        )
-        return Response(s.MessageOutput(message).data, status=status.HTTP_201_CREATED)
+    service = services.concern_message_to_raiser
+    input_class = s.StaffMessageInput
+    output_class = s.MessageOutput
+    status_code = status.HTTP_201_CREATED
 
 
-class ConcernAssignApi(APIView):
+@extend_schema(request=s.AssignInput, responses={200: s.ConcernSummaryOutput})
+class ConcernAssignApi(StaffMoveApi):
     """A guardian places the concern with a handler."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    service = services.concern_assign
+    input_class = s.AssignInput
 
-    @extend_schema(request=s.AssignInput, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern_id = _handled(request, reference).pk
-        data = s.AssignInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        handler = get_user_model().objects.filter(username=data.validated_data["handler"]).first()
+    def arguments(self, data: dict[str, Any]) -> dict[str, Any]:
+        handler = get_user_model().objects.filter(username=data["handler"]).first()
         if handler is None:
             raise ValidationError({"handler": ["No such handler."]})
-        concern = services.concern_assign(concern_id=concern_id, user=request.user, handler=handler)  # type: ignore[arg-type]
-        return Response(s.ConcernSummaryOutput(concern).data)
+        return {"handler": handler}
 
 
-class ConcernIdentityApi(APIView):
+@extend_schema(request=None, responses={200: s.IdentityOutput})
+class ConcernIdentityApi(StaffMoveApi):
     """Who raised a named or confidential concern. Guardian only for confidential; every look audited."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    service = services.concern_identity_reveal
+    output_class = s.IdentityOutput
 
-    @extend_schema(request=None, responses={200: s.IdentityOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        identity = services.concern_identity_reveal(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
-        return Response(s.IdentityOutput(identity).data)
+
+@extend_schema(request=s.ReasonInput, responses={200: s.ConcernSummaryOutput})
+class ConcernEscalateApi(StaffMoveApi):
+    """A guardian escalates by hand, with a reason."""
+
+    service = services.concern_escalate_by_guardian
+    input_class = s.ReasonInput
+
+
+@extend_schema(request=s.ReasonInput, responses={200: s.ConcernSummaryOutput})
+class ConcernPauseApi(StaffMoveApi):
+    """A guardian pauses the concern's deadlines, with a reason; audited."""
+
+    service = services.concern_clocks_pause
+    input_class = s.ReasonInput
+
+
+@extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
+class ConcernResumeApi(StaffMoveApi):
+    service = services.concern_clocks_resume
 
 
 class OversightConcernListApi(generics.ListAPIView):
@@ -287,47 +291,6 @@ def _reason(request: Request) -> str:
     data = s.ReasonInput(data=request.data)
     data.is_valid(raise_exception=True)
     return str(data.validated_data["reason"])
-
-
-class ConcernEscalateApi(APIView):
-    """A guardian escalates by hand, with a reason."""
-
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=s.ReasonInput, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern_id = _handled(request, reference).pk
-        concern = services.concern_escalate_by_guardian(
-            concern_id=concern_id,
-            user=request.user,  # type: ignore[arg-type]
-            reason=_reason(request),
-        )
-        return Response(s.ConcernSummaryOutput(concern).data)
-
-
-class ConcernPauseApi(APIView):
-    """A guardian pauses the concern's deadlines, with a reason; audited."""
-
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=s.ReasonInput, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern_id = _handled(request, reference).pk
-        concern = services.concern_clocks_pause(
-            concern_id=concern_id,
-            user=request.user,  # type: ignore[arg-type]
-            reason=_reason(request),
-        )
-        return Response(s.ConcernSummaryOutput(concern).data)
-
-
-class ConcernResumeApi(APIView):
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
-    def post(self, request: Request, reference: str) -> Response:
-        concern = services.concern_clocks_resume(concern_id=_handled(request, reference).pk, user=request.user)  # type: ignore[arg-type]
-        return Response(s.ConcernSummaryOutput(concern).data)
 
 
 class AlertListApi(generics.ListAPIView):

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from backend.concerns.models import Concern, Event
-from backend.oversight.figures import figures_record
 from workflows.engine.lifecycle import Actor
+from workflows.engine.vocabulary import EventKind
 
 GENESIS = "0" * 64
 
@@ -41,7 +41,7 @@ def event_hash(
 def event_build(
     *,
     concern: Concern,
-    kind: str,
+    kind: EventKind,
     actor_id: int | None,
     actor_role: str,
     now: datetime,
@@ -88,7 +88,7 @@ def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Even
     """The first link of a new concern's chain: raised, about its unit, by its raiser."""
     return event_build(
         concern=concern,
-        kind="raised",
+        kind=EventKind.RAISED,
         actor_id=None,
         actor_role=Actor.RAISER,
         now=now,
@@ -96,15 +96,6 @@ def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Even
         data={"unit": concern.unit.code, "channel": channel},
         visible_to_raiser=True,
     )
-
-
-def event_append(**kwargs: Any) -> Event:
-    """Build the next link and save it at once; the public and oversight figures follow in the same
-    transaction (kinds that change no figure are ignored there)."""
-    event = event_build(**kwargs)
-    event.save(force_insert=True)
-    figures_record(events=[event])
-    return event
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backend.concerns.models import IdentityMode, MessageKind, RaiserKind, SpeakUpAgain, Theme
+from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode, MessageKind, SpeakUpAgain
+from backend.concerns.services.intake import ConcernDraft
 from backend.organisations.models import Organisation, OrganisationKind
 
 NARRATIVE_MAX = 20_000
@@ -20,10 +21,10 @@ class ConcernRaiseInput(serializers.Serializer):
         queryset=Organisation.objects.filter(kind=OrganisationKind.UNIT),
         error_messages={"does_not_exist": "Choose the ward or team your concern is about."},
     )
-    raiser_kind = serializers.ChoiceField(choices=RaiserKind.choices)
+    raiser_kind = serializers.ChoiceField(choices=RAISER_KIND_CHOICES)
     identity_mode = serializers.ChoiceField(choices=IdentityMode.choices)
     themes = serializers.MultipleChoiceField(
-        choices=Theme.choices,
+        choices=THEME_CHOICES,
         allow_empty=False,
         error_messages={"empty": "Choose at least one thing your concern is about."},
     )
@@ -48,6 +49,10 @@ class ConcernRaiseInput(serializers.Serializer):
             )
         attrs["themes"] = sorted(attrs["themes"])
         return attrs
+
+    def draft(self) -> ConcernDraft:
+        """The validated concern, as intake takes it (the submission key travels beside it)."""
+        return ConcernDraft(**{k: v for k, v in self.validated_data.items() if k != "submission_key"})
 
 
 class RaiserMessageInput(serializers.Serializer):

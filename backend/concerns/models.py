@@ -12,31 +12,22 @@ from backend.concerns.fields import EncryptedTextField
 from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import BY_NAME, State
 from workflows.engine.policy import ClockKind
+from workflows.engine.vocabulary import (
+    EVENT_LABELS,
+    RAISER_KIND_LABELS,
+    THEME_LABELS,
+    choices,
+)
 
 # Unique and looked-up text columns get plain btree indexes here, declared in Meta: a field's own
 # unique=True or db_index=True also makes PostgreSQL a second "_like" index for LIKE 'x%', which
 # nothing asks of these columns and every intake would pay for.
 
 
-class RaiserKind(models.TextChoices):
-    STAFF = "staff", "Member of staff"
-    PATIENT = "patient", "Patient"
-    CARER = "carer", "Carer or relative"
-    PUBLIC = "public", "Member of the public"
-
-
 class IdentityMode(models.TextChoices):
     NAMED = "named", "Named"
     CONFIDENTIAL = "confidential", "Confidential"
     ANONYMOUS = "anonymous", "Anonymous"
-
-
-class Theme(models.TextChoices):
-    PATIENT_SAFETY = "patient_safety", "Patient safety or quality"
-    WORKER_SAFETY = "worker_safety", "Worker safety or wellbeing"
-    BULLYING = "bullying", "Bullying or harassment"
-    BEHAVIOUR = "behaviour", "Inappropriate attitudes or behaviours"
-    OTHER = "other", "Other"
 
 
 class SpeakUpAgain(models.TextChoices):
@@ -51,6 +42,9 @@ class Channel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
+RAISER_KIND_CHOICES = choices(RAISER_KIND_LABELS)
+THEME_CHOICES = choices(THEME_LABELS)
+EVENT_CHOICES = choices(EVENT_LABELS)
 STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in State]
 
 
@@ -64,7 +58,7 @@ def _tgt(name: str) -> str:
 
 class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     reference = models.CharField(max_length=16)
-    raiser_kind = models.CharField(max_length=10, choices=RaiserKind.choices)
+    raiser_kind = models.CharField(max_length=10, choices=RAISER_KIND_CHOICES)
     professional_group = models.CharField(max_length=60, blank=True)
     identity_mode = models.CharField(max_length=12, choices=IdentityMode.choices)
     themes = models.JSONField(default=list)
@@ -310,7 +304,7 @@ class Event(models.Model):
 
     concern = models.ForeignKey(Concern, on_delete=models.PROTECT, related_name="events")
     seq = models.PositiveIntegerField()
-    kind = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40, choices=EVENT_CHOICES)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     actor_role = models.CharField(max_length=20)
     from_state = models.CharField(max_length=20, blank=True)

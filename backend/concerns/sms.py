@@ -19,22 +19,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import selectors, services
 from backend.concerns.crypto import contact_token, phone_normalise
-from backend.concerns.models import Concern, IdentityMode, InboundSms, RaiserKind, Theme
+from backend.concerns.models import Channel, Concern, IdentityMode, InboundSms
 from backend.concerns.notices import notices_send
 from backend.concerns.vault import OPEN_STATES, vault_may_text, vault_opt, vault_store
+from backend.config.db import lock_for_key, rows_insert
 from backend.organisations.models import Organisation
 from notifications.services import DeliveryRequest
 from workflows.engine.lifecycle import IllegalTransition
+from workflows.engine.vocabulary import RaiserKind, Theme
 
 logger = logging.getLogger(__name__)
 
@@ -99,91 +103,113 @@ def _process_on_commit(inbound_ids: list[int]) -> None:
         transaction.on_commit(enqueue, robust=True)
 
 
-# INSERT ... ON CONFLICT DO NOTHING: two deliveries of one sid at the same moment neither fail nor
-# both insert; the unique index decides, and only the winner gets an id back. (PostgreSQL, and the
-# SQLite of the embedded demo, both speak it.) The ORM's bulk_create(ignore_conflicts=True) would
-# not say which.
-_STORE_SQL = (
-    "INSERT INTO concerns_inboundsms (message_sid, received_at, payload, retry_at, requeues) "
-    "VALUES (%s, %s, %s, %s, 0) ON CONFLICT (message_sid) DO NOTHING RETURNING id"
-)
-
-
 @transaction.atomic
 def sms_inbound_store(
     *, message_sid: str, from_number: str, to_number: str, body: str, now: datetime | None = None
 ) -> int | None:
     """Store one inbound text for processing after commit. Returns the new row's id, or None when
-    this MessageSid is already stored (Twilio retried): then nothing is written and nothing queued."""
+    this MessageSid is already stored (Twilio retried): then nothing is written and nothing queued.
+    Two deliveries of one sid at the same moment neither fail nor both store: the unique index
+    decides, and only the winner gets an id back."""
     now = now or timezone.now()
-    payload = InboundSms._meta.get_field("payload").get_prep_value(
-        json.dumps({"from": from_number, "to": to_number, "body": body})
+    inbound = InboundSms(
+        message_sid=message_sid,
+        received_at=now,
+        payload=json.dumps({"from": from_number, "to": to_number, "body": body}),
+        retry_at=now + _retry_after(),
     )
-    ops = connection.ops
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _STORE_SQL,
-            [
-                message_sid,
-                ops.adapt_datetimefield_value(now),
-                payload,
-                ops.adapt_datetimefield_value(now + _retry_after()),
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    written = rows_insert([inbound], on_conflict="skip", returning=["id"])
+    if not written:
         return None
-    inbound_id = int(row[0])
+    inbound_id = int(written[0][0])
     _process_on_commit([inbound_id])
     return inbound_id
+
+
+def _stop(text: _Text) -> str | None:
+    vault_opt(number=text.from_number, opted_out=True)
+    return None
+
+
+def _start(text: _Text) -> str | None:
+    vault_opt(number=text.from_number, opted_out=False)
+    return "Candour: you will get texts about your concern again."
+
+
+def _help(text: _Text) -> str | None:
+    return HELP
+
+
+def _status(text: _Text) -> str | None:
+    if text.concern is None:
+        return "Candour: you have no open concern with us. Text it to raise one."
+    return _status_reply(text.concern)
+
+
+def _escalate(text: _Text) -> str | None:
+    concern = text.concern
+    if concern is None:
+        return "Candour: you have no open concern with us."
+    try:
+        concern = services.concern_escalate_by_raiser(concern_id=concern.pk, now=text.now)
+    except IllegalTransition:
+        return f"Candour: concern {concern.reference} cannot be escalated yet: the time for feedback has not passed."
+    return f"Candour: concern {concern.reference} has gone to {concern.holder.name}. They will not be told who you are."
+
+
+def _words(text: _Text) -> str | None:
+    """Not a keyword: the first text opens a concern, a later one adds to it."""
+    assert text.organisation is not None
+    if text.concern is not None:
+        services.concern_message_from_raiser(concern_id=text.concern.pk, body=text.body, now=text.now)
+        return f"Candour: added to concern {text.concern.reference}."
+    vault_store(number=text.from_number, now=text.now)
+    # The guardian places it on the right ward or team; until then it is about the organisation.
+    draft = services.ConcernDraft(
+        unit=text.organisation,
+        raiser_kind=RaiserKind.STAFF,
+        identity_mode=IdentityMode.ANONYMOUS,
+        themes=[Theme.OTHER],
+        what_happened=text.body,
+        channel=Channel.SMS,
+        contact_token=contact_token(text.from_number),
+    )
+    raised = services.concern_raise(draft=draft, now=text.now)
+    logger.info("sms concern raised id=%s", raised.concern.pk)
+    return _first_message_reply(raised.concern.reference, raised.receipt)
+
+
+@dataclass(frozen=True)
+class _Text:
+    from_number: str
+    body: str
+    now: datetime
+    organisation: Organisation | None = None
+    concern: Concern | None = None
+
+
+# Keywords any number may send, answered before Candour looks for the organisation texted.
+ANYWHERE: dict[str, Callable[[_Text], str | None]] = {
+    **dict.fromkeys(STOP_WORDS, _stop),
+    **dict.fromkeys(START_WORDS, _start),
+    "HELP": _help,
+}
+# Keywords about the sender's open concern at the organisation texted; anything else is its words.
+ABOUT_CONCERN: dict[str, Callable[[_Text], str | None]] = {"STATUS": _status, "ESCALATE": _escalate}
 
 
 def _converse(*, from_number: str, to_number: str, body: str, now: datetime) -> str | None:
     """What one text does, and the reply to it, or None to reply nothing (STOP)."""
     keyword = body.strip().upper()
-    if keyword in STOP_WORDS:
-        vault_opt(number=from_number, opted_out=True)
-        return None
-    if keyword in START_WORDS:
-        vault_opt(number=from_number, opted_out=False)
-        return "Candour: you will get texts about your concern again."
-    if keyword == "HELP":
-        return HELP
+    text = _Text(from_number=from_number, body=body, now=now)
+    if keyword in ANYWHERE:
+        return ANYWHERE[keyword](text)
     organisation = Organisation.objects.filter(sms_number=phone_normalise(to_number)).first()
     if organisation is None:
         return "Candour: this number does not take concerns. Please check the number you were given."
-    token = contact_token(from_number)
-    concern = _open_concern(token, organisation)
-    if keyword == "STATUS":
-        return _status_reply(concern) if concern else "Candour: you have no open concern with us. Text it to raise one."
-    if keyword == "ESCALATE":
-        if concern is None:
-            return "Candour: you have no open concern with us."
-        try:
-            concern = services.concern_escalate_by_raiser(concern_id=concern.pk, now=now)
-        except IllegalTransition:
-            return (
-                f"Candour: concern {concern.reference} cannot be escalated yet: the time for feedback has not passed."
-            )
-        where = concern.holder.name
-        return f"Candour: concern {concern.reference} has gone to {where}. They will not be told who you are."
-    if concern is None:
-        vault_store(number=from_number, now=now)
-        # The guardian places it on the right ward or team; until then it is about the organisation.
-        raised = services.concern_raise(
-            unit=organisation,
-            raiser_kind=RaiserKind.STAFF,
-            identity_mode=IdentityMode.ANONYMOUS,
-            themes=[Theme.OTHER],
-            what_happened=body,
-            channel="sms",
-            contact_token=token,
-            now=now,
-        )
-        logger.info("sms concern raised id=%s", raised.concern.pk)
-        return _first_message_reply(raised.concern.reference, raised.receipt)
-    services.concern_message_from_raiser(concern_id=concern.pk, body=body, now=now)
-    return f"Candour: added to concern {concern.reference}."
+    concern = _open_concern(contact_token(from_number), organisation)
+    text = replace(text, organisation=organisation, concern=concern)
+    return ABOUT_CONCERN.get(keyword, _words)(text)
 
 
 def _reply(*, inbound: InboundSms, text: dict[str, str], reply: str, now: datetime) -> bool:
@@ -211,13 +237,9 @@ def _reply(*, inbound: InboundSms, text: dict[str, str], reply: str, now: dateti
 
 def _one_sender_at_a_time(number: str) -> None:
     """Hold a transaction-scoped lock on this sender: two texts from one number, taken by two workers
-    at once, would otherwise both find no open concern and raise two. PostgreSQL's advisory lock,
-    keyed by the vault token (a keyed hash: the number itself goes nowhere); SQLite, the embedded
-    demo's database, lets one writer in at a time anyway."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(contact_token(number)[:15], 16)])
+    at once, would otherwise both find no open concern and raise two. Keyed by the vault token (a
+    keyed hash: the number itself goes nowhere)."""
+    lock_for_key(int(contact_token(number)[:15], 16))
 
 
 def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:

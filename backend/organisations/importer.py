@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, NamedTuple, TextIO
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import CharField, Value
 from django.db.models.functions import Concat, Substr
 
+from backend.config.db import rows_update
 from backend.organisations.models import Organisation, OrganisationKind
 
 COLUMNS = ("code", "name", "kind", "parent_code", "escalates_to_code", "closure_days")
@@ -428,26 +429,30 @@ def _write_rows(
 
 
 def _link(nodes: dict[str, _Node], *, progress: ImportProgress | None, batch_size: int) -> None:
-    """Set every row's parent and escalation target by code, now that all of them exist."""
-    table = connection.ops.quote_name(Organisation._meta.db_table)
+    """Set every row's parent and escalation target by code, now that all of them exist: per batch one
+    read of the codes involved and one UPDATE of the rows whose links change (a file imported again
+    rewrites nothing that is already linked right)."""
     total = len(nodes)
     done = 0
     for chunk in _chunks(nodes, batch_size):
-        values = ", ".join(["(%s::varchar, %s::varchar, %s::varchar)"] * len(chunk))
-        params = [value for code in chunk for value in (code, nodes[code].parent_code, nodes[code].escalates_to_code)]
-        # One joined UPDATE per batch: bulk_update() would need every id first and builds a CASE per row.
-        # Rows already linked right are left alone, so re-importing a file does not rewrite them all.
-        # Only the quoted table name and placeholders are formatted in; the codes travel as parameters.
-        sql = f"""
-            UPDATE {table} AS o SET parent_id = p.id, escalates_to_id = e.id
-            FROM (VALUES {values}) AS v (code, parent_code, escalates_to_code)
-            LEFT JOIN {table} AS p ON p.code = v.parent_code
-            LEFT JOIN {table} AS e ON e.code = v.escalates_to_code
-            WHERE o.code = v.code
-              AND (o.parent_id IS DISTINCT FROM p.id OR o.escalates_to_id IS DISTINCT FROM e.id)
-        """  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        named = {code for code in chunk} | {
+            other for code in chunk for other in (nodes[code].parent_code, nodes[code].escalates_to_code) if other
+        }
+        found = {
+            code: (pk, parent_id, escalates_to_id)
+            for code, pk, parent_id, escalates_to_id in Organisation.objects.filter(code__in=named).values_list(
+                "code", "pk", "parent_id", "escalates_to_id"
+            )
+        }
+        changed = []
+        for code in chunk:
+            pk, parent_id, escalates_to_id = found[code]
+            node = nodes[code]
+            parent = found[node.parent_code][0] if node.parent_code else None
+            target = found[node.escalates_to_code][0] if node.escalates_to_code else None
+            if (parent, target) != (parent_id, escalates_to_id):
+                changed.append(Organisation(pk=pk, parent_id=parent, escalates_to_id=target))
+        rows_update(changed, ["parent", "escalates_to"])
         done += len(chunk)
         if progress:
             progress("linked", done, total)

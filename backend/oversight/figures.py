@@ -1,7 +1,8 @@
 """Oversight figures, pre-aggregated: deltas written beside each change, folded every 30 seconds.
 
-Writing. ``figures_record`` runs inside the transaction of the change that causes it: a concern
-raised or moved by a person, a batch of the clock sweep, an alert opened or resolved. It reads the
+Writing. The figure deltas follow from the Events a unit of work flushes (``figure_deltas_for``, the
+handler OversightConfig.ready registers: in intake's one statement, a person's move, a sweep batch),
+and ``figures_record`` adds those of an alert opened or resolved, in the same transaction. It reads the
 Events just written, replays the concern's earlier ones (a handful of rows) to know what they mean
 now, and appends FigureDelta rows. Raising a concern costs one INSERT and no read, so concurrent
 intakes never queue on a shared counter row.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -43,7 +44,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns.models import Clock, Concern, Event
-from backend.config.db import IdsIn
+from backend.config.db import IdsIn, snapshot_isolation
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import (
     Alert,
@@ -55,6 +56,7 @@ from backend.oversight.models import (
 )
 from workflows.engine.lifecycle import State
 from workflows.engine.policy import ClockKind
+from workflows.engine.vocabulary import EventKind
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +65,25 @@ ROLLUP_BATCH = 5000
 REBUILD_CHUNK = 2000
 
 # Events that change a figure or a concern's story; anything else (identity_viewed, pauses...) is ignored.
-ACTIVITY_KINDS = frozenset(
-    {"acknowledge", "start_review", "give_feedback", "close", "withdraw", "reopen", "assigned", "message_to_raiser"}
+# Recorded activity by those handling a concern: it answers an inactivity breach.
+ACTIVITY_KINDS: frozenset[str] = frozenset(
+    {
+        EventKind.ACKNOWLEDGE,
+        EventKind.START_REVIEW,
+        EventKind.GIVE_FEEDBACK,
+        EventKind.CLOSE,
+        EventKind.WITHDRAW,
+        EventKind.REOPEN,
+        EventKind.ASSIGNED,
+        EventKind.MESSAGE_TO_RAISER,
+    }
 )
-STORY_KINDS = ACTIVITY_KINDS | {"raised", "placed", "escalate", "clock_breached"}
+STORY_KINDS: frozenset[str] = ACTIVITY_KINDS | {
+    EventKind.RAISED,
+    EventKind.PLACED,
+    EventKind.ESCALATE,
+    EventKind.CLOCK_BREACHED,
+}
 
 PUBLIC_FIELDS = (
     Measure.RECEIVED,
@@ -212,70 +229,96 @@ class _Story:
         self.overdue.clear()
 
     def apply(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
-        kind = e.kind
-        if kind != "escalate" and e.from_state == State.ESCALATED and e.to_state not in ("", State.ESCALATED):
+        if e.kind != EventKind.ESCALATE and e.from_state == State.ESCALATED and e.to_state not in ("", State.ESCALATED):
             self._tally(out, Measure.OPEN_ESCALATIONS, -1)
-        if kind == "raised":
-            # The unit it was raised about (known by code when replaying history; at intake it is
-            # the concern's own unit, and no look-up is needed).
-            self.unit_id = ctx.org_ids.get(str(e.data.get("unit", "")), self.unit_id)
-            self._public(out, Measure.RECEIVED)
-        elif kind == "placed":
-            self._move_unit(e, ctx, out)
-        elif kind == "escalate":
-            self._leave_level(out)
-            if e.from_state == State.ESCALATED:
-                self._tally(out, Measure.OPEN_ESCALATIONS, -1)
-            self.holder_id = ctx.org_ids[str(e.data["to"])]
-            self._tally(out, Measure.OPEN_ESCALATIONS, 1)
-            if not self.escalated:
-                self.escalated = True
-                self._public(out, Measure.ESCALATED)
-        elif kind == "clock_breached":
-            clock = str(e.data.get("clock", ""))
-            if clock not in self.overdue:
-                self.overdue.add(clock)
-                self._tally(out, Measure.OVERDUE_CLOCKS, 1)
-            if clock == ClockKind.ACKNOWLEDGE and not self.ack_decided and not self.acknowledged:
-                self.ack_decided = True
-                self._public(out, Measure.ACK_DECIDED)
-            elif clock == ClockKind.FEEDBACK and not self.feedback_decided and not self.fed_back:
-                self.feedback_decided = True
-                self._public(out, Measure.FEEDBACK_DECIDED)
-        elif kind == "acknowledge":
-            self._answer(out, ClockKind.ACKNOWLEDGE)
-            if not self.acknowledged:
-                self.acknowledged = True
-                bucket = days_bucket(received_at=self.received_at, acknowledged_at=e.created_at)
-                self._public(out, Measure.ACK_DAYS, bucket)
-                if not self.ack_decided:
-                    self.ack_decided = True
-                    self._public(out, Measure.ACK_DECIDED)
-                    if out is not None and ctx.in_time(e, ClockKind.ACKNOWLEDGE):
-                        self._public(out, Measure.ACK_IN_TIME)
-        elif kind == "give_feedback":
-            self._answer(out, ClockKind.ACKNOWLEDGE)
-            self._answer(out, ClockKind.FEEDBACK)
-            if not self.fed_back:
-                self.fed_back = True
-                if not self.feedback_decided:
-                    self.feedback_decided = True
-                    self._public(out, Measure.FEEDBACK_DECIDED)
-                    if out is not None and ctx.in_time(e, ClockKind.FEEDBACK):
-                        self._public(out, Measure.FEEDBACK_IN_TIME)
-        elif kind in ("close", "withdraw"):
-            self._leave_level(out)
-            if kind == "close":
-                self._public(out, Measure.CLOSED)
-                if not self.fed_back:
-                    self._public(out, Measure.CLOSED_WITHOUT_FEEDBACK)
-                if not self.feedback_decided:
-                    self.feedback_decided = True
-                    self._public(out, Measure.FEEDBACK_DECIDED)
-        if kind in ACTIVITY_KINDS:
+        handler = _STORY.get(e.kind)
+        if handler is not None:
+            handler(self, e, ctx, out)
+        if e.kind in ACTIVITY_KINDS:
             self._answer(out, ClockKind.INACTIVITY)
         if e.to_state:
             self.state = e.to_state
+
+    def raised(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        # The unit it was raised about (known by code when replaying history; at intake it is the
+        # concern's own unit, and no look-up is needed).
+        self.unit_id = ctx.org_ids.get(str(e.data.get("unit", "")), self.unit_id)
+        self._public(out, Measure.RECEIVED)
+
+    def placed(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._move_unit(e, ctx, out)
+
+    def escalated_to(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._leave_level(out)
+        if e.from_state == State.ESCALATED:
+            self._tally(out, Measure.OPEN_ESCALATIONS, -1)
+        self.holder_id = ctx.org_ids[str(e.data["to"])]
+        self._tally(out, Measure.OPEN_ESCALATIONS, 1)
+        if not self.escalated:
+            self.escalated = True
+            self._public(out, Measure.ESCALATED)
+
+    def breached(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        clock = str(e.data.get("clock", ""))
+        if clock not in self.overdue:
+            self.overdue.add(clock)
+            self._tally(out, Measure.OVERDUE_CLOCKS, 1)
+        if clock == ClockKind.ACKNOWLEDGE and not self.ack_decided and not self.acknowledged:
+            self.ack_decided = True
+            self._public(out, Measure.ACK_DECIDED)
+        elif clock == ClockKind.FEEDBACK and not self.feedback_decided and not self.fed_back:
+            self.feedback_decided = True
+            self._public(out, Measure.FEEDBACK_DECIDED)
+
+    def acknowledged_by(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._answer(out, ClockKind.ACKNOWLEDGE)
+        if self.acknowledged:
+            return
+        self.acknowledged = True
+        self._public(out, Measure.ACK_DAYS, days_bucket(received_at=self.received_at, acknowledged_at=e.created_at))
+        if not self.ack_decided:
+            self.ack_decided = True
+            self._public(out, Measure.ACK_DECIDED)
+            if out is not None and ctx.in_time(e, ClockKind.ACKNOWLEDGE):
+                self._public(out, Measure.ACK_IN_TIME)
+
+    def fed_back_by(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._answer(out, ClockKind.ACKNOWLEDGE)
+        self._answer(out, ClockKind.FEEDBACK)
+        if self.fed_back:
+            return
+        self.fed_back = True
+        if not self.feedback_decided:
+            self.feedback_decided = True
+            self._public(out, Measure.FEEDBACK_DECIDED)
+            if out is not None and ctx.in_time(e, ClockKind.FEEDBACK):
+                self._public(out, Measure.FEEDBACK_IN_TIME)
+
+    def withdrawn(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._leave_level(out)
+
+    def closed(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._leave_level(out)
+        self._public(out, Measure.CLOSED)
+        if not self.fed_back:
+            self._public(out, Measure.CLOSED_WITHOUT_FEEDBACK)
+        if not self.feedback_decided:
+            self.feedback_decided = True
+            self._public(out, Measure.FEEDBACK_DECIDED)
+
+
+# What each kind of Event means for the figures (kinds not here change no figure but, if they are
+# activity, the inactivity breach they answer).
+_STORY: dict[str, Callable[[_Story, _E, _Context, Counter[Key] | None], None]] = {
+    EventKind.RAISED: _Story.raised,
+    EventKind.PLACED: _Story.placed,
+    EventKind.ESCALATE: _Story.escalated_to,
+    EventKind.CLOCK_BREACHED: _Story.breached,
+    EventKind.ACKNOWLEDGE: _Story.acknowledged_by,
+    EventKind.GIVE_FEEDBACK: _Story.fed_back_by,
+    EventKind.WITHDRAW: _Story.withdrawn,
+    EventKind.CLOSE: _Story.closed,
+}
 
 
 def _as_e(event: Event) -> _E:
@@ -289,9 +332,9 @@ def _org_ids(codes: set[str]) -> dict[str, int]:
 def _codes_named(events: Iterable[_E], *, with_raised: bool) -> set[str]:
     """Organisation codes the replay must turn into ids: escalation targets, placements, and (when
     replaying history) the unit each concern was raised about."""
-    codes = {str(e.data["to"]) for e in events if e.kind in ("escalate", "placed")}
+    codes = {str(e.data["to"]) for e in events if e.kind in (EventKind.ESCALATE, EventKind.PLACED)}
     if with_raised:
-        codes |= {str(e.data["unit"]) for e in events if e.kind == "raised" and "unit" in e.data}
+        codes |= {str(e.data["unit"]) for e in events if e.kind == EventKind.RAISED and "unit" in e.data}
     return codes
 
 
@@ -353,8 +396,8 @@ def _story_deltas(events: Sequence[Event], out: Counter[Key]) -> None:
     new = [e for evs in batch.values() for e in evs]
     codes = _codes_named([e for evs in history.values() for e in evs], with_raised=True)
     codes |= _codes_named(new, with_raised=False)
-    timed = {e.concern_id for e in new if e.kind in ("acknowledge", "give_feedback")}
-    placed = {e.concern_id for e in new if e.kind == "placed"}
+    timed = {e.concern_id for e in new if e.kind in (EventKind.ACKNOWLEDGE, EventKind.GIVE_FEEDBACK)}
+    placed = {e.concern_id for e in new if e.kind == EventKind.PLACED}
     ctx = _Context(org_ids=_org_ids(codes), clocks=_clocks(timed), open_alerts=_open_alerts(placed))
     for concern_id, evs in batch.items():
         unit_id, received_at = facts[concern_id]
@@ -390,6 +433,11 @@ def figure_deltas(*, events: Sequence[Event]) -> list[FigureDelta]:
     if relevant:
         _story_deltas(relevant, out)
     return _rows(out)
+
+
+def figure_deltas_for(events: Sequence[Event]) -> list[FigureDelta]:
+    """The handler the unit of work calls for every group of Events it flushes (OversightConfig.ready)."""
+    return figure_deltas(events=events)
 
 
 def figures_record(
@@ -580,9 +628,8 @@ def figures_rebuild(*, now: datetime | None = None, chunk: int = REBUILD_CHUNK) 
     _rollup_row()
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if outermost:
+            snapshot_isolation()
         # NOWAIT: waiting for a rollup would leave this snapshot behind the rows it changes.
         mark = FiguresRollup.objects.select_for_update(nowait=True).get(pk=1)
         FigureDelta.objects.all().delete()

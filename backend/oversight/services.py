@@ -1,4 +1,5 @@
-"""Sidelining alerts: opened by detectors and the clock sweep, resolved by people with a reason."""
+"""Sidelining alerts: opened when a use case on a concern tells of sidelining (``Sidelined``, handled
+through the unit of work), or by the arrival detectors here; resolved by people with a reason."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import scope
+from backend.concerns.facts import Sidelined
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
-from backend.config.db import IdsIn, rows_insert_plain
+from backend.concerns.vault import OPEN_STATES
+from backend.config.db import IdsIn, rows_insert
+from backend.errors import Forbidden
 from backend.oversight.figures import figures_record
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
@@ -52,7 +55,7 @@ def alerts_open(
     # RETURNING says which were written and their ids, so nothing is read back.
     written = {
         (concern_id, rule): pk
-        for pk, concern_id, rule in rows_insert_plain(fresh, ignore_conflicts=True, returning=("id", "concern", "rule"))
+        for pk, concern_id, rule in rows_insert(fresh, on_conflict="skip", returning=("id", "concern", "rule"))
     }
     created = []
     for alert in fresh:
@@ -76,13 +79,48 @@ def alerts_open(
     return created
 
 
+def alerts_for_sidelined(facts: Sequence[Sidelined]) -> int:
+    """The handler for ``Sidelined`` (registered in OversightConfig.ready): the alerts they call for,
+    opened in the teller's transaction; how many were opened."""
+    directory = next((f.directory for f in facts if f.directory is not None), None)
+    return len(alerts_open(items=[(f.concern, f.rule) for f in facts], now=facts[0].at, directory=directory))
+
+
+def _earlier_open_on_unit_and_theme(concern: Concern) -> bool:
+    """An open concern raised before this one about the same unit, sharing a theme: one indexed EXISTS."""
+    others = Concern.objects.filter(unit_id=concern.unit_id, state__in=OPEN_STATES, pk__lt=concern.pk)
+    return others.filter(themes__any_of=list(concern.themes)).exists()
+
+
+ARRIVAL_BATCH = 200
+
+
+def concerns_arrival_check(*, now: datetime | None = None) -> int:
+    """Run the arrival detectors once for every concern still waiting for them. A concern about a
+    unit where an earlier concern sharing a theme is still open opens a "repeat" alert (its
+    governors' notices in the same transaction). Concerns another worker holds are skipped: they are
+    that worker's. Returns how many were checked."""
+    now = now or timezone.now()
+    checked = 0
+    while True:
+        with transaction.atomic():
+            waiting = Concern.objects.filter(arrival_checks_pending=True).select_related("unit", "holder")
+            batch = list(waiting.order_by("pk").select_for_update(skip_locked=True, of=("self",))[:ARRIVAL_BATCH])
+            if not batch:
+                return checked
+            repeats = [(c, Rule.REPEAT) for c in batch if c.state in OPEN_STATES and _earlier_open_on_unit_and_theme(c)]
+            alerts_open(items=repeats, now=now)
+            Concern.objects.filter(pk__in=[c.pk for c in batch]).update(arrival_checks_pending=False)
+            checked += len(batch)
+
+
 @transaction.atomic
 def alert_resolve(*, alert_id: int, user: User, reason: str, now: datetime | None = None) -> Alert:
     """A governor or guardian who can see the concern closes the alert, saying why."""
     now = now or timezone.now()
     alert = Alert.objects.select_for_update().select_related("concern").get(pk=alert_id)
     if not scope.concerns_visible_q_subquery(user=user).filter(pk=alert.concern_id).exists():
-        raise PermissionDenied("You cannot see this concern.")
+        raise Forbidden("You cannot see this concern.")
     if alert.resolved_at is None:
         alert.resolved_at, alert.resolved_by, alert.resolution = now, user, reason[:500]
         alert.save(update_fields=["resolved_at", "resolved_by", "resolution"])

@@ -43,12 +43,14 @@ def world(demo: None) -> list[Concern]:
         with time_machine.travel(moment, tick=False):
             concerns.append(
                 services.concern_raise(
-                    unit=Organisation.objects.get(code="RNX07"),
-                    raiser_kind="staff",
-                    identity_mode="named",
-                    raiser_name="Raiser Canary",
-                    themes=["bullying"],
-                    what_happened="NARRATIVE-CANARY",
+                    draft=services.ConcernDraft(
+                        unit=Organisation.objects.get(code="RNX07"),
+                        raiser_kind="staff",
+                        identity_mode="named",
+                        raiser_name="Raiser Canary",
+                        themes=["bullying"],
+                        what_happened="NARRATIVE-CANARY",
+                    ),
                     now=moment,
                 ).concern
             )
@@ -58,11 +60,13 @@ def world(demo: None) -> list[Concern]:
         services.clocks_fire_due(now=START + timedelta(days=8))
     with time_machine.travel(START, tick=False):
         services.concern_raise(
-            unit=Organisation.objects.get(code="RCXDNE"),
-            raiser_kind="patient",
-            identity_mode="anonymous",
-            themes=["other"],
-            what_happened="NARRATIVE-CANARY",
+            draft=services.ConcernDraft(
+                unit=Organisation.objects.get(code="RCXDNE"),
+                raiser_kind="patient",
+                identity_mode="anonymous",
+                themes=["other"],
+                what_happened="NARRATIVE-CANARY",
+            ),
             now=START,
         )
     _fold()

@@ -13,7 +13,8 @@ from rest_framework.authtoken.models import Token
 from backend.concerns import services
 from backend.concerns.models import Concern, Event
 from backend.organisations.demo import USERS
-from backend.organisations.models import Organisation, OrganisationKind
+from backend.organisations.models import Organisation
+from tests.support.factories import WardFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def _client(username: str) -> Client:
 
 
 def _raise(code: str, **extra: object) -> Concern:
-    return services.concern_raise(
+    draft = services.ConcernDraft(
         unit=Organisation.objects.get(code=code),
         raiser_kind="staff",
         identity_mode="confidential",
@@ -35,17 +36,15 @@ def _raise(code: str, **extra: object) -> Concern:
         themes=["behaviour"],
         what_happened="Narrative only handlers may read.",
         **extra,  # type: ignore[arg-type]
-    ).concern
+    )
+    return services.concern_raise(draft=draft).concern
 
 
 @pytest.fixture
 def elsewhere(demo: None) -> Concern:
-    """A concern in another integrated care system that no demo user belongs to."""
-    trust = Organisation.objects.create(code="ZZX", name="Elsewhere Trust", kind=OrganisationKind.PROVIDER)
-    Organisation.objects.create(
-        code="ZZX01", name="Elsewhere Ward", kind=OrganisationKind.UNIT, parent=trust, escalates_to=trust
-    )
-    return _raise("ZZX01")
+    """A concern in another integrated care system (a ward with its own trust, board, ICB and
+    regulator) that no demo user belongs to."""
+    return _raise(WardFactory().code)
 
 
 READS = ["/api/v1/concerns/{ref}/", "/api/v1/public/concerns/{ref}/"]

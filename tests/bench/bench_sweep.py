@@ -29,7 +29,7 @@ from django.utils import timezone  # noqa: E402
 
 from backend.concerns import services  # noqa: E402
 from backend.concerns.models import Clock, Concern, Event  # noqa: E402
-from backend.concerns.sweep import SWEEP_BATCH  # noqa: E402
+from backend.concerns.services.sweep import SWEEP_BATCH  # noqa: E402
 from backend.organisations.demo import demo_seed  # noqa: E402
 from backend.organisations.models import Organisation  # noqa: E402
 from notifications.models import Delivery  # noqa: E402
@@ -53,11 +53,13 @@ def _seed(open_concerns: int) -> None:
     """One real concern, then copies of it in batches of 100,000, each with its three clocks."""
     _reset()
     template = services.concern_raise(
-        unit=Organisation.objects.get(code="RNX07"),
-        raiser_kind="staff",
-        identity_mode="anonymous",
-        themes=["other"],
-        what_happened="Seeded for the sweep benchmark.",
+        draft=services.ConcernDraft(
+            unit=Organisation.objects.get(code="RNX07"),
+            raiser_kind="staff",
+            identity_mode="anonymous",
+            themes=["other"],
+            what_happened="Seeded for the sweep benchmark.",
+        )
     ).concern
     columns = ", ".join(COPY_COLUMNS)
     with connection.cursor() as cursor:

@@ -80,11 +80,13 @@ def test_alerts_created_while_redis_is_down_are_each_delivered_once(demo: None, 
         try:
             for i in range(5):
                 concern = services.concern_raise(
-                    unit=ward,
-                    raiser_kind="staff",
-                    identity_mode="anonymous",
-                    themes=["other"],
-                    what_happened=f"outage {i}",
+                    draft=services.ConcernDraft(
+                        unit=ward,
+                        raiser_kind="staff",
+                        identity_mode="anonymous",
+                        themes=["other"],
+                        what_happened=f"outage {i}",
+                    )
                 ).concern
                 # Detriment opens an alert and writes its notices, with Redis down.
                 services.concern_message_from_raiser(concern_id=concern.pk, body="moved", kind="detriment")

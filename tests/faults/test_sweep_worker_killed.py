@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
-from backend.concerns.sweep import SWEEP_BATCH
+from backend.concerns.services.sweep import SWEEP_BATCH
 from backend.organisations.models import Organisation
 from backend.oversight.models import Alert
 from notifications.models import Delivery

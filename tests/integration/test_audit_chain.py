@@ -9,33 +9,32 @@ from django.utils import timezone
 
 from backend.concerns import services
 from backend.concerns.models import Concern, Event
-from backend.organisations.models import Organisation
+from tests.support.factories import ConcernFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _concern(ward: Organisation) -> Concern:
-    return services.concern_raise(
-        unit=ward, raiser_kind="patient", identity_mode="anonymous", themes=["other"], what_happened="text"
-    ).concern
+def _concern() -> Concern:
+    # On a ward of a care system of its own: ward -> trust -> board -> ICB -> regulator.
+    return ConcernFactory(raiser_kind="patient", identity_mode="anonymous", themes=["other"], what_happened="text")
 
 
-def _escalated(ward: Organisation) -> Concern:
-    concern = _concern(ward)
+def _escalated() -> Concern:
+    concern = _concern()
     services.clocks_fire_due(now=timezone.now() + timedelta(days=30))
     concern.refresh_from_db()
     assert concern.audit_seq == 3  # raised, clock_breached, escalate
     return concern
 
 
-def test_audit_verify_passes_on_an_intact_chain(ward: Organisation) -> None:
-    _escalated(ward)
+def test_audit_verify_passes_on_an_intact_chain() -> None:
+    _escalated()
     call_command("audit_verify")
 
 
 @pytest.mark.parametrize("tamper", ["edit", "delete_last", "reorder"])
-def test_audit_verify_reports_the_first_broken_link(ward: Organisation, tamper: str) -> None:
-    concern = _escalated(ward)
+def test_audit_verify_reports_the_first_broken_link(tamper: str) -> None:
+    concern = _escalated()
     first, *_, second = Event.objects.filter(concern=concern).order_by("seq")
     # Events are append-only for the application; a tamperer writes SQL directly.
     with connection.cursor() as cursor:

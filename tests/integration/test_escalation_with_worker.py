@@ -19,11 +19,13 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 def test_beat_and_worker_escalate_a_breached_concern_one_step(demo: None, tmp_path: Path) -> None:
     ward = Organisation.objects.get(code="RNX07")
     raised = services.concern_raise(
-        unit=ward,
-        raiser_kind="staff",
-        identity_mode="anonymous",
-        themes=["patient_safety"],
-        what_happened="Nobody acknowledges this.",
+        draft=services.ConcernDraft(
+            unit=ward,
+            raiser_kind="staff",
+            identity_mode="anonymous",
+            themes=["patient_safety"],
+            what_happened="Nobody acknowledges this.",
+        )
     )
     concern = raised.concern
     # The clock's due date is put in the past, as if seven days had gone by.

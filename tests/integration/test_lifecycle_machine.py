@@ -49,12 +49,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.now = timezone.now()
         ward = Organisation.objects.get(code="RNX07")
         self.concern_id = services.concern_raise(
-            unit=ward,
-            raiser_kind=raiser_kind,
-            identity_mode="anonymous",
-            themes=["other"],
-            what_happened="machine",
-            urgent=urgent,
+            draft=services.ConcernDraft(
+                unit=ward,
+                raiser_kind=raiser_kind,
+                identity_mode="anonymous",
+                themes=["other"],
+                what_happened="machine",
+                urgent=urgent,
+            ),
             now=self.now,
         ).concern.pk
         self.was_terminal = False

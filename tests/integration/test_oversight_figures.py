@@ -27,6 +27,7 @@ from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message,
 from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Organisation
 from backend.oversight import selectors
+from backend.oversight import services as oversight_services
 from backend.oversight.figures import (
     ACK_DAYS_TOP,
     ACTIVITY_KINDS,
@@ -66,7 +67,8 @@ def raise_concern(moment: datetime, unit: str = "RNX07", **extra: Any) -> Concer
         "what_happened": "NARRATIVE-CANARY",
     }
     fields.update(extra)
-    return at(moment, services.concern_raise, unit=org(unit), **fields).concern
+    draft = services.ConcernDraft(unit=org(unit), **fields)
+    return at(moment, services.concern_raise, draft=draft).concern
 
 
 def public_row(code: str, quarter: date) -> OrganisationQuarterFigures:
@@ -273,7 +275,7 @@ def test_a_concern_placed_on_a_ward_takes_its_counts_with_it(demo: None) -> None
     guardian = user("guardian")
     raise_concern(START, unit="RNX", raiser_kind="public")
     second = raise_concern(START + timedelta(hours=1), unit="RNX", raiser_kind="public")
-    at(START + timedelta(hours=1, seconds=30), services.concerns_arrival_check)  # the beat's arrival sweep
+    at(START + timedelta(hours=1, seconds=30), oversight_services.concerns_arrival_check)  # the beat's arrival sweep
     assert Alert.objects.filter(concern=second, resolved_at__isnull=True).exists()  # same trust, same theme
     figures_rollup()
     assert tallies() == {("RNX", "RNX"): (0, 0, 1)}

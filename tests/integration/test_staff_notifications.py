@@ -16,11 +16,13 @@ pytestmark = pytest.mark.django_db
 
 def _detriment() -> None:
     concern = services.concern_raise(
-        unit=Organisation.objects.get(code="RNX07"),
-        raiser_kind="staff",
-        identity_mode="anonymous",
-        themes=["bullying"],
-        what_happened="x",
+        draft=services.ConcernDraft(
+            unit=Organisation.objects.get(code="RNX07"),
+            raiser_kind="staff",
+            identity_mode="anonymous",
+            themes=["bullying"],
+            what_happened="x",
+        )
     ).concern
     services.concern_message_from_raiser(concern_id=concern.pk, body="moved off rota", kind="detriment")
 

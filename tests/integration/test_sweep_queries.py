@@ -19,7 +19,7 @@ from django.utils import timezone
 from backend.concerns import services
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, Concern, Event, Receipt
-from backend.concerns.sweep import clocks_fire_due
+from backend.concerns.services.sweep import clocks_fire_due
 from backend.organisations.models import Organisation
 from tests.support.seeding import acknowledge_due, concerns_seed
 
@@ -92,11 +92,13 @@ def test_a_seeded_concern_is_written_as_concern_raise_writes_one(demo: None) -> 
     ward = Organisation.objects.get(code="RNX07")
     at = datetime(2026, 3, 2, 10, 17, tzinfo=UTC)
     raised = services.concern_raise(
-        unit=ward,
-        raiser_kind="staff",
-        identity_mode="anonymous",
-        themes=["patient_safety"],
-        what_happened="Seeded concern 0",
+        draft=services.ConcernDraft(
+            unit=ward,
+            raiser_kind="staff",
+            identity_mode="anonymous",
+            themes=["patient_safety"],
+            what_happened="Seeded concern 0",
+        ),
         now=at,
     ).concern
     (seeded_id,) = concerns_seed(unit=ward, count=1, now=at)

@@ -15,9 +15,11 @@ from django.contrib.auth.models import User
 
 from backend.concerns import selectors, services
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
-from backend.organisations.models import Membership, Organisation, Role
+from backend.organisations.models import Organisation, Role
+from backend.oversight import services as oversight_services
 from backend.oversight.models import Alert
 from notifications.models import Delivery
+from tests.support.factories import StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,18 +35,20 @@ def raise_concern(
 ) -> Concern:
     with time_machine.travel(at, tick=False):
         concern = services.concern_raise(
-            unit=Organisation.objects.get(code="RNX07"),
-            raiser_kind=raiser_kind,
-            identity_mode="named",
-            raiser_name="Raiser Canary",
-            themes=list(themes),
-            what_happened="NARRATIVE-CANARY on ward 7",
+            draft=services.ConcernDraft(
+                unit=Organisation.objects.get(code="RNX07"),
+                raiser_kind=raiser_kind,
+                identity_mode="named",
+                raiser_name="Raiser Canary",
+                themes=list(themes),
+                what_happened="NARRATIVE-CANARY on ward 7",
+            ),
             now=at,
         ).concern
     # The beat's arrival sweep, half a minute later.
     arrival = at + timedelta(seconds=30)
     with time_machine.travel(arrival, tick=False):
-        services.concerns_arrival_check(now=arrival)
+        oversight_services.concerns_arrival_check(now=arrival)
     return concern
 
 
@@ -52,7 +56,7 @@ def sweep_daily(*, start: datetime, days: int) -> None:
     for day in range(days + 1):
         at = start + timedelta(days=day)
         with time_machine.travel(at, tick=False):
-            services.concerns_arrival_check(now=at)
+            oversight_services.concerns_arrival_check(now=at)
             services.clocks_fire_due(now=at)
 
 
@@ -121,8 +125,11 @@ def test_never_acknowledged_climbs_the_whole_route_one_step_per_breach(demo: Non
 def test_bounced_between_handlers_raises_one_alert(demo: None) -> None:
     concern = raise_concern(at=START)
     guardian = user("guardian")
-    second = get_user_model().objects.create_user(username="handler-two", email="h2@candour.invalid")
-    Membership.objects.create(user=second, organisation=Organisation.objects.get(code="RNX07"), role=Role.HANDLER)
+    second = StaffFactory(
+        username="handler-two",
+        membership__role=Role.HANDLER,
+        membership__organisation=Organisation.objects.get(code="RNX07"),
+    )
     first = user("handler")
     services.concern_acknowledge(concern_id=concern.pk, user=guardian, now=START + timedelta(hours=1))
     for i, handler in enumerate([first, second, first, second, first]):

@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from workflows.engine.calendar import WorkingCalendar
+from workflows.engine.vocabulary import RaiserKind, Theme
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
 
@@ -42,8 +43,8 @@ class BreachAction(StrEnum):
     ALERT_GOVERNORS = "alert_governors"
 
 
-RAISER_KINDS = ["staff", "patient", "carer", "public"]
-THEMES = ["patient_safety", "worker_safety", "bullying", "behaviour", "other"]
+RAISER_KINDS = [k.value for k in RaiserKind]
+THEMES = [t.value for t in Theme]
 
 POLICY_SCHEMA: dict[str, Any] = {
     "type": "object",

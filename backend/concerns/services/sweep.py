@@ -8,13 +8,14 @@ at once take disjoint rows, and a clock's status changes once, so nothing fires 
 
 Its cost is per due clock, so the hot path reads and writes plain values: clocks as tuples, each
 organisation and policy once per batch (not once per concern), rows written as one JSON parameter
-each (backend.config.db), and no row read back that the batch already holds.
+each (backend.config.db), and no row read back that the batch already holds. A breach moves a
+concern by the same ``state_move`` as a person's move (services.common): the transition table decides.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -24,20 +25,20 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backend.concerns.audit import event_build
 from backend.concerns.clocks import ALL_KINDS, clocks_build, concern_facts
-from backend.concerns.escalation import escalation_step
-from backend.concerns.models import Clock, ClockStatus, Concern, Event
+from backend.concerns.facts import Sidelined
+from backend.concerns.models import Clock, ClockStatus, Concern
 from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
-from backend.config.db import IdsIn, rows_insert_plain, rows_update_plain, values_insert_plain
+from backend.concerns.services.common import event_record
+from backend.concerns.services.escalation import escalation_step
+from backend.config.db import IdsIn, UnitOfWork
 from backend.organisations.models import EscalationPolicy, Organisation
-from backend.oversight.figures import figures_record
-from backend.oversight.services import alerts_open
 from notifications.services import DeliveryRequest
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import BreachAction
 from workflows.engine.sidelining import BREACH_RULE, Rule
+from workflows.engine.vocabulary import EventKind
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +97,9 @@ class _Escalation:
 @dataclass
 class _Batch:
     now: datetime
+    work: UnitOfWork = field(default_factory=UnitOfWork)
     fired: list[int] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    breached: set[int] = field(default_factory=set)  # concerns a breach changed
     escalated: dict[int, _Escalation] = field(default_factory=dict)
     alerts: list[tuple[Concern, Rule]] = field(default_factory=list)
     reminders: list[tuple[int, Concern]] = field(default_factory=list)
@@ -110,29 +112,46 @@ def _fire(batch: _Batch, clock: DueClock, concern: Concern) -> None:
     if concern.state in lifecycle.TERMINAL or concern.route_level != clock.route_level:
         return
     late = now - clock.due_at > LATE_AFTER
-    batch.events.append(
-        event_build(
-            concern=concern,
-            kind="clock_breached",
-            actor_id=None,
-            actor_role=Actor.SYSTEM,
-            now=now,
-            data={"clock": clock.kind, "level": clock.route_level, "late": late},
-        )
+    batch.breached.add(concern.pk)
+    event_record(
+        batch.work,
+        concern=concern,
+        kind=EventKind.CLOCK_BREACHED,
+        actor_role=Actor.SYSTEM,
+        now=now,
+        data={"clock": clock.kind, "level": clock.route_level, "late": late},
     )
     actions = set(clock.on_breach)
-    if BreachAction.ALERT_GOVERNORS in actions:
-        batch.alerts.append((concern, BREACH_RULE[clock.kind]))
-    if BreachAction.REMIND in actions:
-        batch.reminders.append((clock.pk, concern))
-    if BreachAction.ESCALATE in actions and concern.state in ESCALATABLE:
-        reason = f"{clock.kind}_breached"
-        step = escalation_step(concern=concern, actor=Actor.SYSTEM, actor_id=None, now=now, reason=reason)
-        if step is not None:
-            batch.events.append(step.event)
-            batch.escalated[concern.pk] = _Escalation(concern=concern, sender=step.sender, reason=reason)
-            if step.bounced:
-                batch.alerts.append((concern, Rule.BOUNCED))
+    for action, handler in ON_BREACH.items():  # in this order: alerts name the level breached
+        if action in actions:
+            handler(batch, clock, concern)
+
+
+def _alert_governors(batch: _Batch, clock: DueClock, concern: Concern) -> None:
+    batch.alerts.append((concern, BREACH_RULE[clock.kind]))
+
+
+def _remind(batch: _Batch, clock: DueClock, concern: Concern) -> None:
+    batch.reminders.append((clock.pk, concern))
+
+
+def _escalate(batch: _Batch, clock: DueClock, concern: Concern) -> None:
+    if concern.state not in ESCALATABLE:
+        return
+    reason = f"{clock.kind}_breached"
+    step = escalation_step(batch.work, concern=concern, actor=Actor.SYSTEM, actor_id=None, now=batch.now, reason=reason)
+    if step is not None:
+        batch.escalated[concern.pk] = _Escalation(concern=concern, sender=step.sender, reason=reason)
+        if step.bounced:
+            batch.alerts.append((concern, Rule.BOUNCED))
+
+
+# What a breached clock does, by the actions its policy rule lists.
+ON_BREACH: dict[BreachAction, Callable[[_Batch, DueClock, Concern], None]] = {
+    BreachAction.ALERT_GOVERNORS: _alert_governors,
+    BreachAction.REMIND: _remind,
+    BreachAction.ESCALATE: _escalate,
+}
 
 
 def _notices(batch: _Batch, directory: Directory) -> list[DeliveryRequest]:
@@ -174,6 +193,7 @@ def _new_level_clocks(batch: _Batch) -> list[dict[str, Any]]:
 
 
 def _write(batch: _Batch, concerns: Iterable[Concern]) -> int:
+    work = batch.work
     # Every clock of the batch fires at the same moment; "late" follows from its due time.
     Clock.objects.filter(IdsIn(F("pk"), batch.fired)).update(
         status=ClockStatus.FIRED, fired_at=batch.now, late=Q(due_at__lt=batch.now - LATE_AFTER)
@@ -183,16 +203,15 @@ def _write(batch: _Batch, concerns: Iterable[Concern]) -> int:
         Clock.objects.filter(IdsIn(F("concern_id"), batch.escalated), status=ClockStatus.PENDING).update(
             status=ClockStatus.STOPPED
         )
-        values_insert_plain(Clock, _new_level_clocks(batch))
-    rows_insert_plain(batch.events)
-    touched_ids = {e.concern_id for e in batch.events}
-    touched = [c for c in concerns if c.pk in touched_ids]
-    rows_update_plain(touched, CONCERN_WRITTEN)
-    figures_record(events=batch.events)
+        work.add_values(Clock, _new_level_clocks(batch))
+    touched = [c for c in concerns if c.pk in batch.breached]
+    work.update(touched, CONCERN_WRITTEN)
     involved = [c.holder for c in touched] + [c.unit for c in touched] + [e.sender for e in batch.escalated.values()]
     directory = Directory.for_organisations(involved)
+    work.tell(*(Sidelined(concern=c, rule=rule, at=batch.now, directory=directory) for c, rule in batch.alerts))
+    told = work.flush().told
     notices_send(_notices(batch, directory))
-    return len(alerts_open(items=batch.alerts, now=batch.now, directory=directory))
+    return told.get(Sidelined, 0)
 
 
 def _concerns_lock(concern_ids: set[int]) -> dict[int, Concern]:

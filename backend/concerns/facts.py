@@ -1,0 +1,27 @@
+"""What a use case tells, besides the rows it writes: facts other parts of Candour act on.
+
+Concerns do not know who acts on them (oversight opens alerts from ``Sidelined``); the unit of work
+(backend.config.db) hands each fact to the handlers registered for its type once the rows are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from backend.concerns.models import Concern
+from backend.concerns.notices import Directory
+from workflows.engine.sidelining import Rule
+
+
+@dataclass(frozen=True)
+class Sidelined:
+    """A concern is being sidelined in the way ``rule`` names (DOMAIN.md), as of ``at``.
+
+    ``directory``: the staff already looked up for the same write (a sweep batch), so the notices to
+    governors need no second look-up."""
+
+    concern: Concern
+    rule: Rule
+    at: datetime
+    directory: Directory | None = None

@@ -1,0 +1,67 @@
+"""Use cases that change concerns: the only code that writes them, one module per actor.
+
+- intake: raising a concern (web, API, SMS), one statement.
+- raiser: what the raiser does with their receipt: write, withdraw, answer, escalate when overdue.
+- staff: the moves guardians and handlers make.
+- escalation: one step up the route, shared by people and the sweep.
+- sweep: the clock sweep, firing every clock that has fallen due.
+
+Each service locks what it changes, asks the rulebook (workflows.engine) what is allowed and when
+clocks fall due, and writes the change, its Events and its clocks through one unit of work
+(backend.config.db) in one transaction. Entry points reach every use case here.
+"""
+
+from backend.concerns.services.escalation import concern_escalate_by_guardian
+from backend.concerns.services.intake import ConcernDraft, DuplicateSubmission, RaisedConcern, concern_raise
+from backend.concerns.services.raiser import (
+    TooManyAttempts,
+    concern_answer_speak_up_again,
+    concern_escalate_by_raiser,
+    concern_for_receipt,
+    concern_message_from_raiser,
+    concern_withdraw,
+)
+from backend.concerns.services.staff import (
+    RaiserIdentity,
+    concern_acknowledge,
+    concern_assign,
+    concern_clocks_pause,
+    concern_clocks_resume,
+    concern_close,
+    concern_give_feedback,
+    concern_identity_reveal,
+    concern_message_to_raiser,
+    concern_place_on_unit,
+    concern_reopen,
+    concern_start_review,
+)
+from backend.concerns.services.sweep import SWEEP_BATCH, SweepResult, clocks_fire_due
+
+__all__ = [
+    "SWEEP_BATCH",
+    "ConcernDraft",
+    "DuplicateSubmission",
+    "RaisedConcern",
+    "RaiserIdentity",
+    "SweepResult",
+    "TooManyAttempts",
+    "clocks_fire_due",
+    "concern_acknowledge",
+    "concern_answer_speak_up_again",
+    "concern_assign",
+    "concern_clocks_pause",
+    "concern_clocks_resume",
+    "concern_close",
+    "concern_escalate_by_guardian",
+    "concern_escalate_by_raiser",
+    "concern_for_receipt",
+    "concern_give_feedback",
+    "concern_identity_reveal",
+    "concern_message_from_raiser",
+    "concern_message_to_raiser",
+    "concern_place_on_unit",
+    "concern_raise",
+    "concern_reopen",
+    "concern_start_review",
+    "concern_withdraw",
+]

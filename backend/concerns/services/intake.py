@@ -1,0 +1,128 @@
+"""Raising a concern: the one use case a raiser waits on, so it is one statement."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from backend.concerns.audit import raised_event_build
+from backend.concerns.clocks import ALL_KINDS, clocks_build
+from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new, submission_digest
+from backend.concerns.models import Channel, Concern, IdentityMode, Receipt
+from backend.concerns.notices import Directory, raised_notices
+from backend.concerns.services.common import now_or
+from backend.config.db import UnitOfWork, id_reserve
+from backend.errors import Conflict
+from backend.organisations.models import Organisation
+from backend.organisations.policies import policy_for_organisation
+from notifications.services import deliveries_build
+
+logger = logging.getLogger(__name__)
+
+
+class DuplicateSubmission(Conflict):
+    """This form or request was already received; the receipt was shown then and cannot be shown again."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"already received as {reference}")
+        self.reference = reference
+
+
+@dataclass(frozen=True)
+class RaisedConcern:
+    concern: Concern
+    receipt: str  # shown once to the raiser, never stored
+
+
+@dataclass(frozen=True)
+class ConcernDraft:
+    """What a raiser tells: the one shape intake takes, from the web form, the API or a text."""
+
+    unit: Organisation
+    raiser_kind: str
+    identity_mode: str
+    themes: Sequence[str]
+    what_happened: str
+    urgent: bool = False
+    when_happened: str = ""
+    desired_outcome: str = ""
+    raised_before: bool | None = None
+    professional_group: str = ""
+    raiser_name: str = ""
+    raiser_contact: str = ""
+    channel: str = Channel.WEB
+    contact_token: str = field(default="", repr=False)
+
+
+def _concern_build(draft: ConcernDraft, *, now: datetime, submission: str | None) -> Concern:
+    """The unsaved concern. An anonymous raiser leaves no name, no contact and no exact time: the
+    receipt time is kept only to the hour."""
+    anonymous = draft.identity_mode == IdentityMode.ANONYMOUS
+    received_at = now.replace(minute=0, second=0, microsecond=0) if anonymous else now
+    return Concern(
+        raiser_kind=draft.raiser_kind,
+        professional_group=draft.professional_group,
+        identity_mode=draft.identity_mode,
+        themes=sorted(set(draft.themes)),
+        urgent=draft.urgent,
+        channel=draft.channel,
+        unit=draft.unit,
+        holder=draft.unit,
+        route_level=0,
+        what_happened=draft.what_happened,
+        when_happened=draft.when_happened,
+        desired_outcome=draft.desired_outcome,
+        raised_before=draft.raised_before,
+        raiser_name="" if anonymous else draft.raiser_name,
+        raiser_contact="" if anonymous else draft.raiser_contact,
+        received_at=received_at,
+        last_activity_at=received_at,
+        submission_digest=submission,
+        contact_token=draft.contact_token,
+        policy=policy_for_organisation(organisation=draft.unit),
+    )
+
+
+def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: datetime) -> bool:
+    """One attempt under a fresh key and reference: the concern and everything that follows from it
+    (receipt, first Event, clocks, the guardians' notices; the figures follow from the Event) in one
+    statement. False, with nothing written, if the reference or submission clashed."""
+    concern.pk = id_reserve(Concern)
+    concern.reference = reference_new()
+    concern.audit_seq, concern.audit_head = 0, ""
+    work = UnitOfWork()
+    work.add(Receipt(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or "")))
+    work.add(raised_event_build(concern=concern, channel=concern.channel, now=concern.received_at))
+    work.add(*clocks_build(concern=concern, kinds=ALL_KINDS, now=concern.received_at, first_start=True))
+    work.add(*deliveries_build(requests=raised_notices(directory=guardians, concern=concern), now=now))
+    return work.flush_together(concern)
+
+
+def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetime | None = None) -> RaisedConcern:
+    """Record a concern with its receipt, its first Event, its clocks, its figures and the notices to
+    its guardians, all or nothing, in one statement (the raiser waits for this, so it is one round
+    trip, not a dozen). No transaction of its own: the statement is atomic by itself, and inside a
+    caller's transaction (an inbound text's) it joins that one. Detectors that look at its arrival
+    (a repeat on the same unit and theme) run in the arrival sweep within seconds: governors are not
+    waiting on the raiser, and the raiser should not wait on them.
+
+    ``submission_key`` (the form's one-time token, or an API Idempotency-Key) makes a resubmission
+    (a refresh, a retried request) raise DuplicateSubmission instead of a second concern."""
+    now = now_or(now)
+    submission = submission_digest(submission_key) if submission_key else None
+    concern = _concern_build(draft, now=now, submission=submission)
+    receipt = receipt_new()
+    guardians = Directory.guardians_above(draft.unit)
+    for _ in range(5):
+        if _raise_once(concern, receipt=receipt, guardians=guardians, now=now):
+            break
+        if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
+            raise DuplicateSubmission(earlier.reference)  # the same form, sent again or twice at once
+        # A reference collision (about one in 10^11 per pair), or on SQLite a key taken by a
+        # concurrent raise: draw both again.
+    else:  # pragma: no cover - would need five collisions in a row
+        raise RuntimeError("could not allocate a concern reference")
+    logger.info("concern raised id=%s", concern.pk)
+    return RaisedConcern(concern=concern, receipt=receipt)

@@ -1,0 +1,145 @@
+"""What a raiser does once a concern is raised, holding its receipt (or the phone they texted from):
+open it, write, withdraw, answer whether they would speak up again, escalate once it is overdue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from backend.concerns import selectors
+from backend.concerns.clocks import clocks_stop
+from backend.concerns.crypto import receipt_digest, receipt_normalise
+from backend.concerns.facts import Sidelined
+from backend.concerns.models import Concern, Direction, Message, MessageKind, Receipt, ReceiptGuessWindow, SpeakUpAgain
+from backend.concerns.services.common import event_record, locked, move_record, now_or, refuse_if_closed
+from backend.concerns.services.escalation import escalate_now
+from backend.concerns.vault import vault_purge_for_concern
+from backend.config.db import UnitOfWork
+from backend.errors import Busy, IllegalMove
+from workflows.engine import lifecycle
+from workflows.engine.lifecycle import Actor
+from workflows.engine.sidelining import Rule
+from workflows.engine.vocabulary import EventKind
+
+
+class TooManyAttempts(Busy):
+    """The global ceiling on receipt look-ups was reached; try again in a minute."""
+
+
+def _count_attempt(now: datetime) -> int:
+    window = now.replace(second=0, microsecond=0)
+    updated = ReceiptGuessWindow.objects.filter(window_start=window).update(attempts=F("attempts") + 1)
+    if not updated:
+        try:
+            with transaction.atomic():
+                ReceiptGuessWindow.objects.create(window_start=window, attempts=1)
+        except IntegrityError:
+            ReceiptGuessWindow.objects.filter(window_start=window).update(attempts=F("attempts") + 1)
+    return ReceiptGuessWindow.objects.values_list("attempts", flat=True).get(window_start=window)
+
+
+def concern_for_receipt(*, code: str, now: datetime | None = None) -> Concern | None:
+    """The concern a receipt opens, or None. A malformed code costs the same work as a wrong one,
+    so the answer and its timing say nothing about which it was."""
+    now = now_or(now)
+    if _count_attempt(now) > settings.CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE:
+        raise TooManyAttempts("Too many look-ups right now. Try again in a minute.")
+    normalised = receipt_normalise(code)
+    digest = receipt_digest(normalised if normalised is not None else "!" + code[:64])
+    receipt = Receipt.objects.select_related("concern").filter(digest=digest).first()
+    return receipt.concern if receipt and normalised is not None else None
+
+
+# What each kind of message from a raiser is recorded as, and the sidelining it signals, if any.
+RAISER_MESSAGE_EVENTS: dict[MessageKind, EventKind] = {
+    MessageKind.MESSAGE: EventKind.MESSAGE_FROM_RAISER,
+    MessageKind.INFORMATION: EventKind.INFORMATION_ADDED,
+    MessageKind.DETRIMENT: EventKind.DETRIMENT_REPORTED,
+    MessageKind.NOTHING_DONE: EventKind.NOTHING_DONE_REPORTED,
+}
+RAISER_ALERTS: dict[MessageKind, Rule] = {
+    MessageKind.DETRIMENT: Rule.DETRIMENT,
+    MessageKind.NOTHING_DONE: Rule.NOTHING_DONE,
+}
+
+
+@transaction.atomic
+def concern_message_from_raiser(
+    *, concern_id: int, body: str, kind: str = MessageKind.MESSAGE, now: datetime | None = None
+) -> Message:
+    """The raiser writes: a message, more information, or a report of detriment (harm for speaking up).
+    A raiser writing is not the handlers' activity: the inactivity clock keeps counting."""
+    now = now_or(now)
+    concern = locked(concern_id)
+    refuse_if_closed(concern=concern, name="message", actor=Actor.RAISER)
+    message = Message.objects.create(
+        concern=concern, direction=Direction.FROM_RAISER, kind=kind, body=body, created_at=now
+    )
+    if kind == MessageKind.DETRIMENT:
+        concern.detriment_reported = True
+    work = UnitOfWork()
+    event_record(
+        work,
+        concern=concern,
+        kind=RAISER_MESSAGE_EVENTS[MessageKind(kind)],
+        actor_role=Actor.RAISER,
+        now=now,
+        data={"message": message.pk},
+        visible_to_raiser=True,
+    )
+    work.save(concern)
+    if (rule := RAISER_ALERTS.get(MessageKind(kind))) is not None:
+        work.tell(Sidelined(concern=concern, rule=rule, at=now))
+    work.flush()
+    return message
+
+
+@transaction.atomic
+def concern_withdraw(*, concern_id: int, now: datetime | None = None) -> Concern:
+    now = now_or(now)
+    concern = locked(concern_id)
+    work = UnitOfWork()
+    move_record(work, concern=concern, name=EventKind.WITHDRAW, actor=Actor.RAISER, actor_id=None, now=now)
+    clocks_stop(concern_ids=[concern.pk])
+    work.save(concern)
+    work.flush()
+    vault_purge_for_concern(concern=concern)
+    return concern
+
+
+SPEAK_UP_STATES = frozenset({lifecycle.State.FEEDBACK_GIVEN, lifecycle.State.CLOSED})
+
+
+@transaction.atomic
+def concern_answer_speak_up_again(*, concern_id: int, answer: str, now: datetime | None = None) -> Concern:
+    """ "Given your experience, would you speak up again?" asked once feedback is given, answered once."""
+    now = now_or(now)
+    concern = locked(concern_id)
+    if concern.state not in SPEAK_UP_STATES or concern.would_speak_up_again:
+        raise IllegalMove("answer_speak_up_again", concern.state, Actor.RAISER)
+    concern.would_speak_up_again = SpeakUpAgain(answer)
+    work = UnitOfWork()
+    event_record(
+        work,
+        concern=concern,
+        kind=EventKind.SPEAK_UP_AGAIN_ANSWERED,
+        actor_role=Actor.RAISER,
+        now=now,
+        data={"answer": answer},
+        visible_to_raiser=True,
+    )
+    work.save(concern)
+    work.flush()
+    return concern
+
+
+@transaction.atomic
+def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) -> Concern:
+    now = now_or(now)
+    concern = locked(concern_id)
+    if not selectors.raiser_may_escalate(concern=concern, now=now):
+        raise IllegalMove(EventKind.ESCALATE, concern.state, Actor.RAISER)
+    return escalate_now(concern=concern, actor=Actor.RAISER, actor_id=None, now=now, reason="raiser_escalated")

@@ -1,0 +1,303 @@
+"""The moves guardians and handlers make on a concern they hold: each locks the concern, checks the
+caller's role in scope and the transition table, and writes the change with its Event in one unit of
+work inside one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models.functions import Length
+
+from backend.concerns import scope
+from backend.concerns.clocks import (
+    ALL_KINDS,
+    clock_restart,
+    clocks_pause,
+    clocks_resume,
+    clocks_start,
+    clocks_stop,
+)
+from backend.concerns.facts import Sidelined
+from backend.concerns.models import Channel, Concern, Direction, IdentityMode, Message, MessageKind
+from backend.concerns.notices import notices_send
+from backend.concerns.services.common import (
+    activity_record,
+    actor_for,
+    event_record,
+    locked,
+    locked_for_guardian,
+    move_record,
+    now_or,
+    refuse_if_closed,
+)
+from backend.concerns.vault import vault_purge_for_concern
+from backend.config.db import UnitOfWork
+from backend.errors import Forbidden, Invalid
+from backend.organisations.models import Organisation, OrganisationKind
+from notifications.services import DeliveryRequest
+from workflows.engine.lifecycle import Actor
+from workflows.engine.policy import ClockKind
+from workflows.engine.sidelining import Rule, is_bounced
+from workflows.engine.vocabulary import EventKind
+
+
+def _staff_move(
+    *,
+    concern_id: int,
+    user: User,
+    name: EventKind,
+    now: datetime,
+    stop: Sequence[str] = (),
+    data: dict[str, object] | None = None,
+) -> Concern:
+    """A member of staff moves a concern: role checked in scope, then the table, then one write."""
+    concern = locked(concern_id)
+    actor = actor_for(user=user, concern=concern)
+    work = UnitOfWork()
+    move_record(work, concern=concern, name=name, actor=actor, actor_id=user.pk, now=now, data=data)
+    if stop:
+        clocks_stop(concern_ids=[concern.pk], kinds=stop)
+    work.save(concern)
+    work.flush()
+    return concern
+
+
+@transaction.atomic
+def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    """Acknowledged: the acknowledge clock stops and the feedback clock counts from now."""
+    now = now_or(now)
+    concern = _staff_move(
+        concern_id=concern_id, user=user, name=EventKind.ACKNOWLEDGE, now=now, stop=[ClockKind.ACKNOWLEDGE]
+    )
+    clock_restart(concern=concern, kind=ClockKind.FEEDBACK, now=now)
+    return concern
+
+
+@transaction.atomic
+def concern_start_review(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    return _staff_move(concern_id=concern_id, user=user, name=EventKind.START_REVIEW, now=now_or(now))
+
+
+@transaction.atomic
+def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: datetime | None = None) -> Concern:
+    """Feedback is a message to the raiser and a move: both or neither."""
+    now = now_or(now)
+    concern = _staff_move(
+        concern_id=concern_id,
+        user=user,
+        name=EventKind.GIVE_FEEDBACK,
+        now=now,
+        stop=[ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK],
+    )
+    message = Message.objects.create(
+        concern=concern,
+        direction=Direction.TO_RAISER,
+        kind=MessageKind.FEEDBACK,
+        author=user,
+        body=feedback,
+        created_at=now,
+    )
+    _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=feedback)
+    return concern
+
+
+@transaction.atomic
+def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
+    """Closing is allowed without feedback (the raiser may have gone quiet), but governors are told."""
+    now = now_or(now)
+    concern = _staff_move(
+        concern_id=concern_id, user=user, name=EventKind.CLOSE, now=now, stop=ALL_KINDS, data={"reason": reason[:200]}
+    )
+    if not Message.objects.filter(concern=concern, kind=MessageKind.FEEDBACK).exists():
+        work = UnitOfWork()
+        work.tell(Sidelined(concern=concern, rule=Rule.CLOSED_WITHOUT_FEEDBACK, at=now))
+        work.flush()
+    vault_purge_for_concern(concern=concern)
+    return concern
+
+
+@transaction.atomic
+def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    now = now_or(now)
+    concern = _staff_move(concern_id=concern_id, user=user, name=EventKind.REOPEN, now=now)
+    clocks_start(concern=concern, kinds=ALL_KINDS, now=now, first_start=True)
+    return concern
+
+
+@transaction.atomic
+def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime | None = None) -> Concern:
+    """A guardian places the concern with a handler. Each reassignment is counted: three or more is
+    the "bounced between handlers" sidelining signal."""
+    now = now_or(now)
+    concern = locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian places concerns with handlers."
+    )
+    refuse_if_closed(concern=concern, name="assign", actor=Actor.GUARDIAN)
+    if not scope.may_be_assigned(user=handler, concern=concern):
+        raise Forbidden("That person does not handle concerns for this organisation.")
+    previous = concern.assignee_id
+    concern.assignee = handler
+    if previous is not None and previous != handler.pk:
+        concern.handovers += 1
+    activity_record(concern=concern, now=now)
+    work = UnitOfWork()
+    event_record(
+        work,
+        concern=concern,
+        kind=EventKind.ASSIGNED,
+        actor_id=user.pk,
+        actor_role=Actor.GUARDIAN,
+        now=now,
+        data={"handler": handler.pk, "previous": previous},
+    )
+    work.save(concern)
+    if is_bounced(handovers=concern.handovers):
+        work.tell(Sidelined(concern=concern, rule=Rule.BOUNCED, at=now))
+    work.flush()
+    return concern
+
+
+@transaction.atomic
+def concern_place_on_unit(*, concern_id: int, user: User, unit: Organisation, now: datetime | None = None) -> Concern:
+    """A guardian says which ward or team an SMS concern (or a misplaced one) is about."""
+    now = now_or(now)
+    concern = locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian places a concern on a unit."
+    )
+    if unit.kind != OrganisationKind.UNIT or not unit.path.startswith(concern.holder.path):
+        raise Forbidden("Choose a ward or team of the organisation holding the concern.")
+    previous = concern.unit.code
+    concern.unit = unit
+    work = UnitOfWork()
+    event_record(
+        work,
+        concern=concern,
+        kind=EventKind.PLACED,
+        actor_id=user.pk,
+        actor_role=Actor.GUARDIAN,
+        now=now,
+        data={"from": previous, "to": unit.code},
+    )
+    work.save(concern)
+    work.flush()
+    return concern
+
+
+def _sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
+    """An SMS raiser hears from the guardian by text: the outbox holds the vault token, not the number,
+    and the guardian's words only until sent. It comes from the number of the organisation they
+    texted (the nearest on the concern's path that takes texts), so their reply reaches it again."""
+    if concern.channel != Channel.SMS or not concern.contact_token:
+        return
+    codes = [part for part in concern.unit.path.strip("/").split("/") if part]
+    sender = (
+        Organisation.objects.filter(code__in=codes)
+        .exclude(sms_number="")
+        .order_by(Length("path").desc())
+        .values_list("sms_number", flat=True)
+        .first()
+    )
+    notices_send(
+        [
+            DeliveryRequest(
+                idempotency_key=f"sms:{key}",
+                channel="sms",
+                recipient=concern.contact_token,
+                body=f"Candour, concern {concern.reference}: {text}"[:1500],
+                private=True,
+                sender=sender or "",
+            )
+        ]
+    )
+
+
+@transaction.atomic
+def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: datetime | None = None) -> Message:
+    now = now_or(now)
+    concern = locked(concern_id)
+    actor = actor_for(user=user, concern=concern)
+    refuse_if_closed(concern=concern, name="message", actor=actor)
+    message = Message.objects.create(
+        concern=concern, direction=Direction.TO_RAISER, author=user, body=body, created_at=now
+    )
+    activity_record(concern=concern, now=now)
+    work = UnitOfWork()
+    event_record(
+        work,
+        concern=concern,
+        kind=EventKind.MESSAGE_TO_RAISER,
+        actor_id=user.pk,
+        actor_role=actor,
+        now=now,
+        data={"message": message.pk},
+        visible_to_raiser=True,
+    )
+    work.save(concern)
+    work.flush()
+    _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=body)
+    return message
+
+
+@dataclass(frozen=True)
+class RaiserIdentity:
+    name: str
+    contact: str
+
+
+@transaction.atomic
+def concern_identity_reveal(*, concern_id: int, user: User, now: datetime | None = None) -> RaiserIdentity:
+    """Only a guardian sees a confidential raiser's identity, and every look is audited."""
+    now = now_or(now)
+    concern = locked(concern_id)
+    actor = actor_for(user=user, concern=concern)
+    if concern.identity_mode == IdentityMode.ANONYMOUS:
+        return RaiserIdentity(name="", contact="")
+    if concern.identity_mode == IdentityMode.CONFIDENTIAL and actor is not Actor.GUARDIAN:
+        raise Forbidden("Only the guardian may see who raised a confidential concern.")
+    if scope.outside_origin(user=user, concern=concern) and not (
+        concern.identity_mode == IdentityMode.NAMED and concern.identity_shared_on_escalation
+    ):
+        # An escalation packet never says who raised it, unless a named raiser agreed.
+        raise Forbidden("Bodies further up the route do not learn who raised a concern.")
+    _audited(concern=concern, kind=EventKind.IDENTITY_VIEWED, user=user, actor=actor, now=now)
+    return RaiserIdentity(name=concern.raiser_name, contact=concern.raiser_contact)
+
+
+def _audited(
+    *, concern: Concern, kind: EventKind, user: User, actor: Actor, now: datetime, data: dict[str, object] | None = None
+) -> None:
+    """An Event that changes nothing else on the concern but its chain's head."""
+    work = UnitOfWork()
+    event_record(work, concern=concern, kind=kind, actor_id=user.pk, actor_role=actor, now=now, data=data)
+    work.save(concern, fields=["audit_seq", "audit_head"])
+    work.flush()
+
+
+@transaction.atomic
+def concern_clocks_pause(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
+    """Clocks stop counting only with a recorded reason (waiting on the raiser, say); audited."""
+    now = now_or(now)
+    concern = locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian pauses a concern's clocks."
+    )
+    if not reason.strip():
+        raise Invalid("a pause needs a reason")
+    if clocks_pause(concern=concern, reason=reason, now=now):
+        data: dict[str, object] = {"reason": reason[:200]}
+        _audited(concern=concern, kind=EventKind.CLOCKS_PAUSED, user=user, actor=Actor.GUARDIAN, now=now, data=data)
+    return concern
+
+
+@transaction.atomic
+def concern_clocks_resume(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
+    now = now_or(now)
+    concern = locked_for_guardian(
+        concern_id=concern_id, user=user, refusal="Only the guardian resumes a concern's clocks."
+    )
+    if clocks_resume(concern=concern, now=now):
+        _audited(concern=concern, kind=EventKind.CLOCKS_RESUMED, user=user, actor=Actor.GUARDIAN, now=now)
+    return concern
