@@ -9,7 +9,6 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from backend.concerns.models import Concern, Event, Message
-from tests.support.databases import theme_filter_fails_on_sqlite
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,6 @@ def token_for(username: str) -> str:
     return Token.objects.get_or_create(user=get_user_model().objects.get(username=username))[0].key
 
 
-@theme_filter_fails_on_sqlite
 def test_raise_follow_up_and_handle_through_the_api(demo: None) -> None:
     client = Client()
     raised = post(client, "/api/v1/concerns/raise/", RAISE)

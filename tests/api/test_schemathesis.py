@@ -63,7 +63,6 @@ from schemathesis.checks import (
 )
 
 from backend.concerns import services
-from tests.support.databases import theme_filter_fails_on_sqlite
 
 pytestmark = pytest.mark.django_db
 
@@ -227,7 +226,6 @@ def _connection_kept_across_requests() -> Iterator[None]:
         request_finished.connect(close_old_connections)
 
 
-@theme_filter_fails_on_sqlite
 def test_the_whole_api_as_every_caller_has_no_server_errors_and_matches_its_schema(demo: None) -> None:
     from backend.config.wsgi import application
 

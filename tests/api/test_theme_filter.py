@@ -7,14 +7,11 @@ import json
 import pytest
 from django.test import Client
 
-from tests.support.databases import theme_filter_fails_on_sqlite
-
 pytestmark = pytest.mark.django_db
 
 RAISE = {"unit": "RNX07", "raiser_kind": "staff", "identity_mode": "anonymous", "what_happened": "The rota."}
 
 
-@theme_filter_fails_on_sqlite
 def test_a_guardian_lists_the_concerns_about_patient_safety(demo: None, user_named) -> None:  # type: ignore[no-untyped-def]
     client = Client()
     references = {}
