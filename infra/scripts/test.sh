@@ -28,7 +28,8 @@ echo "== pytest (PostgreSQL, Redis)"
 .venv/bin/python -m pytest "$@" || status=$?
 if [ $# -eq 0 ]; then
   # With no DATABASE_URL or CELERY_BROKER_URL the settings fall back to the embedded default (the
-  # test database is then SQLite in memory). A test that needs PostgreSQL is skipped there, saying why.
+  # test database is then SQLite in memory). A test that needs PostgreSQL must skip there, saying why
+  # (none does today).
   echo "== pytest tests/api (SQLite, filesystem broker)"
   env -u DATABASE_URL -u CELERY_BROKER_URL CANDOUR_VAR_DIR="$run_dir/var-sqlite" \
     .venv/bin/python -m pytest tests/api || status=$?
