@@ -25,6 +25,7 @@ from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors
 from backend.oversight import services as oversight_services
+from workflows.engine.vocabulary import Action
 
 
 @access("public")
@@ -201,7 +202,7 @@ def _case_page(
         "history": case.history,
         "clocks": case.clocks,
         "messages_": selectors.concern_messages(concern=case.concern),
-        "handlers": selectors.handlers_for_concern(concern=case.concern) if "assign" in case.actions else [],
+        "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
         "errors": errors or {},
     }
     return render(request, "frontend/case.html", context, status=status)
@@ -227,33 +228,35 @@ def _handler(request: HttpRequest) -> User:
 
 
 # Each staff move on the case page: the service it calls, given the concern, the user and the form.
-STAFF_ACTIONS: dict[str, Callable[[int, User, HttpRequest], object]] = {
-    "acknowledge": lambda cid, user, _: services.concern_acknowledge(concern_id=cid, user=user),
-    "start_review": lambda cid, user, _: services.concern_start_review(concern_id=cid, user=user),
-    "give_feedback": lambda cid, user, req: services.concern_give_feedback(
+STAFF_ACTIONS: dict[Action, Callable[[int, User, HttpRequest], object]] = {
+    Action.ACKNOWLEDGE: lambda cid, user, _: services.concern_acknowledge(concern_id=cid, user=user),
+    Action.START_REVIEW: lambda cid, user, _: services.concern_start_review(concern_id=cid, user=user),
+    Action.GIVE_FEEDBACK: lambda cid, user, req: services.concern_give_feedback(
         concern_id=cid, user=user, feedback=_text(req)
     ),
-    "close": lambda cid, user, req: services.concern_close(concern_id=cid, user=user, reason=_text(req)[:200]),
-    "reopen": lambda cid, user, _: services.concern_reopen(concern_id=cid, user=user),
-    "message": lambda cid, user, req: services.concern_message_to_raiser(concern_id=cid, user=user, body=_text(req)),
-    "assign": lambda cid, user, req: services.concern_assign(concern_id=cid, user=user, handler=_handler(req)),
-    "escalate": lambda cid, user, req: services.concern_escalate_by_guardian(
+    Action.CLOSE: lambda cid, user, req: services.concern_close(concern_id=cid, user=user, reason=_text(req)[:200]),
+    Action.REOPEN: lambda cid, user, _: services.concern_reopen(concern_id=cid, user=user),
+    Action.MESSAGE: lambda cid, user, req: services.concern_message_to_raiser(
+        concern_id=cid, user=user, body=_text(req)
+    ),
+    Action.ASSIGN: lambda cid, user, req: services.concern_assign(concern_id=cid, user=user, handler=_handler(req)),
+    Action.ESCALATE: lambda cid, user, req: services.concern_escalate_by_guardian(
         concern_id=cid, user=user, reason=_text(req)
     ),
-    "pause": lambda cid, user, req: services.concern_clocks_pause(concern_id=cid, user=user, reason=_text(req)),
-    "resume": lambda cid, user, _: services.concern_clocks_resume(concern_id=cid, user=user),
+    Action.PAUSE: lambda cid, user, req: services.concern_clocks_pause(concern_id=cid, user=user, reason=_text(req)),
+    Action.RESUME: lambda cid, user, _: services.concern_clocks_resume(concern_id=cid, user=user),
 }
 
 
 @access("staff")
 @require_POST
 def concern_action_page(request: HttpRequest, reference: str, action: str) -> HttpResponse:
-    run = STAFF_ACTIONS.get(action)
+    run = STAFF_ACTIONS.get(action)  # type: ignore[call-overload]  # an Action is its own string
     concern = selectors.concern_for_handler(user=request.user, reference=reference)
     if concern is None or run is None:
         raise Http404
     try:
-        run(concern.pk, request.user, request)  # type: ignore[arg-type]
+        run(concern.pk, request.user, request)
     except ValidationError as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"text": exc.detail}
         errors = {field: [str(m) for m in messages] for field, messages in detail.items()}

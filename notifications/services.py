@@ -336,39 +336,42 @@ def deliveries_requeue_stale(
                 .order_by("updated_at")
                 .only("pk", "status", "attempts")[:batch]
             )
-            # Every stale status may become undeliverable; asking status_may_move keeps the rule in one place.
-            exhausted = [
-                d.pk
-                for d in rows
-                if d.attempts >= max_attempts and status_may_move(d.status, DeliveryStatus.UNDELIVERABLE)
-            ]
-            again = [d for d in rows if d.attempts < max_attempts]
-            if exhausted:
-                Delivery.objects.filter(pk__in=exhausted).update(
-                    status=DeliveryStatus.UNDELIVERABLE,
-                    last_error=f"gave up after {max_attempts} attempts",
-                    updated_at=now,
-                )
-                Delivery.objects.filter(pk__in=exhausted, private=True).update(body="")
-            interrupted = [d.pk for d in again if d.status == DeliveryStatus.SENDING]
-            if interrupted:
-                # sending -> failed (a sideways move): the worker died or hung mid-send. The message
-                # may have gone out; sending it again risks a duplicate rather than a lost notice.
-                Delivery.objects.filter(pk__in=interrupted).update(
-                    status=DeliveryStatus.FAILED, last_error="interrupted: no result recorded", updated_at=now
-                )
-            waiting = [d.pk for d in again if d.status != DeliveryStatus.SENDING]
-            if waiting:
-                # Touched, status unchanged: the next sweep gives this send a full older_than to happen.
-                Delivery.objects.filter(pk__in=waiting).update(updated_at=now)
-            _deliveries_send_on_commit([d.pk for d in again])
-        requeued += len(again)
-        given_up += len(exhausted)
+            again, exhausted = _requeue(rows, now=now, max_attempts=max_attempts)
+        requeued += again
+        given_up += exhausted
         if len(rows) < batch:
             break
     if requeued or given_up:
         logger.info("deliveries requeued=%s given_up=%s", requeued, given_up)
     return requeued
+
+
+def _requeue(rows: Sequence[Delivery], *, now: datetime, max_attempts: int) -> tuple[int, int]:
+    """One locked batch of stale rows: give up those out of attempts, send the rest again after
+    commit. Returns (requeued, given up)."""
+    # Every stale status may become undeliverable; asking status_may_move keeps the rule in one place.
+    exhausted = [
+        d.pk for d in rows if d.attempts >= max_attempts and status_may_move(d.status, DeliveryStatus.UNDELIVERABLE)
+    ]
+    again = [d for d in rows if d.attempts < max_attempts]
+    if exhausted:
+        Delivery.objects.filter(pk__in=exhausted).update(
+            status=DeliveryStatus.UNDELIVERABLE, last_error=f"gave up after {max_attempts} attempts", updated_at=now
+        )
+        Delivery.objects.filter(pk__in=exhausted, private=True).update(body="")
+    interrupted = [d.pk for d in again if d.status == DeliveryStatus.SENDING]
+    if interrupted:
+        # sending -> failed (a sideways move): the worker died or hung mid-send. The message may
+        # have gone out; sending it again risks a duplicate rather than a lost notice.
+        Delivery.objects.filter(pk__in=interrupted).update(
+            status=DeliveryStatus.FAILED, last_error="interrupted: no result recorded", updated_at=now
+        )
+    waiting = [d.pk for d in again if d.status != DeliveryStatus.SENDING]
+    if waiting:
+        # Touched, status unchanged: the next sweep gives this send a full older_than to happen.
+        Delivery.objects.filter(pk__in=waiting).update(updated_at=now)
+    _deliveries_send_on_commit([d.pk for d in again])
+    return len(again), len(exhausted)
 
 
 def deliveries_in_app_unread(*, recipient: str, limit: int = 50) -> QuerySet[Delivery]:

@@ -12,12 +12,7 @@ from backend.concerns.fields import EncryptedTextField
 from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import BY_NAME, State
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import (
-    EVENT_LABELS,
-    RAISER_KIND_LABELS,
-    THEME_LABELS,
-    choices,
-)
+from workflows.engine.vocabulary import EventKind, RaiserKind, Theme, choices
 
 # Unique and looked-up text columns get plain btree indexes here, declared in Meta: a field's own
 # unique=True or db_index=True also makes PostgreSQL a second "_like" index for LIKE 'x%', which
@@ -42,9 +37,9 @@ class Channel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
-RAISER_KIND_CHOICES = choices(RAISER_KIND_LABELS)
-THEME_CHOICES = choices(THEME_LABELS)
-EVENT_CHOICES = choices(EVENT_LABELS)
+RAISER_KIND_CHOICES = choices(RaiserKind)
+THEME_CHOICES = choices(Theme)
+EVENT_CHOICES = choices(EventKind)
 STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in State]
 
 

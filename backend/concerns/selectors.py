@@ -15,6 +15,7 @@ from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
+from workflows.engine.vocabulary import Action
 
 
 def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
@@ -49,7 +50,7 @@ def concern_for_handler(*, user: User | AnonymousUser, reference: str) -> Concer
 @dataclass(frozen=True)
 class CaseView:
     concern: Concern
-    actions: list[str]
+    actions: list[Action]
     # A body further up the route sees the escalation packet: what happened, when, what was done;
     # never the conversation with the raiser, never who they are.
     packet: bool
@@ -63,17 +64,17 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     if concern is None:
         return None
     actor = scope.actor_for(user=user, concern=concern)  # type: ignore[arg-type]
-    actions = lifecycle.allowed(state=concern.state, actor=actor) if actor else []
+    actions = [Action(name) for name in lifecycle.allowed(state=concern.state, actor=actor)] if actor else []
     clocks = list(Clock.objects.filter(concern=concern, status=ClockStatus.PENDING).order_by("due_at"))
     if actor and concern.state not in lifecycle.TERMINAL:
         # Not moves of the lifecycle, but what the same people may do while it is open.
-        actions.append("message")
+        actions.append(Action.MESSAGE)
         if actor is Actor.GUARDIAN:
-            actions.append("assign")
+            actions.append(Action.ASSIGN)
             paused = any(c.paused_at for c in clocks)
-            actions.append("resume" if paused else "pause")
+            actions.append(Action.RESUME if paused else Action.PAUSE)
     if actor is not Actor.GUARDIAN or concern.holder.escalates_to is None:
-        actions = [a for a in actions if a != "escalate"]
+        actions = [a for a in actions if a != Action.ESCALATE]
     packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
     history = list(Event.objects.filter(concern=concern).exclude(kind__in=PRIVATE_EVENTS).order_by("seq"))
     return CaseView(concern=concern, actions=actions, packet=packet, history=history, clocks=clocks)

@@ -12,92 +12,79 @@ others that name the same things.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Self
 
 
-class RaiserKind(StrEnum):
-    STAFF = "staff"
-    PATIENT = "patient"
-    CARER = "carer"
-    PUBLIC = "public"
+class Labelled(StrEnum):
+    """A word of the vocabulary: its stored value, and the human label it is shown under."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str = "") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
 
 
-RAISER_KIND_LABELS: dict[RaiserKind, str] = {
-    RaiserKind.STAFF: "Member of staff",
-    RaiserKind.PATIENT: "Patient",
-    RaiserKind.CARER: "Carer or relative",
-    RaiserKind.PUBLIC: "Member of the public",
-}
+def choices(words: type[Labelled]) -> list[tuple[str, str]]:
+    """(value, label) pairs in the vocabulary's order, as a model field's or a form's choices."""
+    return [(word.value, word.label) for word in words]
 
 
-class Theme(StrEnum):
+class RaiserKind(Labelled):
+    STAFF = "staff", "Member of staff"
+    PATIENT = "patient", "Patient"
+    CARER = "carer", "Carer or relative"
+    PUBLIC = "public", "Member of the public"
+
+
+class Theme(Labelled):
     """What a concern is about: the categories the national speaking-up data return asks for."""
 
-    PATIENT_SAFETY = "patient_safety"
-    WORKER_SAFETY = "worker_safety"
-    BULLYING = "bullying"
-    BEHAVIOUR = "behaviour"
-    OTHER = "other"
+    PATIENT_SAFETY = "patient_safety", "Patient safety or quality"
+    WORKER_SAFETY = "worker_safety", "Worker safety or wellbeing"
+    BULLYING = "bullying", "Bullying or harassment"
+    BEHAVIOUR = "behaviour", "Inappropriate attitudes or behaviours"
+    OTHER = "other", "Other"
 
 
-THEME_LABELS: dict[Theme, str] = {
-    Theme.PATIENT_SAFETY: "Patient safety or quality",
-    Theme.WORKER_SAFETY: "Worker safety or wellbeing",
-    Theme.BULLYING: "Bullying or harassment",
-    Theme.BEHAVIOUR: "Inappropriate attitudes or behaviours",
-    Theme.OTHER: "Other",
-}
-
-
-class EventKind(StrEnum):
+class EventKind(Labelled):
     # The lifecycle's moves (one per transition in lifecycle.TRANSITIONS).
-    ACKNOWLEDGE = "acknowledge"
-    START_REVIEW = "start_review"
-    GIVE_FEEDBACK = "give_feedback"
-    CLOSE = "close"
-    ESCALATE = "escalate"
-    WITHDRAW = "withdraw"
-    REOPEN = "reopen"
+    ACKNOWLEDGE = "acknowledge", "Acknowledged"
+    START_REVIEW = "start_review", "Review started"
+    GIVE_FEEDBACK = "give_feedback", "Feedback given"
+    CLOSE = "close", "Closed"
+    ESCALATE = "escalate", "Escalated"
+    WITHDRAW = "withdraw", "Withdrawn by the raiser"
+    REOPEN = "reopen", "Reopened"
     # Everything else that happens to a concern.
-    RAISED = "raised"
-    ASSIGNED = "assigned"
-    PLACED = "placed"
-    MESSAGE_TO_RAISER = "message_to_raiser"
-    MESSAGE_FROM_RAISER = "message_from_raiser"
-    INFORMATION_ADDED = "information_added"
-    DETRIMENT_REPORTED = "detriment_reported"
-    NOTHING_DONE_REPORTED = "nothing_done_reported"
-    SPEAK_UP_AGAIN_ANSWERED = "speak_up_again_answered"
-    IDENTITY_VIEWED = "identity_viewed"
-    CLOCKS_PAUSED = "clocks_paused"
-    CLOCKS_RESUMED = "clocks_resumed"
-    CLOCK_BREACHED = "clock_breached"
+    RAISED = "raised", "Concern raised"
+    ASSIGNED = "assigned", "Placed with a handler"
+    PLACED = "placed", "Placed on a ward or team"
+    MESSAGE_TO_RAISER = "message_to_raiser", "Message to the raiser"
+    MESSAGE_FROM_RAISER = "message_from_raiser", "Message from the raiser"
+    INFORMATION_ADDED = "information_added", "More information added"
+    DETRIMENT_REPORTED = "detriment_reported", "Detriment reported"
+    NOTHING_DONE_REPORTED = "nothing_done_reported", "Raiser says nothing was done"
+    SPEAK_UP_AGAIN_ANSWERED = "speak_up_again_answered", "Said whether they would speak up again"
+    IDENTITY_VIEWED = "identity_viewed", "Raiser's identity viewed"
+    CLOCKS_PAUSED = "clocks_paused", "Deadlines paused"
+    CLOCKS_RESUMED = "clocks_resumed", "Deadlines resumed"
+    CLOCK_BREACHED = "clock_breached", "A deadline passed"
 
 
-EVENT_LABELS: dict[EventKind, str] = {
-    EventKind.ACKNOWLEDGE: "Acknowledged",
-    EventKind.START_REVIEW: "Review started",
-    EventKind.GIVE_FEEDBACK: "Feedback given",
-    EventKind.CLOSE: "Closed",
-    EventKind.ESCALATE: "Escalated",
-    EventKind.WITHDRAW: "Withdrawn by the raiser",
-    EventKind.REOPEN: "Reopened",
-    EventKind.RAISED: "Concern raised",
-    EventKind.ASSIGNED: "Placed with a handler",
-    EventKind.PLACED: "Placed on a ward or team",
-    EventKind.MESSAGE_TO_RAISER: "Message to the raiser",
-    EventKind.MESSAGE_FROM_RAISER: "Message from the raiser",
-    EventKind.INFORMATION_ADDED: "More information added",
-    EventKind.DETRIMENT_REPORTED: "Detriment reported",
-    EventKind.NOTHING_DONE_REPORTED: "Raiser says nothing was done",
-    EventKind.SPEAK_UP_AGAIN_ANSWERED: "Said whether they would speak up again",
-    EventKind.IDENTITY_VIEWED: "Raiser's identity viewed",
-    EventKind.CLOCKS_PAUSED: "Deadlines paused",
-    EventKind.CLOCKS_RESUMED: "Deadlines resumed",
-    EventKind.CLOCK_BREACHED: "A deadline passed",
-}
+class Action(Labelled):
+    """What a guardian or handler may do on a case: the lifecycle's staff moves (named as in the
+    transition table) and the work done while a concern is open. Pages and the API offer these."""
 
-
-def choices(labels: dict[Any, str]) -> list[tuple[str, str]]:
-    """(value, label) pairs in the enum's order, as a model field's or a form's choices."""
-    return [(str(value), label) for value, label in labels.items()]
+    ACKNOWLEDGE = "acknowledge", "Acknowledge"
+    START_REVIEW = "start_review", "Start the review"
+    GIVE_FEEDBACK = "give_feedback", "Give feedback"
+    CLOSE = "close", "Close"
+    ESCALATE = "escalate", "Escalate"
+    REOPEN = "reopen", "Reopen"
+    MESSAGE = "message", "Write to the raiser"
+    ASSIGN = "assign", "Place with a handler"
+    PAUSE = "pause", "Pause the deadlines"
+    RESUME = "resume", "Resume the deadlines"

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Model
+
 from backend.concerns.audit import raised_event_build
 from backend.concerns.clocks import ALL_KINDS, clocks_build
 from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new, submission_digest
@@ -15,9 +17,9 @@ from backend.concerns.notices import Directory, raised_notices
 from backend.concerns.services.common import now_or
 from backend.config.db import UnitOfWork, id_reserve
 from backend.errors import Conflict
-from backend.organisations.models import Organisation
+from backend.organisations.models import EscalationPolicy, Organisation
 from backend.organisations.policies import policy_for_organisation
-from notifications.services import deliveries_build
+from notifications.services import DeliveryRequest, deliveries_build
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +58,12 @@ class ConcernDraft:
     contact_token: str = field(default="", repr=False)
 
 
-def _concern_build(draft: ConcernDraft, *, now: datetime, submission: str | None) -> Concern:
-    """The unsaved concern. An anonymous raiser leaves no name, no contact and no exact time: the
-    receipt time is kept only to the hour."""
+def concern_build(
+    draft: ConcernDraft, *, now: datetime, submission: str | None = None, policy: EscalationPolicy | None = None
+) -> Concern:
+    """The unsaved concern, under the policy its unit has now (or ``policy``, known already). An
+    anonymous raiser leaves no name, no contact and no exact time: the receipt time is kept only to
+    the hour."""
     anonymous = draft.identity_mode == IdentityMode.ANONYMOUS
     received_at = now.replace(minute=0, second=0, microsecond=0) if anonymous else now
     return Concern(
@@ -81,8 +86,22 @@ def _concern_build(draft: ConcernDraft, *, now: datetime, submission: str | None
         last_activity_at=received_at,
         submission_digest=submission,
         contact_token=draft.contact_token,
-        policy=policy_for_organisation(organisation=draft.unit),
+        policy=policy or policy_for_organisation(organisation=draft.unit),
     )
+
+
+def concern_rows_build(
+    concern: Concern, *, receipt: str, notices: Sequence[DeliveryRequest], now: datetime
+) -> list[Model]:
+    """What a raise writes beside the concern (its key given): the receipt's keyed hash, the first
+    link of its audit chain, its clocks and the notices to its guardians. The figures follow from the
+    Event when a unit of work writes it."""
+    return [
+        Receipt(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or "")),
+        raised_event_build(concern=concern, channel=concern.channel, now=concern.received_at),
+        *clocks_build(concern=concern, kinds=ALL_KINDS, now=concern.received_at, first_start=True),
+        *deliveries_build(requests=notices, now=now),
+    ]
 
 
 def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: datetime) -> bool:
@@ -93,10 +112,8 @@ def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: da
     concern.reference = reference_new()
     concern.audit_seq, concern.audit_head = 0, ""
     work = UnitOfWork()
-    work.add(Receipt(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or "")))
-    work.add(raised_event_build(concern=concern, channel=concern.channel, now=concern.received_at))
-    work.add(*clocks_build(concern=concern, kinds=ALL_KINDS, now=concern.received_at, first_start=True))
-    work.add(*deliveries_build(requests=raised_notices(directory=guardians, concern=concern), now=now))
+    notices = raised_notices(directory=guardians, concern=concern)
+    work.add(*concern_rows_build(concern, receipt=receipt, notices=notices, now=now))
     return work.flush_together(concern)
 
 
@@ -112,7 +129,7 @@ def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetim
     (a refresh, a retried request) raise DuplicateSubmission instead of a second concern."""
     now = now_or(now)
     submission = submission_digest(submission_key) if submission_key else None
-    concern = _concern_build(draft, now=now, submission=submission)
+    concern = concern_build(draft, now=now, submission=submission)
     receipt = receipt_new()
     guardians = Directory.guardians_above(draft.unit)
     for _ in range(5):
