@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_url = _bench_database(url, fresh=True)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("CANDOUR_VAR_DIR", tempfile.mkdtemp(prefix="candour-bench-"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings.local"
     import django
 
     django.setup()

@@ -19,7 +19,7 @@ import time
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings.local")
 django.setup()
 
 from celery import current_app  # noqa: E402

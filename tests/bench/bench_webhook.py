@@ -27,7 +27,7 @@ from pathlib import Path
 
 import django
 
-os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings.local"
 django.setup()
 
 from backend.concerns.models import Concern, InboundSms, Message  # noqa: E402
@@ -140,7 +140,7 @@ def main() -> int:
         "TWILIO_STATUS_CALLBACK": "0",
         "CANDOUR_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "backend.config.settings",
+        "DJANGO_SETTINGS_MODULE": "backend.config.settings.local",
     }
     twilio = _start(
         "fake-twilio",
