@@ -39,64 +39,67 @@ class ConcernRaiseApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
 
-def _concern_for_receipt(request: Request, serializer_class: type[s.ReceiptInput]) -> tuple[Concern, dict[str, Any]]:
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    concern = services.concern_for_receipt(code=data.validated_data["receipt"])
-    if concern is None:
-        # One answer for wrong and malformed codes alike.
-        raise Http404
-    return concern, data.validated_data
+class FollowUpApi(APIView):
+    """A raiser's request, opened by their receipt code (one 404 for a wrong code and a malformed one,
+    and the look-ups throttled globally, never by address): the body checked by ``input_class``
+    (which carries the receipt), then ``service`` with the concern and the checked fields, if the
+    request does something; the answer is the raiser's view of their concern as it is now."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+    input_class: type[s.ReceiptInput] = s.ReceiptInput
+    service: Callable[..., Any] | None = None
+    status_code: int = status.HTTP_200_OK
+
+    def post(self, request: Request) -> Response:
+        checked = self.input_class(data=request.data)
+        checked.is_valid(raise_exception=True)
+        fields = dict(checked.validated_data)
+        concern = services.concern_for_receipt(code=fields.pop("receipt"))
+        if concern is None:
+            raise Http404
+        if self.service is not None:
+            type(self).service(concern_id=concern.pk, **fields)  # type: ignore[misc]
+            concern.refresh_from_db()  # as the service left it
+        return Response(
+            s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data, status=self.status_code
+        )
 
 
-class FollowUpStatusApi(APIView):
+@extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
+class FollowUpStatusApi(FollowUpApi):
     """The raiser's view of their concern, opened by the receipt code."""
 
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list[type] = []
 
-    @extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
-    def post(self, request: Request) -> Response:
-        concern, _ = _concern_for_receipt(request, s.ReceiptInput)
-        return Response(s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data)
-
-
-class FollowUpMessageApi(APIView):
+@extend_schema(request=s.RaiserMessageInput, responses={201: s.RaiserStatusOutput})
+class FollowUpMessageApi(FollowUpApi):
     """The raiser writes: a message, more information, or a report of detriment."""
 
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list[type] = []
-
-    @extend_schema(request=s.RaiserMessageInput, responses={201: s.RaiserStatusOutput})
-    def post(self, request: Request) -> Response:
-        concern, data = _concern_for_receipt(request, s.RaiserMessageInput)
-        services.concern_message_from_raiser(concern_id=concern.pk, body=data["body"], kind=data["kind"])
-        view = selectors.concern_raiser_view(concern=Concern.objects.get(pk=concern.pk))
-        return Response(s.RaiserStatusOutput(view).data, status=status.HTTP_201_CREATED)
+    input_class = s.RaiserMessageInput
+    service = services.concern_message_from_raiser
+    status_code = status.HTTP_201_CREATED
 
 
-class FollowUpWithdrawApi(APIView):
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list[type] = []
+@extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
+class FollowUpWithdrawApi(FollowUpApi):
+    """The raiser withdraws their concern."""
 
-    @extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
-    def post(self, request: Request) -> Response:
-        concern, _ = _concern_for_receipt(request, s.ReceiptInput)
-        concern = services.concern_withdraw(concern_id=concern.pk)
-        return Response(s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data)
+    service = services.concern_withdraw
 
 
-class FollowUpSpeakUpAgainApi(APIView):
+@extend_schema(request=s.SpeakUpAgainInput, responses={200: s.RaiserStatusOutput})
+class FollowUpSpeakUpAgainApi(FollowUpApi):
     """'Given your experience, would you speak up again?'"""
 
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list[type] = []
+    input_class = s.SpeakUpAgainInput
+    service = services.concern_answer_speak_up_again
 
-    @extend_schema(request=s.SpeakUpAgainInput, responses={200: s.RaiserStatusOutput})
-    def post(self, request: Request) -> Response:
-        concern, data = _concern_for_receipt(request, s.SpeakUpAgainInput)
-        concern = services.concern_answer_speak_up_again(concern_id=concern.pk, answer=data["answer"])
-        return Response(s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data)
+
+@extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
+class FollowUpEscalateApi(FollowUpApi):
+    """The raiser sends the concern up the route once the feedback deadline has passed."""
+
+    service = services.concern_escalate_by_raiser
 
 
 class ConcernFilter(django_filters.FilterSet):
@@ -119,20 +122,30 @@ class ConcernListApi(generics.ListAPIView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.ConcernSummaryOutput
     filterset_class = ConcernFilter
+    selector = staticmethod(selectors.concern_inbox)
 
     def get_queryset(self) -> Any:
-        return selectors.concern_inbox(user=self.request.user)
+        return self.selector(user=self.request.user)
 
 
-class ConcernDetailApi(APIView):
+class ConcernByReferenceApi(APIView):
+    """One concern by its reference, as ``selector`` shows it to the caller: 404 for a concern the
+    caller may not see, never its contents."""
+
     permission_classes = [permissions.IsAuthenticated]
+    selector: Callable[..., Concern | None] = staticmethod(selectors.concern_for_handler)
+    output_class: type[serializers.Serializer[Any]] = s.ConcernDetailOutput
 
-    @extend_schema(responses={200: s.ConcernDetailOutput})
     def get(self, request: Request, reference: str) -> Response:
-        concern = selectors.concern_for_handler(user=request.user, reference=reference)
+        concern = self.selector(user=request.user, reference=reference)
         if concern is None:
             raise Http404
-        return Response(s.ConcernDetailOutput(concern).data)
+        return Response(self.output_class(concern).data)
+
+
+@extend_schema(responses={200: s.ConcernDetailOutput})
+class ConcernDetailApi(ConcernByReferenceApi):
+    """The case, with its messages (guardians and handlers)."""
 
 
 def _handled(request: Request, reference: str) -> Concern:
@@ -172,28 +185,38 @@ class StaffMoveApi(APIView):
 
 @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
 class ConcernAcknowledgeApi(StaffMoveApi):
+    """Acknowledge the concern: its feedback deadline counts from now."""
+
     service = services.concern_acknowledge
 
 
 @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
 class ConcernStartReviewApi(StaffMoveApi):
+    """Start reviewing an acknowledged concern."""
+
     service = services.concern_start_review
 
 
 @extend_schema(request=s.FeedbackInput, responses={200: s.ConcernSummaryOutput})
 class ConcernGiveFeedbackApi(StaffMoveApi):
+    """Give the raiser feedback: a message to them and the move, both or neither."""
+
     service = services.concern_give_feedback
     input_class = s.FeedbackInput
 
 
 @extend_schema(request=s.CloseInput, responses={200: s.ConcernSummaryOutput})
 class ConcernCloseApi(StaffMoveApi):
+    """Close the concern with a reason (guardians); closing without feedback alerts governors."""
+
     service = services.concern_close
     input_class = s.CloseInput
 
 
 @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
 class ConcernReopenApi(StaffMoveApi):
+    """Reopen a concern given feedback: its clocks start again."""
+
     service = services.concern_reopen
 
 
@@ -247,44 +270,23 @@ class ConcernPauseApi(StaffMoveApi):
 
 @extend_schema(request=None, responses={200: s.ConcernSummaryOutput})
 class ConcernResumeApi(StaffMoveApi):
+    """A guardian resumes paused deadlines, each moved on by exactly the working time paused; audited."""
+
     service = services.concern_clocks_resume
 
 
-class OversightConcernListApi(generics.ListAPIView):
+class OversightConcernListApi(ConcernListApi):
     """For governors, commissioners and regulators: that concerns exist and where they stand; no narrative."""
 
-    permission_classes = [permissions.IsAuthenticated]
-    serializer_class = s.ConcernSummaryOutput
-    filterset_class = ConcernFilter
-
-    def get_queryset(self) -> Any:
-        return selectors.concern_oversight_list(user=self.request.user)
+    selector = staticmethod(selectors.concern_oversight_list)
 
 
-class PublicConcernStatusApi(APIView):
+@extend_schema(responses={200: s.PublicStatusOutput})
+class PublicConcernStatusApi(ConcernByReferenceApi):
     """For patient groups: the status of a concern whose raiser shared its reference with them."""
 
-    permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(responses={200: s.PublicStatusOutput})
-    def get(self, request: Request, reference: str) -> Response:
-        concern = selectors.concern_public_status(user=request.user, reference=reference)
-        if concern is None:
-            raise Http404
-        return Response(s.PublicStatusOutput(concern).data)
-
-
-class FollowUpEscalateApi(APIView):
-    """The raiser sends the concern up the route once the feedback deadline has passed."""
-
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list[type] = []
-
-    @extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
-    def post(self, request: Request) -> Response:
-        concern, _ = _concern_for_receipt(request, s.ReceiptInput)
-        concern = services.concern_escalate_by_raiser(concern_id=concern.pk)
-        return Response(s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data)
+    selector = staticmethod(selectors.concern_public_status)
+    output_class = s.PublicStatusOutput
 
 
 def _reason(request: Request) -> str:

@@ -16,21 +16,21 @@ from workflows.engine.vocabulary import EventKind
 GENESIS = "0" * 64
 
 
-def event_hash(
-    *,
-    prev_hash: str,
-    concern_id: int,
-    seq: int,
-    kind: str,
-    actor_id: int | None,
-    actor_role: str,
-    from_state: str,
-    to_state: str,
-    data: dict[str, Any],
-    created_at: datetime,
-) -> str:
+def event_hash(event: Event) -> str:
+    """A link's hash: everything the Event records, and the hash of the link before it."""
     body = json.dumps(
-        [prev_hash, concern_id, seq, kind, actor_id, actor_role, from_state, to_state, data, created_at.isoformat()],
+        [
+            event.prev_hash,
+            event.concern_id,
+            event.seq,
+            event.kind,
+            event.actor_id,
+            event.actor_role,
+            event.from_state,
+            event.to_state,
+            event.data,
+            event.created_at.isoformat(),
+        ],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -50,38 +50,24 @@ def event_build(
     data: dict[str, Any] | None = None,
     visible_to_raiser: bool = False,
 ) -> Event:
-    """The next link of the concern's chain, unsaved (the sweep saves a batch at once). Moves the
-    concern's head; the caller holds the concern row lock and saves the concern."""
-    data = data or {}
-    seq = concern.audit_seq + 1
-    prev = concern.audit_head or GENESIS
-    digest = event_hash(
-        prev_hash=prev,
-        concern_id=concern.pk,
-        seq=seq,
-        kind=kind,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        from_state=from_state,
-        to_state=to_state,
-        data=data,
-        created_at=now,
-    )
-    concern.audit_seq, concern.audit_head = seq, digest
-    return Event(
+    """The next link of the concern's chain, unsaved (a unit of work writes it). Moves the concern's
+    head; the caller holds the concern row lock and saves the concern."""
+    event = Event(
         concern=concern,
-        seq=seq,
+        seq=concern.audit_seq + 1,
         kind=kind,
         actor_id=actor_id,
         actor_role=actor_role,
         from_state=from_state,
         to_state=to_state,
-        data=data,
+        data=data or {},
         visible_to_raiser=visible_to_raiser,
         created_at=now,
-        prev_hash=prev,
-        hash=digest,
+        prev_hash=concern.audit_head or GENESIS,
     )
+    event.hash = event_hash(event)
+    concern.audit_seq, concern.audit_head = event.seq, event.hash
+    return event
 
 
 def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Event:
@@ -137,21 +123,9 @@ def _verify_one(concern_id: int, audit_seq: int, audit_head: str, batch: int) ->
     for event in _events_in_batches(concern_id, batch):
         if event.seq != expected_seq:
             return BrokenLink(concern_id, expected_seq, "missing or re-ordered event")
-        digest = event_hash(
-            prev_hash=prev,
-            concern_id=concern_id,
-            seq=event.seq,
-            kind=event.kind,
-            actor_id=event.actor_id,
-            actor_role=event.actor_role,
-            from_state=event.from_state,
-            to_state=event.to_state,
-            data=event.data,
-            created_at=event.created_at,
-        )
-        if event.prev_hash != prev or event.hash != digest:
+        if event.prev_hash != prev or event.hash != event_hash(event):
             return BrokenLink(concern_id, event.seq, "event edited")
-        prev, expected_seq = digest, expected_seq + 1
+        prev, expected_seq = event.hash, expected_seq + 1
     if expected_seq - 1 != audit_seq or (audit_seq and prev != audit_head):
         return BrokenLink(concern_id, expected_seq, "chain shorter than its recorded head: events deleted")
     return None

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.concerns.models import Concern
-from backend.concerns.services.common import state_move
+from backend.concerns.services.common import Act, state_move
 from backend.concerns.services.escalation import escalation_step
 from backend.config.db import UnitOfWork
 from backend.errors import Conflict, IllegalMove
@@ -55,12 +55,12 @@ def test_the_sweeps_escalation_step_moves_exactly_as_the_table_says(state: State
     concern = _concern(state)
     work = UnitOfWork()
     if _allowed("escalate", state, actor):
-        step = escalation_step(work, concern=concern, actor=actor, actor_id=None, now=NOW, reason="test")
+        step = escalation_step(Act(concern, actor, None, NOW, work=work), reason="test")
         assert step is not None
         assert (concern.state, concern.route_level, concern.holder.code) == (State.ESCALATED, 1, "RNXB")
     else:
         with pytest.raises(IllegalMove):
-            escalation_step(work, concern=concern, actor=actor, actor_id=None, now=NOW, reason="test")
+            escalation_step(Act(concern, actor, None, NOW, work=work), reason="test")
         assert (concern.state, concern.route_level, concern.holder.code) == (state.value, 0, "RNX")
         assert concern.handovers == 0
 

@@ -1,8 +1,11 @@
 """What every use case on a concern shares: the row lock, who the caller is to the concern, the one
-way a state moves (checked against the transition table), and the one way an Event is recorded."""
+way a state moves (checked against the transition table), and the one way an Event is recorded
+(``Act``, a use case at work)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +15,14 @@ from django.utils import timezone
 from backend.concerns import scope
 from backend.concerns.audit import event_build
 from backend.concerns.clocks import inactivity_touch
+from backend.concerns.facts import Sidelined
 from backend.concerns.models import Concern, Event
+from backend.concerns.notices import Directory
 from backend.config.db import UnitOfWork
 from backend.errors import Forbidden, IllegalMove
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
+from workflows.engine.sidelining import Rule
 from workflows.engine.vocabulary import EventKind
 
 
@@ -68,64 +74,57 @@ def state_move(*, concern: Concern, name: str, actor: Actor) -> str:
     return before
 
 
-def event_record(
-    work: UnitOfWork,
-    *,
-    concern: Concern,
-    kind: EventKind,
-    actor_role: Actor,
-    now: datetime,
-    actor_id: int | None = None,
-    from_state: str = "",
-    to_state: str = "",
-    data: dict[str, Any] | None = None,
-    visible_to_raiser: bool = False,
-) -> Event:
-    """The next link of the concern's audit chain, added to ``work`` (the figures follow from it when
-    it is flushed). The caller holds the concern's row lock and saves the concern in the same work."""
-    event = event_build(
-        concern=concern,
-        kind=kind,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        now=now,
-        from_state=from_state,
-        to_state=to_state,
-        data=data,
-        visible_to_raiser=visible_to_raiser,
-    )
-    work.add(event)
-    return event
+@dataclass
+class Act:
+    """One use case at work on one concern (locked by the caller): who acts, when, and the unit of
+    work its writes go into. Services record Events, move the state and tell of sidelining through
+    it, then ``done`` saves the concern and flushes the lot."""
 
+    concern: Concern
+    actor: Actor
+    actor_id: int | None
+    now: datetime
+    work: UnitOfWork = field(default_factory=UnitOfWork)
 
-def activity_record(*, concern: Concern, now: datetime) -> None:
-    """Recorded activity by those handling the concern: the inactivity clock counts again from now."""
-    concern.last_activity_at = now
-    inactivity_touch(concern=concern, now=now)
+    def record(
+        self,
+        kind: EventKind,
+        *,
+        data: dict[str, Any] | None = None,
+        visible_to_raiser: bool = False,
+        from_state: str = "",
+        to_state: str = "",
+    ) -> Event:
+        """The next link of the concern's audit chain (the figures follow from it when it is flushed)."""
+        event = event_build(
+            concern=self.concern,
+            kind=kind,
+            actor_id=self.actor_id,
+            actor_role=self.actor,
+            now=self.now,
+            from_state=from_state,
+            to_state=to_state,
+            data=data,
+            visible_to_raiser=visible_to_raiser,
+        )
+        self.work.add(event)
+        return event
 
+    def move(self, name: EventKind, *, data: dict[str, Any] | None = None) -> None:
+        """A lifecycle move, as the table allows, with its Event and the activity it counts as."""
+        before = state_move(concern=self.concern, name=name, actor=self.actor)
+        self.active()
+        self.record(name, data=data, visible_to_raiser=True, from_state=before, to_state=self.concern.state)
 
-def move_record(
-    work: UnitOfWork,
-    *,
-    concern: Concern,
-    name: str,
-    actor: Actor,
-    actor_id: int | None,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-) -> None:
-    """A lifecycle move with its Event and the activity it counts as; the caller saves the concern."""
-    before = state_move(concern=concern, name=name, actor=actor)
-    activity_record(concern=concern, now=now)
-    event_record(
-        work,
-        concern=concern,
-        kind=EventKind(name),
-        actor_id=actor_id,
-        actor_role=actor,
-        now=now,
-        from_state=before,
-        to_state=concern.state,
-        data=data,
-        visible_to_raiser=True,
-    )
+    def active(self) -> None:
+        """Recorded activity by those handling the concern: the inactivity clock counts again from now."""
+        self.concern.last_activity_at = self.now
+        inactivity_touch(concern=self.concern, now=self.now)
+
+    def sidelined(self, rule: Rule, *, directory: Directory | None = None) -> None:
+        self.work.tell(Sidelined(concern=self.concern, rule=rule, at=self.now, directory=directory))
+
+    def done(self, *, fields: Sequence[str] | None = None) -> Concern:
+        self.work.save(self.concern, fields=fields)
+        self.work.flush()
+        return self.concern

@@ -11,11 +11,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from backend.concerns.clocks import ALL_KINDS, clocks_build, clocks_stop
-from backend.concerns.facts import Sidelined
 from backend.concerns.models import Concern, Event
 from backend.concerns.notices import Directory, escalation_notices, notices_send
-from backend.concerns.services.common import event_record, locked_for_guardian, now_or, state_move
-from backend.config.db import UnitOfWork
+from backend.concerns.services.common import Act, locked_for_guardian, now_or, state_move
 from backend.errors import IllegalMove
 from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import Actor
@@ -30,39 +28,26 @@ class Step:
     bounced: bool  # the handovers now count as "passed around"
 
 
-def escalation_step(
-    work: UnitOfWork,
-    *,
-    concern: Concern,
-    actor: Actor,
-    actor_id: int | None,
-    now: datetime,
-    reason: str,
-    note: str = "",
-) -> Step | None:
-    """Move the concern to the next body on its route, its Event added to ``work``; None at the top
-    of the route. The caller holds the row lock, stops the old level's clocks, starts the new
+def escalation_step(act: Act, *, reason: str, note: str = "") -> Step | None:
+    """Move the concern to the next body on its route, its Event recorded in ``act``; None at the
+    top of the route. The caller holds the row lock, stops the old level's clocks, starts the new
     level's, and saves the concern."""
+    concern = act.concern
     target = concern.holder.escalates_to
     if target is None:
         return None
     sender = concern.holder
-    before = state_move(concern=concern, name=EventKind.ESCALATE, actor=actor)
+    before = state_move(concern=concern, name=EventKind.ESCALATE, actor=act.actor)
     concern.holder, concern.route_level = target, concern.route_level + 1
     concern.handovers += 1
-    concern.last_activity_at = now
-    event = event_record(
-        work,
-        concern=concern,
-        kind=EventKind.ESCALATE,
-        actor_id=actor_id,
-        actor_role=actor,
-        now=now,
+    concern.last_activity_at = act.now
+    data = {"from": sender.code, "to": target.code, "level": concern.route_level, "reason": reason}
+    event = act.record(
+        EventKind.ESCALATE,
+        data=data | ({"note": note[:200]} if note else {}),
+        visible_to_raiser=True,
         from_state=before,
         to_state=concern.state,
-        visible_to_raiser=True,
-        data={"from": sender.code, "to": target.code, "level": concern.route_level, "reason": reason}
-        | ({"note": note[:200]} if note else {}),
     )
     return Step(event=event, sender=sender, bounced=is_bounced(handovers=concern.handovers))
 
@@ -72,17 +57,16 @@ def escalate_now(
 ) -> Concern:
     """One concern, locked by the caller, one step up now: the new body's clocks start, both bodies'
     guardians are told, and a concern passed around too often is sidelined."""
-    work = UnitOfWork()
-    step = escalation_step(work, concern=concern, actor=actor, actor_id=actor_id, now=now, reason=reason, note=note)
+    act = Act(concern, actor, actor_id, now)
+    step = escalation_step(act, reason=reason, note=note)
     if step is None:
         raise IllegalMove(EventKind.ESCALATE, concern.state, actor)
     clocks_stop(concern_ids=[concern.pk])
-    work.save(concern)
-    work.add(*clocks_build(concern=concern, kinds=ALL_KINDS, now=now))
+    act.work.add(*clocks_build(concern=concern, kinds=ALL_KINDS, now=now))
     directory = Directory.for_organisations([concern.holder, concern.unit, step.sender])
     if step.bounced:
-        work.tell(Sidelined(concern=concern, rule=Rule.BOUNCED, at=now, directory=directory))
-    work.flush()
+        act.sidelined(Rule.BOUNCED, directory=directory)
+    act.done()
     notices_send(escalation_notices(directory=directory, concern=concern, sender=step.sender, reason=reason))
     return concern
 

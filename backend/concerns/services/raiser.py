@@ -12,12 +12,10 @@ from django.db.models import F
 from backend.concerns import selectors
 from backend.concerns.clocks import clocks_stop
 from backend.concerns.crypto import receipt_digest, receipt_normalise
-from backend.concerns.facts import Sidelined
 from backend.concerns.models import Concern, Direction, Message, MessageKind, Receipt, ReceiptGuessWindow, SpeakUpAgain
-from backend.concerns.services.common import event_record, locked, move_record, now_or, refuse_if_closed
+from backend.concerns.services.common import Act, locked, now_or, refuse_if_closed
 from backend.concerns.services.escalation import escalate_now
 from backend.concerns.vault import vault_purge_for_concern
-from backend.config.db import UnitOfWork
 from backend.errors import Busy, IllegalMove
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
@@ -80,32 +78,21 @@ def concern_message_from_raiser(
     )
     if kind == MessageKind.DETRIMENT:
         concern.detriment_reported = True
-    work = UnitOfWork()
-    event_record(
-        work,
-        concern=concern,
-        kind=RAISER_MESSAGE_EVENTS[MessageKind(kind)],
-        actor_role=Actor.RAISER,
-        now=now,
-        data={"message": message.pk},
-        visible_to_raiser=True,
-    )
-    work.save(concern)
+    act = Act(concern, Actor.RAISER, None, now)
+    act.record(RAISER_MESSAGE_EVENTS[MessageKind(kind)], data={"message": message.pk}, visible_to_raiser=True)
     if (rule := RAISER_ALERTS.get(MessageKind(kind))) is not None:
-        work.tell(Sidelined(concern=concern, rule=rule, at=now))
-    work.flush()
+        act.sidelined(rule)
+    act.done()
     return message
 
 
 @transaction.atomic
 def concern_withdraw(*, concern_id: int, now: datetime | None = None) -> Concern:
     now = now_or(now)
-    concern = locked(concern_id)
-    work = UnitOfWork()
-    move_record(work, concern=concern, name=EventKind.WITHDRAW, actor=Actor.RAISER, actor_id=None, now=now)
-    clocks_stop(concern_ids=[concern.pk])
-    work.save(concern)
-    work.flush()
+    act = Act(locked(concern_id), Actor.RAISER, None, now)
+    act.move(EventKind.WITHDRAW)
+    clocks_stop(concern_ids=[act.concern.pk])
+    concern = act.done()
     vault_purge_for_concern(concern=concern)
     return concern
 
@@ -121,19 +108,9 @@ def concern_answer_speak_up_again(*, concern_id: int, answer: str, now: datetime
     if concern.state not in SPEAK_UP_STATES or concern.would_speak_up_again:
         raise IllegalMove("answer_speak_up_again", concern.state, Actor.RAISER)
     concern.would_speak_up_again = SpeakUpAgain(answer)
-    work = UnitOfWork()
-    event_record(
-        work,
-        concern=concern,
-        kind=EventKind.SPEAK_UP_AGAIN_ANSWERED,
-        actor_role=Actor.RAISER,
-        now=now,
-        data={"answer": answer},
-        visible_to_raiser=True,
-    )
-    work.save(concern)
-    work.flush()
-    return concern
+    act = Act(concern, Actor.RAISER, None, now)
+    act.record(EventKind.SPEAK_UP_AGAIN_ANSWERED, data={"answer": answer}, visible_to_raiser=True)
+    return act.done()
 
 
 @transaction.atomic

@@ -21,21 +21,17 @@ from backend.concerns.clocks import (
     clocks_start,
     clocks_stop,
 )
-from backend.concerns.facts import Sidelined
 from backend.concerns.models import Channel, Concern, Direction, IdentityMode, Message, MessageKind
 from backend.concerns.notices import notices_send
 from backend.concerns.services.common import (
-    activity_record,
+    Act,
     actor_for,
-    event_record,
     locked,
     locked_for_guardian,
-    move_record,
     now_or,
     refuse_if_closed,
 )
 from backend.concerns.vault import vault_purge_for_concern
-from backend.config.db import UnitOfWork
 from backend.errors import Forbidden, Invalid
 from backend.organisations.models import Organisation, OrganisationKind
 from notifications.services import DeliveryRequest
@@ -53,46 +49,39 @@ def _staff_move(
     now: datetime,
     stop: Sequence[str] = (),
     data: dict[str, object] | None = None,
-) -> Concern:
-    """A member of staff moves a concern: role checked in scope, then the table, then one write."""
+) -> Act:
+    """A member of staff moves a concern: role checked in scope, then the table; the caller adds
+    what else the move does and calls ``done``."""
     concern = locked(concern_id)
-    actor = actor_for(user=user, concern=concern)
-    work = UnitOfWork()
-    move_record(work, concern=concern, name=name, actor=actor, actor_id=user.pk, now=now, data=data)
+    act = Act(concern, actor_for(user=user, concern=concern), user.pk, now)
+    act.move(name, data=data)
     if stop:
         clocks_stop(concern_ids=[concern.pk], kinds=stop)
-    work.save(concern)
-    work.flush()
-    return concern
+    return act
 
 
 @transaction.atomic
 def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     """Acknowledged: the acknowledge clock stops and the feedback clock counts from now."""
     now = now_or(now)
-    concern = _staff_move(
+    act = _staff_move(
         concern_id=concern_id, user=user, name=EventKind.ACKNOWLEDGE, now=now, stop=[ClockKind.ACKNOWLEDGE]
     )
-    clock_restart(concern=concern, kind=ClockKind.FEEDBACK, now=now)
-    return concern
+    clock_restart(concern=act.concern, kind=ClockKind.FEEDBACK, now=now)
+    return act.done()
 
 
 @transaction.atomic
 def concern_start_review(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
-    return _staff_move(concern_id=concern_id, user=user, name=EventKind.START_REVIEW, now=now_or(now))
+    return _staff_move(concern_id=concern_id, user=user, name=EventKind.START_REVIEW, now=now_or(now)).done()
 
 
 @transaction.atomic
 def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: datetime | None = None) -> Concern:
     """Feedback is a message to the raiser and a move: both or neither."""
     now = now_or(now)
-    concern = _staff_move(
-        concern_id=concern_id,
-        user=user,
-        name=EventKind.GIVE_FEEDBACK,
-        now=now,
-        stop=[ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK],
-    )
+    stop = [ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK]
+    concern = _staff_move(concern_id=concern_id, user=user, name=EventKind.GIVE_FEEDBACK, now=now, stop=stop).done()
     message = Message.objects.create(
         concern=concern,
         direction=Direction.TO_RAISER,
@@ -109,13 +98,11 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
 def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
     """Closing is allowed without feedback (the raiser may have gone quiet), but governors are told."""
     now = now_or(now)
-    concern = _staff_move(
-        concern_id=concern_id, user=user, name=EventKind.CLOSE, now=now, stop=ALL_KINDS, data={"reason": reason[:200]}
-    )
-    if not Message.objects.filter(concern=concern, kind=MessageKind.FEEDBACK).exists():
-        work = UnitOfWork()
-        work.tell(Sidelined(concern=concern, rule=Rule.CLOSED_WITHOUT_FEEDBACK, at=now))
-        work.flush()
+    data: dict[str, object] = {"reason": reason[:200]}
+    act = _staff_move(concern_id=concern_id, user=user, name=EventKind.CLOSE, now=now, stop=ALL_KINDS, data=data)
+    if not Message.objects.filter(concern=act.concern, kind=MessageKind.FEEDBACK).exists():
+        act.sidelined(Rule.CLOSED_WITHOUT_FEEDBACK)
+    concern = act.done()
     vault_purge_for_concern(concern=concern)
     return concern
 
@@ -123,9 +110,9 @@ def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | N
 @transaction.atomic
 def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     now = now_or(now)
-    concern = _staff_move(concern_id=concern_id, user=user, name=EventKind.REOPEN, now=now)
-    clocks_start(concern=concern, kinds=ALL_KINDS, now=now, first_start=True)
-    return concern
+    act = _staff_move(concern_id=concern_id, user=user, name=EventKind.REOPEN, now=now)
+    clocks_start(concern=act.concern, kinds=ALL_KINDS, now=now, first_start=True)
+    return act.done()
 
 
 @transaction.atomic
@@ -143,22 +130,12 @@ def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime 
     concern.assignee = handler
     if previous is not None and previous != handler.pk:
         concern.handovers += 1
-    activity_record(concern=concern, now=now)
-    work = UnitOfWork()
-    event_record(
-        work,
-        concern=concern,
-        kind=EventKind.ASSIGNED,
-        actor_id=user.pk,
-        actor_role=Actor.GUARDIAN,
-        now=now,
-        data={"handler": handler.pk, "previous": previous},
-    )
-    work.save(concern)
+    act = Act(concern, Actor.GUARDIAN, user.pk, now)
+    act.active()
+    act.record(EventKind.ASSIGNED, data={"handler": handler.pk, "previous": previous})
     if is_bounced(handovers=concern.handovers):
-        work.tell(Sidelined(concern=concern, rule=Rule.BOUNCED, at=now))
-    work.flush()
-    return concern
+        act.sidelined(Rule.BOUNCED)
+    return act.done()
 
 
 @transaction.atomic
@@ -172,19 +149,9 @@ def concern_place_on_unit(*, concern_id: int, user: User, unit: Organisation, no
         raise Forbidden("Choose a ward or team of the organisation holding the concern.")
     previous = concern.unit.code
     concern.unit = unit
-    work = UnitOfWork()
-    event_record(
-        work,
-        concern=concern,
-        kind=EventKind.PLACED,
-        actor_id=user.pk,
-        actor_role=Actor.GUARDIAN,
-        now=now,
-        data={"from": previous, "to": unit.code},
-    )
-    work.save(concern)
-    work.flush()
-    return concern
+    act = Act(concern, Actor.GUARDIAN, user.pk, now)
+    act.record(EventKind.PLACED, data={"from": previous, "to": unit.code})
+    return act.done()
 
 
 def _sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
@@ -224,20 +191,10 @@ def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: da
     message = Message.objects.create(
         concern=concern, direction=Direction.TO_RAISER, author=user, body=body, created_at=now
     )
-    activity_record(concern=concern, now=now)
-    work = UnitOfWork()
-    event_record(
-        work,
-        concern=concern,
-        kind=EventKind.MESSAGE_TO_RAISER,
-        actor_id=user.pk,
-        actor_role=actor,
-        now=now,
-        data={"message": message.pk},
-        visible_to_raiser=True,
-    )
-    work.save(concern)
-    work.flush()
+    act = Act(concern, actor, user.pk, now)
+    act.active()
+    act.record(EventKind.MESSAGE_TO_RAISER, data={"message": message.pk}, visible_to_raiser=True)
+    act.done()
     _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=body)
     return message
 
@@ -263,18 +220,14 @@ def concern_identity_reveal(*, concern_id: int, user: User, now: datetime | None
     ):
         # An escalation packet never says who raised it, unless a named raiser agreed.
         raise Forbidden("Bodies further up the route do not learn who raised a concern.")
-    _audited(concern=concern, kind=EventKind.IDENTITY_VIEWED, user=user, actor=actor, now=now)
+    _audited(Act(concern, actor, user.pk, now), EventKind.IDENTITY_VIEWED)
     return RaiserIdentity(name=concern.raiser_name, contact=concern.raiser_contact)
 
 
-def _audited(
-    *, concern: Concern, kind: EventKind, user: User, actor: Actor, now: datetime, data: dict[str, object] | None = None
-) -> None:
+def _audited(act: Act, kind: EventKind, data: dict[str, object] | None = None) -> None:
     """An Event that changes nothing else on the concern but its chain's head."""
-    work = UnitOfWork()
-    event_record(work, concern=concern, kind=kind, actor_id=user.pk, actor_role=actor, now=now, data=data)
-    work.save(concern, fields=["audit_seq", "audit_head"])
-    work.flush()
+    act.record(kind, data=data)
+    act.done(fields=["audit_seq", "audit_head"])
 
 
 @transaction.atomic
@@ -287,8 +240,7 @@ def concern_clocks_pause(*, concern_id: int, user: User, reason: str, now: datet
     if not reason.strip():
         raise Invalid("a pause needs a reason")
     if clocks_pause(concern=concern, reason=reason, now=now):
-        data: dict[str, object] = {"reason": reason[:200]}
-        _audited(concern=concern, kind=EventKind.CLOCKS_PAUSED, user=user, actor=Actor.GUARDIAN, now=now, data=data)
+        _audited(Act(concern, Actor.GUARDIAN, user.pk, now), EventKind.CLOCKS_PAUSED, {"reason": reason[:200]})
     return concern
 
 
@@ -299,5 +251,5 @@ def concern_clocks_resume(*, concern_id: int, user: User, now: datetime | None =
         concern_id=concern_id, user=user, refusal="Only the guardian resumes a concern's clocks."
     )
     if clocks_resume(concern=concern, now=now):
-        _audited(concern=concern, kind=EventKind.CLOCKS_RESUMED, user=user, actor=Actor.GUARDIAN, now=now)
+        _audited(Act(concern, Actor.GUARDIAN, user.pk, now), EventKind.CLOCKS_RESUMED)
     return concern

@@ -29,7 +29,7 @@ from backend.concerns.clocks import ALL_KINDS, clocks_build, concern_facts
 from backend.concerns.facts import Sidelined
 from backend.concerns.models import Clock, ClockStatus, Concern
 from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
-from backend.concerns.services.common import event_record
+from backend.concerns.services.common import Act
 from backend.concerns.services.escalation import escalation_step
 from backend.config.db import IdsIn, UnitOfWork
 from backend.organisations.models import EscalationPolicy, Organisation
@@ -113,14 +113,8 @@ def _fire(batch: _Batch, clock: DueClock, concern: Concern) -> None:
         return
     late = now - clock.due_at > LATE_AFTER
     batch.breached.add(concern.pk)
-    event_record(
-        batch.work,
-        concern=concern,
-        kind=EventKind.CLOCK_BREACHED,
-        actor_role=Actor.SYSTEM,
-        now=now,
-        data={"clock": clock.kind, "level": clock.route_level, "late": late},
-    )
+    act = Act(concern, Actor.SYSTEM, None, now, work=batch.work)
+    act.record(EventKind.CLOCK_BREACHED, data={"clock": clock.kind, "level": clock.route_level, "late": late})
     actions = set(clock.on_breach)
     for action, handler in ON_BREACH.items():  # in this order: alerts name the level breached
         if action in actions:
@@ -139,7 +133,7 @@ def _escalate(batch: _Batch, clock: DueClock, concern: Concern) -> None:
     if concern.state not in ESCALATABLE:
         return
     reason = f"{clock.kind}_breached"
-    step = escalation_step(batch.work, concern=concern, actor=Actor.SYSTEM, actor_id=None, now=batch.now, reason=reason)
+    step = escalation_step(Act(concern, Actor.SYSTEM, None, batch.now, work=batch.work), reason=reason)
     if step is not None:
         batch.escalated[concern.pk] = _Escalation(concern=concern, sender=step.sender, reason=reason)
         if step.bounced:
