@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
+from rest_framework.serializers import Serializer
 
 from backend.concerns import selectors, services
 from backend.concerns.crypto import submission_key_new
@@ -120,14 +121,17 @@ def follow_up_concern_page(request: HttpRequest) -> HttpResponse:
     return _raiser_page(request, concern)
 
 
-RaiserMove = Callable[[HttpRequest, Concern], HttpResponse | None]
+RaiserMove = Callable[[HttpRequest, Concern, dict[str, Any]], HttpResponse | None]
 
 
-def raiser_move(*, field: str, refusal: str) -> Callable[[RaiserMove], Callable[[HttpRequest], HttpResponse]]:
+def raiser_move(
+    *, field: str, refusal: str, form: type[Serializer[Any]] | None = None
+) -> Callable[[RaiserMove], Callable[[HttpRequest], HttpResponse]]:
     """A follow-up page where the raiser does something to the concern their session opened: without
-    one, back to the receipt page; a move the concern's state refuses (closed, answered already)
-    shows ``refusal`` beside ``field`` with 409; otherwise back to the concern. The page itself checks
-    its form (returning the page with errors) and calls one service."""
+    one, back to the receipt page; a ``form`` that does not check out, the page again with its
+    errors (400); a move the concern's state refuses (closed, answered already), ``refusal`` beside
+    ``field`` (409); otherwise back to the concern. The page itself calls one service with the
+    checked fields."""
 
     def decorate(move: RaiserMove) -> Callable[[HttpRequest], HttpResponse]:
         @access("public")
@@ -138,8 +142,11 @@ def raiser_move(*, field: str, refusal: str) -> Callable[[RaiserMove], Callable[
             concern = _raiser_concern(request)
             if concern is None:
                 return redirect("frontend:follow_up")
+            checked = form(data=request.POST) if form is not None else None
+            if checked is not None and not checked.is_valid():
+                return _raiser_page(request, concern, errors=_errors(checked), status=400)
             try:
-                answer = move(request, concern)
+                answer = move(request, concern, dict(checked.validated_data) if checked is not None else {})
             except Conflict:
                 return _raiser_page(request, concern, errors={field: [refusal]}, status=409)
             return answer or redirect("frontend:follow_up_concern")
@@ -149,17 +156,14 @@ def raiser_move(*, field: str, refusal: str) -> Callable[[RaiserMove], Callable[
     return decorate
 
 
-@raiser_move(field="body", refusal="This concern is closed.")
-def follow_up_message_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
-    form = RaiserMessageInput(data=request.POST)
-    if not form.is_valid():
-        return _raiser_page(request, concern, errors=_errors(form), status=400)
-    services.concern_message_from_raiser(concern_id=concern.pk, **form.validated_data)
+@raiser_move(field="body", refusal="This concern is closed.", form=RaiserMessageInput)
+def follow_up_message_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
+    services.concern_message_from_raiser(concern_id=concern.pk, **fields)
     return None
 
 
 @raiser_move(field="confirm", refusal="This concern is already closed.")
-def follow_up_withdraw_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
+def follow_up_withdraw_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
     if request.POST.get("confirm") != "yes":
         errors = {"confirm": ["Tick the box to confirm you want to withdraw your concern."]}
         return _raiser_page(request, concern, errors=errors, status=400)
@@ -168,18 +172,17 @@ def follow_up_withdraw_page(request: HttpRequest, concern: Concern) -> HttpRespo
 
 
 @raiser_move(field="escalate", refusal="You cannot escalate this concern now.")
-def follow_up_escalate_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
+def follow_up_escalate_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
     """Once the feedback deadline has passed, the raiser may send the concern up the route."""
     services.concern_escalate_by_raiser(concern_id=concern.pk)
     return None
 
 
-@raiser_move(field="answer", refusal="You have already answered.")
-def follow_up_speak_up_again_page(request: HttpRequest, concern: Concern) -> HttpResponse | None:
-    form = SpeakUpAgainInput(data=request.POST)
-    if not form.is_valid():
-        return _raiser_page(request, concern, errors=_errors(form), status=400)
-    services.concern_answer_speak_up_again(concern_id=concern.pk, answer=form.validated_data["answer"])
+@raiser_move(field="answer", refusal="You have already answered.", form=SpeakUpAgainInput)
+def follow_up_speak_up_again_page(
+    request: HttpRequest, concern: Concern, fields: dict[str, Any]
+) -> HttpResponse | None:
+    services.concern_answer_speak_up_again(concern_id=concern.pk, **fields)
     return None
 
 

@@ -20,28 +20,19 @@ from backend.concerns.services import DuplicateSubmission
 from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid, NotFound
 
 
-class ConflictError(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The concern is not in a state that allows this."
-    default_code = "conflict"
+def _answer(status_code: int, detail: str, code: str) -> type[APIException]:
+    """An API answer for a refusal: its status and the words it says when the refusal has none."""
+    return type(
+        f"{code.title().replace('_', '')}Answer",
+        (APIException,),
+        {"status_code": status_code, "default_detail": detail, "default_code": code},
+    )
 
 
-class TooMany(APIException):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "Too many look-ups right now. Try again in a minute."
-    default_code = "throttled"
-
-
-class TooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request is too large."
-    default_code = "too_large"
-
-
-class Unprocessable(APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The request cannot be done as it is."
-    default_code = "invalid"
+ConflictError = _answer(status.HTTP_409_CONFLICT, "The concern is not in a state that allows this.", "conflict")
+TooMany = _answer(status.HTTP_429_TOO_MANY_REQUESTS, "Too many look-ups right now. Try again in a minute.", "throttled")
+TooLarge = _answer(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The request is too large.", "too_large")
+Unprocessable = _answer(status.HTTP_400_BAD_REQUEST, "The request cannot be done as it is.", "invalid")
 
 
 # The one place an application error becomes an HTTP answer for the API (the pages have theirs).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -43,12 +45,15 @@ EVENT_CHOICES = choices(EventKind)
 STATE_CHOICES = [(s.value, s.value.replace("_", " ").capitalize()) for s in State]
 
 
-def _src(name: str) -> list[str]:
-    return sorted(str(s) for s in BY_NAME[name].sources)
+def _move(name: str) -> Callable[[Any], None]:
+    """The model's side of a move of the transition table: django-fsm checks the source and sets the
+    target, nothing else (no side effects in transitions; the services do the work)."""
 
+    def move(self: Any) -> None: ...
 
-def _tgt(name: str) -> str:
-    return str(BY_NAME[name].target)
+    move.__name__ = move.__qualname__ = name
+    table = BY_NAME[name]
+    return transition(field="state", source=sorted(str(s) for s in table.sources), target=str(table.target))(move)
 
 
 class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
@@ -126,26 +131,13 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         return self.received_at.date()
 
     # The transitions only check the table in workflows.engine.lifecycle; services do the work.
-    @transition(field=state, source=_src("acknowledge"), target=_tgt("acknowledge"))
-    def acknowledge(self) -> None: ...
-
-    @transition(field=state, source=_src("start_review"), target=_tgt("start_review"))
-    def start_review(self) -> None: ...
-
-    @transition(field=state, source=_src("give_feedback"), target=_tgt("give_feedback"))
-    def give_feedback(self) -> None: ...
-
-    @transition(field=state, source=_src("close"), target=_tgt("close"))
-    def close(self) -> None: ...
-
-    @transition(field=state, source=_src("escalate"), target=_tgt("escalate"))
-    def escalate(self) -> None: ...
-
-    @transition(field=state, source=_src("withdraw"), target=_tgt("withdraw"))
-    def withdraw(self) -> None: ...
-
-    @transition(field=state, source=_src("reopen"), target=_tgt("reopen"))
-    def reopen(self) -> None: ...
+    acknowledge = _move("acknowledge")
+    start_review = _move("start_review")
+    give_feedback = _move("give_feedback")
+    close = _move("close")
+    escalate = _move("escalate")
+    withdraw = _move("withdraw")
+    reopen = _move("reopen")
 
 
 class Direction(models.TextChoices):

@@ -97,6 +97,13 @@ PUBLIC_FIELDS = (
 )
 TALLY_FIELDS = (Measure.OPEN_ESCALATIONS, Measure.OVERDUE_CLOCKS, Measure.OPEN_ALERTS)
 
+# A clock whose outcome the public figures count: decided (answered, breached or closed without an
+# answer), and of those, answered in time.
+_DECIDED: dict[str, tuple[str, str]] = {
+    ClockKind.ACKNOWLEDGE: (Measure.ACK_DECIDED, Measure.ACK_IN_TIME),
+    ClockKind.FEEDBACK: (Measure.FEEDBACK_DECIDED, Measure.FEEDBACK_IN_TIME),
+}
+
 # (unit, holder or None, quarter or None, measure, bucket) -> change
 Key = tuple[int, int | None, date | None, str, int]
 
@@ -190,8 +197,8 @@ class _Story:
         self.quarter = quarter_of(received_at)
         self.holder_id = unit_id
         self.state = State.RECEIVED.value
-        self.acknowledged = self.ack_decided = False
-        self.fed_back = self.feedback_decided = False
+        self.answered: set[str] = set()  # acknowledged, fed back
+        self.decided: set[str] = set()  # clocks whose outcome counts in the public figures
         self.escalated = False
         self.overdue: set[str] = set()  # clock kinds breached at this level and not yet answered
 
@@ -263,36 +270,37 @@ class _Story:
         if clock not in self.overdue:
             self.overdue.add(clock)
             self._tally(out, Measure.OVERDUE_CLOCKS, 1)
-        if clock == ClockKind.ACKNOWLEDGE and not self.ack_decided and not self.acknowledged:
-            self.ack_decided = True
-            self._public(out, Measure.ACK_DECIDED)
-        elif clock == ClockKind.FEEDBACK and not self.feedback_decided and not self.fed_back:
-            self.feedback_decided = True
-            self._public(out, Measure.FEEDBACK_DECIDED)
+        if clock in _DECIDED and clock not in self.answered:
+            self._decide(out, ClockKind(clock))
+
+    def _decide(
+        self, out: Counter[Key] | None, kind: ClockKind, by: _E | None = None, ctx: _Context | None = None
+    ) -> None:
+        """The first time a clock's outcome is known (answered, breached, or closed without an
+        answer) it counts as decided, once; in time only if answered (``by``) by its deadline."""
+        if kind in self.decided:
+            return
+        self.decided.add(kind)
+        decided, in_time = _DECIDED[kind]
+        self._public(out, decided)
+        if by is not None and ctx is not None and out is not None and ctx.in_time(by, kind):
+            self._public(out, in_time)
 
     def acknowledged_by(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._answer(out, ClockKind.ACKNOWLEDGE)
-        if self.acknowledged:
+        if ClockKind.ACKNOWLEDGE in self.answered:
             return
-        self.acknowledged = True
+        self.answered.add(ClockKind.ACKNOWLEDGE)
         self._public(out, Measure.ACK_DAYS, days_bucket(received_at=self.received_at, acknowledged_at=e.created_at))
-        if not self.ack_decided:
-            self.ack_decided = True
-            self._public(out, Measure.ACK_DECIDED)
-            if out is not None and ctx.in_time(e, ClockKind.ACKNOWLEDGE):
-                self._public(out, Measure.ACK_IN_TIME)
+        self._decide(out, ClockKind.ACKNOWLEDGE, e, ctx)
 
     def fed_back_by(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._answer(out, ClockKind.ACKNOWLEDGE)
         self._answer(out, ClockKind.FEEDBACK)
-        if self.fed_back:
+        if ClockKind.FEEDBACK in self.answered:
             return
-        self.fed_back = True
-        if not self.feedback_decided:
-            self.feedback_decided = True
-            self._public(out, Measure.FEEDBACK_DECIDED)
-            if out is not None and ctx.in_time(e, ClockKind.FEEDBACK):
-                self._public(out, Measure.FEEDBACK_IN_TIME)
+        self.answered.add(ClockKind.FEEDBACK)
+        self._decide(out, ClockKind.FEEDBACK, e, ctx)
 
     def withdrawn(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._leave_level(out)
@@ -300,11 +308,9 @@ class _Story:
     def closed(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._leave_level(out)
         self._public(out, Measure.CLOSED)
-        if not self.fed_back:
+        if ClockKind.FEEDBACK not in self.answered:
             self._public(out, Measure.CLOSED_WITHOUT_FEEDBACK)
-        if not self.feedback_decided:
-            self.feedback_decided = True
-            self._public(out, Measure.FEEDBACK_DECIDED)
+        self._decide(out, ClockKind.FEEDBACK)
 
 
 # What each kind of Event means for the figures (kinds not here change no figure but, if they are

@@ -206,38 +206,25 @@ CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
 # An inbound text not processed this long after it arrived is taken to have lost its task.
 CANDOUR_SMS_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_SMS_REQUEUE_AFTER_SECONDS", "60"))
+
+
+def _every(seconds: float, task: str, *, expires: bool = True) -> dict[str, object]:
+    """A beat entry. ``expires``: a run that waited longer than its interval is superseded by the
+    next one, so a backlog of ticks never piles up behind a slow run."""
+    return {"task": task, "schedule": seconds} | ({"options": {"expires": seconds}} if expires else {})
+
+
 CELERY_BEAT_SCHEDULE = {
     # Folds the figure deltas written with each change into the tables dashboards read.
-    "figures-rollup": {
-        "task": "workflows.tasks.figures_rollup",
-        "schedule": CANDOUR_SWEEP_SECONDS,
-        "options": {"expires": CANDOUR_SWEEP_SECONDS},
-    },
+    "figures-rollup": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.figures_rollup"),
     # Retention: numbers of raisers whose concerns have all closed, left by any missed purge.
-    "vault-purge-stale": {"task": "workflows.tasks.vault_purge_stale", "schedule": 60 * 60},
+    "vault-purge-stale": _every(60 * 60, "workflows.tasks.vault_purge_stale", expires=False),
     # Inbound texts whose processing task was lost (broker down at commit, worker killed).
-    "sms-inbound-requeue-stale": {
-        "task": "workflows.tasks.sms_inbound_requeue_stale",
-        "schedule": CANDOUR_REQUEUE_SECONDS,
-        "options": {"expires": CANDOUR_REQUEUE_SECONDS},
-    },
-    "deliveries-requeue-stale": {
-        "task": "notifications.tasks.deliveries_requeue_stale",
-        "schedule": CANDOUR_REQUEUE_SECONDS,
-        "options": {"expires": CANDOUR_REQUEUE_SECONDS},
-    },
+    "sms-inbound-requeue-stale": _every(CANDOUR_REQUEUE_SECONDS, "workflows.tasks.sms_inbound_requeue_stale"),
+    "deliveries-requeue-stale": _every(CANDOUR_REQUEUE_SECONDS, "notifications.tasks.deliveries_requeue_stale"),
     # Arrival detectors for any concern whose after-commit task was lost (a broker outage, say).
-    "arrival-checks-sweep": {
-        "task": "workflows.tasks.arrival_checks_sweep",
-        "schedule": CANDOUR_SWEEP_SECONDS,
-        "options": {"expires": CANDOUR_SWEEP_SECONDS},
-    },
-    "clocks-sweep": {
-        "task": "workflows.tasks.clocks_sweep",
-        "schedule": CANDOUR_SWEEP_SECONDS,
-        # A sweep that waited longer than its interval is superseded by the next one.
-        "options": {"expires": CANDOUR_SWEEP_SECONDS},
-    },
+    "arrival-checks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.arrival_checks_sweep"),
+    "clocks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.clocks_sweep"),
 }
 
 # E-mail: SMTP (or any Django backend); the embedded default prints to the console.
