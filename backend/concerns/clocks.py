@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from backend.concerns.models import Clock, ClockStatus, Concern
+from backend.config.db import UnitOfWork
 from backend.organisations.models import OrganisationKind
 from backend.organisations.policies import policy_rules
 from workflows.engine.calendar import WorkingCalendar
@@ -57,18 +58,16 @@ def clocks_build(*, concern: Concern, kinds: Iterable[str], now: datetime, first
     return clocks
 
 
-def clocks_start(*, concern: Concern, kinds: Sequence[str], now: datetime, first_start: bool = False) -> None:
-    """Start the kinds not already running (one running clock per kind is also a constraint). A concern
-    just raised has none, so intake skips the look."""
-    running: set[str] = set()
-    if concern.audit_seq > 1 or not first_start:
-        running = set(
-            Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).values_list(
-                "kind", flat=True
-            )
-        )
+def clocks_start(
+    work: UnitOfWork, *, concern: Concern, kinds: Sequence[str], now: datetime, first_start: bool = False
+) -> None:
+    """Add to ``work`` the kinds not already running (one running clock per kind is also a
+    constraint, so the caller stops a kind before starting it again)."""
+    running = set(
+        Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, kind__in=kinds).values_list("kind", flat=True)
+    )
     missing = [k for k in kinds if k not in running]
-    Clock.objects.bulk_create(clocks_build(concern=concern, kinds=missing, now=now, first_start=first_start))
+    work.add(*clocks_build(concern=concern, kinds=missing, now=now, first_start=first_start))
 
 
 def clocks_stop(*, concern_ids: Sequence[int], kinds: Sequence[str] = ALL_KINDS) -> None:
@@ -77,10 +76,10 @@ def clocks_stop(*, concern_ids: Sequence[int], kinds: Sequence[str] = ALL_KINDS)
     )
 
 
-def clock_restart(*, concern: Concern, kind: str, now: datetime) -> None:
-    """Stop the running clock of this kind and start a fresh one from now."""
+def clock_restart(work: UnitOfWork, *, concern: Concern, kind: str, now: datetime) -> None:
+    """Stop the running clock of this kind and add a fresh one from now to ``work``."""
     clocks_stop(concern_ids=[concern.pk], kinds=[kind])
-    clocks_start(concern=concern, kinds=[kind], now=now)
+    clocks_start(work, concern=concern, kinds=[kind], now=now)
 
 
 def inactivity_touch(*, concern: Concern, now: datetime) -> None:

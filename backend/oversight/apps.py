@@ -12,8 +12,8 @@ class OversightConfig(AppConfig):
         from backend.concerns.facts import Sidelined
         from backend.concerns.models import Event
         from backend.config.db import facts_handle, rows_derive
-        from backend.oversight.figures import figure_deltas_for
+        from backend.oversight.figures import figure_deltas
         from backend.oversight.services import alerts_for_sidelined
 
-        rows_derive(Event, figure_deltas_for)
+        rows_derive(Event, figure_deltas)
         facts_handle(Sidelined, alerts_for_sidelined)

@@ -1,6 +1,6 @@
 """Oversight figures, pre-aggregated: deltas written beside each change, folded every 30 seconds.
 
-Writing. The figure deltas follow from the Events a unit of work flushes (``figure_deltas_for``, the
+Writing. The figure deltas follow from the Events a unit of work flushes (``figure_deltas``, the
 handler OversightConfig.ready registers: in intake's one statement, a person's move, a sweep batch),
 and ``figures_record`` adds those of an alert opened or resolved, in the same transaction. It reads the
 Events just written, replays the concern's earlier ones (a handful of rows) to know what they mean
@@ -44,7 +44,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns.models import Clock, Concern, Event
-from backend.config.db import IdsIn, snapshot_isolation
+from backend.config.db import IdsIn, UnitOfWork, snapshot_isolation
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import (
     Alert,
@@ -431,7 +431,7 @@ def _rows(out: Counter[Key]) -> list[FigureDelta]:
     ]
 
 
-def figure_deltas(*, events: Sequence[Event]) -> list[FigureDelta]:
+def figure_deltas(events: Sequence[Event]) -> list[FigureDelta]:
     """The unsaved figure changes these Events cause, for a caller that writes them with its own rows
     in one statement (intake). A raised concern's first Event, holding its concern, needs no query."""
     out: Counter[Key] = Counter()
@@ -439,11 +439,6 @@ def figure_deltas(*, events: Sequence[Event]) -> list[FigureDelta]:
     if relevant:
         _story_deltas(relevant, out)
     return _rows(out)
-
-
-def figure_deltas_for(events: Sequence[Event]) -> list[FigureDelta]:
-    """The handler the unit of work calls for every group of Events it flushes (OversightConfig.ready)."""
-    return figure_deltas(events=events)
 
 
 def figures_record(
@@ -456,7 +451,7 @@ def figures_record(
     of delta rows. Call it inside the transaction that wrote them, after they are written (their
     concern is locked by the caller). Events of kinds that change no figure are ignored, so passing
     every Event written is safe; passing one twice would count it twice."""
-    rows = figure_deltas(events=events)
+    rows = figure_deltas(events)
     if alerts_opened or alerts_resolved:
         out: Counter[Key] = Counter()
         units = _alert_units([*alerts_opened, *alerts_resolved])
@@ -464,7 +459,9 @@ def figures_record(
             for alert in alerts:
                 out[(units[alert.concern_id], alert.organisation_id, None, Measure.OPEN_ALERTS, 0)] += change
         rows += _rows(out)
-    FigureDelta.objects.bulk_create(rows)
+    work = UnitOfWork()
+    work.add(*rows)
+    work.flush()
     return len(rows)
 
 

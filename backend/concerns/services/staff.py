@@ -67,7 +67,7 @@ def concern_acknowledge(*, concern_id: int, user: User, now: datetime | None = N
     act = _staff_move(
         concern_id=concern_id, user=user, name=EventKind.ACKNOWLEDGE, now=now, stop=[ClockKind.ACKNOWLEDGE]
     )
-    clock_restart(concern=act.concern, kind=ClockKind.FEEDBACK, now=now)
+    clock_restart(act.work, concern=act.concern, kind=ClockKind.FEEDBACK, now=now)
     return act.done()
 
 
@@ -111,7 +111,7 @@ def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | N
 def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) -> Concern:
     now = now_or(now)
     act = _staff_move(concern_id=concern_id, user=user, name=EventKind.REOPEN, now=now)
-    clocks_start(concern=act.concern, kinds=ALL_KINDS, now=now, first_start=True)
+    clocks_start(act.work, concern=act.concern, kinds=ALL_KINDS, now=now, first_start=True)
     return act.done()
 
 
