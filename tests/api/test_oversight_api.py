@@ -18,6 +18,7 @@ from backend.organisations.models import Organisation
 from backend.oversight import selectors
 from backend.oversight.figures import figures_rollup
 from backend.oversight.models import Alert
+from tests.support.factories import ConcernFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,36 +38,23 @@ def _fold() -> None:
 @pytest.fixture
 def world(demo: None) -> list[Concern]:
     guardian = get_user_model().objects.get(username="guardian")
+    ward = Organisation.objects.get(code="RNX07")
+    canary = {"identity_mode": "named", "raiser_name": "Raiser Canary", "what_happened": "NARRATIVE-CANARY"}
     concerns = []
     for i in range(7):
         moment = START + timedelta(hours=i)
         with time_machine.travel(moment, tick=False):
-            concerns.append(
-                services.concern_raise(
-                    draft=services.ConcernDraft(
-                        unit=Organisation.objects.get(code="RNX07"),
-                        raiser_kind="staff",
-                        identity_mode="named",
-                        raiser_name="Raiser Canary",
-                        themes=["bullying"],
-                        what_happened="NARRATIVE-CANARY",
-                    ),
-                    now=moment,
-                ).concern
-            )
+            concerns.append(ConcernFactory(unit=ward, themes=["bullying"], **canary, now=moment))
     for concern in concerns[:5]:
         services.concern_acknowledge(concern_id=concern.pk, user=guardian, now=START + timedelta(days=2, hours=12))
     with time_machine.travel(START + timedelta(days=8), tick=False):
         services.clocks_fire_due(now=START + timedelta(days=8))
     with time_machine.travel(START, tick=False):
-        services.concern_raise(
-            draft=services.ConcernDraft(
-                unit=Organisation.objects.get(code="RCXDNE"),
-                raiser_kind="patient",
-                identity_mode="anonymous",
-                themes=["other"],
-                what_happened="NARRATIVE-CANARY",
-            ),
+        ConcernFactory(
+            unit=Organisation.objects.get(code="RCXDNE"),
+            raiser_kind="patient",
+            themes=["other"],
+            what_happened="NARRATIVE-CANARY",
             now=START,
         )
     _fold()

@@ -18,6 +18,7 @@ from django.db.models import Count
 from backend.concerns import services
 from backend.organisations.models import Organisation
 from notifications.models import Delivery
+from tests.support.factories import ConcernFactory
 from tests.support.processes import Proc, beat_cmd, process_env, running, wait_for, worker_cmd
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -79,15 +80,7 @@ def test_alerts_created_while_redis_is_down_are_each_delivered_once(demo: None, 
         _redis_stop()
         try:
             for i in range(5):
-                concern = services.concern_raise(
-                    draft=services.ConcernDraft(
-                        unit=ward,
-                        raiser_kind="staff",
-                        identity_mode="anonymous",
-                        themes=["other"],
-                        what_happened=f"outage {i}",
-                    )
-                ).concern
+                concern = ConcernFactory(unit=ward, themes=["other"], what_happened=f"outage {i}")
                 # Detriment opens an alert and writes its notices, with Redis down.
                 services.concern_message_from_raiser(concern_id=concern.pk, body="moved", kind="detriment")
         finally:

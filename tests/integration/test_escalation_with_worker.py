@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from backend.concerns import services
 from backend.concerns.models import Clock, ClockStatus, Concern, Event
 from backend.organisations.models import Organisation
+from tests.support.factories import ConcernFactory
 from tests.support.processes import Proc, beat_cmd, process_env, running, wait_for, worker_cmd
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -18,16 +18,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 def test_beat_and_worker_escalate_a_breached_concern_one_step(demo: None, tmp_path: Path) -> None:
     ward = Organisation.objects.get(code="RNX07")
-    raised = services.concern_raise(
-        draft=services.ConcernDraft(
-            unit=ward,
-            raiser_kind="staff",
-            identity_mode="anonymous",
-            themes=["patient_safety"],
-            what_happened="Nobody acknowledges this.",
-        )
-    )
-    concern = raised.concern
+    concern = ConcernFactory(unit=ward, what_happened="Nobody acknowledges this.")
     # The clock's due date is put in the past, as if seven days had gone by.
     Clock.objects.filter(concern=concern, kind="acknowledge").update(due_at=timezone.now() - timedelta(minutes=1))
 

@@ -10,20 +10,13 @@ from backend.concerns.vault import vault_number_for_token
 from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Organisation, StaffProfile
 from notifications.models import Delivery
+from tests.support.factories import ConcernFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def _detriment() -> None:
-    concern = services.concern_raise(
-        draft=services.ConcernDraft(
-            unit=Organisation.objects.get(code="RNX07"),
-            raiser_kind="staff",
-            identity_mode="anonymous",
-            themes=["bullying"],
-            what_happened="x",
-        )
-    ).concern
+    concern = ConcernFactory(unit=Organisation.objects.get(code="RNX07"), themes=["bullying"])
     services.concern_message_from_raiser(concern_id=concern.pk, body="moved off rota", kind="detriment")
 
 

@@ -16,11 +16,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from backend.concerns import services
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, Concern, Event, Receipt
 from backend.concerns.services.sweep import clocks_fire_due
 from backend.organisations.models import Organisation
+from tests.support.factories import ConcernFactory
 from tests.support.seeding import acknowledge_due, concerns_seed
 
 pytestmark = pytest.mark.django_db
@@ -91,16 +91,7 @@ def test_a_seeded_concern_is_written_as_concern_raise_writes_one(demo: None) -> 
     changes what it writes, this says so before a fault test measures the wrong thing."""
     ward = Organisation.objects.get(code="RNX07")
     at = datetime(2026, 3, 2, 10, 17, tzinfo=UTC)
-    raised = services.concern_raise(
-        draft=services.ConcernDraft(
-            unit=ward,
-            raiser_kind="staff",
-            identity_mode="anonymous",
-            themes=["patient_safety"],
-            what_happened="Seeded concern 0",
-        ),
-        now=at,
-    ).concern
+    raised = ConcernFactory(unit=ward, themes=["patient_safety"], what_happened="Seeded concern 0", now=at)
     (seeded_id,) = concerns_seed(unit=ward, count=1, now=at)
     seeded = Concern.objects.get(pk=seeded_id)
     raised.refresh_from_db()
