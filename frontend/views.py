@@ -111,13 +111,29 @@ def _raiser_page(
     return render(request, "frontend/status.html", context, status=status)
 
 
-@access("public")
-@never_cache
+RaiserView = Callable[[HttpRequest, Concern], HttpResponse]
+
+
+def raiser_page(view: RaiserView) -> Callable[[HttpRequest], HttpResponse]:
+    """A page about the concern the raiser's follow-up session opened (by its receipt): the view gets
+    that concern; without one, the raiser is sent back to enter their receipt. Public and never
+    cached, like every page a raiser sees."""
+
+    @access("public")
+    @never_cache
+    @wraps(view)
+    def page(request: HttpRequest) -> HttpResponse:
+        concern = _raiser_concern(request)
+        if concern is None:
+            return redirect("frontend:follow_up")
+        return view(request, concern)
+
+    return page
+
+
+@raiser_page
 @require_GET
-def follow_up_concern_page(request: HttpRequest) -> HttpResponse:
-    concern = _raiser_concern(request)
-    if concern is None:
-        return redirect("frontend:follow_up")
+def follow_up_concern_page(request: HttpRequest, concern: Concern) -> HttpResponse:
     return _raiser_page(request, concern)
 
 
@@ -127,21 +143,16 @@ RaiserMove = Callable[[HttpRequest, Concern, dict[str, Any]], HttpResponse | Non
 def raiser_move(
     *, field: str, refusal: str, form: type[Serializer[Any]] | None = None
 ) -> Callable[[RaiserMove], Callable[[HttpRequest], HttpResponse]]:
-    """A follow-up page where the raiser does something to the concern their session opened: without
-    one, back to the receipt page; a ``form`` that does not check out, the page again with its
-    errors (400); a move the concern's state refuses (closed, answered already), ``refusal`` beside
-    ``field`` (409); otherwise back to the concern. The page itself calls one service with the
-    checked fields."""
+    """A follow-up page where the raiser does something to their concern (``raiser_page``, POST only):
+    a ``form`` that does not check out shows the page again with its errors (400); a move the
+    concern's state refuses (closed, answered already) shows ``refusal`` beside ``field`` (409);
+    otherwise back to the concern. The page itself calls one service with the checked fields."""
 
     def decorate(move: RaiserMove) -> Callable[[HttpRequest], HttpResponse]:
-        @access("public")
-        @never_cache
+        @raiser_page
         @require_POST
         @wraps(move)
-        def page(request: HttpRequest) -> HttpResponse:
-            concern = _raiser_concern(request)
-            if concern is None:
-                return redirect("frontend:follow_up")
+        def page(request: HttpRequest, concern: Concern) -> HttpResponse:
             checked = form(data=request.POST) if form is not None else None
             if checked is not None and not checked.is_valid():
                 return _raiser_page(request, concern, errors=_errors(checked), status=400)
