@@ -145,6 +145,10 @@ class UnitOfWork:
             rows_update(changed, fields)
         return Written(ids=written, told=self._after(written))
 
+    def _done(self) -> None:
+        """Forget what was written, so a second flush writes only what is added after the first."""
+        self._saves, self._rows, self._values, self._updates, self._facts = [], {}, {}, [], []
+
     def flush_together(self, head: Model) -> bool:
         """Write ``head`` (its key reserved) and every other row in ONE statement, all or nothing;
         False, with nothing written, if ``head`` clashed with a unique constraint."""
@@ -160,12 +164,14 @@ class UnitOfWork:
         return True
 
     def _after(self, written: Mapping[type[Model], Sequence[int]]) -> dict[type, int]:
+        facts = self._facts
+        self._done()
         for model, ids in written.items():
             for handler in _WRITTEN.get(model, []):
                 if ids:
                     handler(ids)
         by_kind: dict[type, list[Any]] = {}
-        for fact in self._facts:
+        for fact in facts:
             by_kind.setdefault(type(fact), []).append(fact)
         return {kind: sum(told(facts) for told in _TOLD.get(kind, [])) for kind, facts in by_kind.items()}
 

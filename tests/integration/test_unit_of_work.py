@@ -115,3 +115,15 @@ def test_a_field_that_encrypts_is_encrypted_by_the_bulk_insert(ward: Organisatio
         (stored,) = cursor.fetchone()
     assert "CANARY" not in stored
     assert InboundSms.objects.get(pk=pk).payload == "CANARY-PAYLOAD"
+
+
+def test_a_second_flush_writes_only_what_was_added_since_the_first(ward: Organisation) -> None:
+    work = UnitOfWork()
+    work.add(*deliveries_build(requests=[_notice("uow:once")], now=NOW))
+    first = work.flush().ids[Delivery]
+    work.add(*deliveries_build(requests=[_notice("uow:twice")], now=NOW))
+    second = work.flush().ids[Delivery]
+
+    assert len(first) == len(second) == 1
+    assert first != second
+    assert Delivery.objects.filter(idempotency_key__in=["uow:once", "uow:twice"]).count() == 2
