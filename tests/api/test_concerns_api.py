@@ -9,16 +9,11 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from backend.concerns.models import Concern, Event, Message
+from tests.support.concern_bodies import concern_body
 
 pytestmark = pytest.mark.django_db
 
-RAISE = {
-    "unit": "RNX07",
-    "raiser_kind": "staff",
-    "identity_mode": "anonymous",
-    "themes": ["bullying"],
-    "what_happened": "The rota is used to punish people who complain.",
-}
+RAISE = concern_body()
 
 
 def post(client: Client, url: str, body: object, **headers: str):  # type: ignore[no-untyped-def]

@@ -63,6 +63,7 @@ from schemathesis.checks import (
 )
 
 from backend.concerns import services
+from tests.support.concern_bodies import concern_body
 
 pytestmark = pytest.mark.django_db
 
@@ -93,13 +94,7 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
-RAISE = {
-    "unit": "RNX07",
-    "raiser_kind": "staff",
-    "identity_mode": "anonymous",
-    "themes": ["bullying"],
-    "what_happened": "The rota is used to punish people who complain.",
-}
+RAISE = concern_body()
 
 
 def _post(client: Client, url: str, body: object, token: str | None = None) -> Any:

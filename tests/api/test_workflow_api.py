@@ -14,16 +14,11 @@ from rest_framework.authtoken.models import Token
 
 from backend.concerns.models import Clock, Concern, Event
 from backend.oversight.models import Alert
+from tests.support.concern_bodies import concern_body
 
 pytestmark = pytest.mark.django_db
 
-RAISE = {
-    "unit": "RNX07",
-    "raiser_kind": "patient",
-    "identity_mode": "anonymous",
-    "themes": ["other"],
-    "what_happened": "Buzzers go unanswered at night.",
-}
+RAISE = concern_body(raiser_kind="patient", themes=["other"], what_happened="Buzzers go unanswered at night.")
 
 
 def api(username: str | None = None) -> Client:

@@ -9,16 +9,11 @@ from django.test import Client
 
 from backend.concerns.models import Concern, Message
 from backend.organisations.demo import DEMO_PASSWORD
+from tests.support.concern_bodies import concern_body
 
 pytestmark = pytest.mark.django_db
 
-FORM = {
-    "unit": "RNX07",
-    "raiser_kind": "staff",
-    "identity_mode": "anonymous",
-    "themes": ["bullying"],
-    "what_happened": "Told to stop complaining or lose my shifts.",
-}
+FORM = concern_body(what_happened="Told to stop complaining or lose my shifts.")
 
 
 def _raise_and_open(raiser: Client) -> tuple[str, str]:
