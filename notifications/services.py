@@ -43,6 +43,10 @@ ERROR_MAX = Delivery._meta.get_field("last_error").max_length or 200
 
 # A private body is erased once the provider has the message, or once it is given up.
 PRIVATE_BODY_GONE = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERABLE})
+# Channels whose recipient is a contact-vault token, not an address: the token is forgotten once the
+# delivery is final, like a private body (the pepper would turn a kept token back into a number by
+# trying every mobile number).
+TOKEN_CHANNELS = frozenset({Channel.SMS})
 
 
 class RetryableDeliveryError(Exception):
@@ -226,6 +230,9 @@ def _delivery_record(
         if delivery.private and delivery.body and status in PRIVATE_BODY_GONE:
             delivery.body = ""
             fields.append("body")
+        if delivery.channel in TOKEN_CHANNELS and delivery.recipient and status in PRIVATE_BODY_GONE:
+            delivery.recipient = ""
+            fields.append("recipient")
         delivery.save(update_fields=fields)
         return True
 
@@ -359,6 +366,7 @@ def _requeue(rows: Sequence[Delivery], *, now: datetime, max_attempts: int) -> t
             status=DeliveryStatus.UNDELIVERABLE, last_error=f"gave up after {max_attempts} attempts", updated_at=now
         )
         Delivery.objects.filter(pk__in=exhausted, private=True).update(body="")
+        Delivery.objects.filter(pk__in=exhausted, channel__in=TOKEN_CHANNELS).update(recipient="")
     interrupted = [d.pk for d in again if d.status == DeliveryStatus.SENDING]
     if interrupted:
         # sending -> failed (a sideways move): the worker died or hung mid-send. The message may

@@ -10,6 +10,8 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
+from workflows.engine.vocabulary import Labelled
+
 # Crockford's base32: no I, L, O or U, so a code read aloud or typed from paper survives.
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RECEIPT_CHARS = 24  # 24 x 5 = 120 bits, above the 112 the house plan asks for
@@ -75,6 +77,22 @@ def phone_normalise(number: str) -> str:
     return digits
 
 
-def contact_token(number: str) -> str:
-    """The vault's key for a number: a keyed hash, so the database holds nothing that dials."""
-    return hmac.new(settings.CANDOUR_CONTACT_PEPPER, phone_normalise(number).encode(), hashlib.sha256).hexdigest()
+class ContactSpace(Labelled):
+    """Whose number a vault entry holds. The two never share a token: a guardian who texts a concern
+    from the phone their alerts go to must not be linked to it, silenced by its STOP, or purged with it."""
+
+    RAISER = "raiser", "An SMS raiser"
+    STAFF = "staff", "A member of staff's alert number"
+
+
+@lru_cache(maxsize=8)
+def _space_key(pepper: bytes, space: str) -> bytes:
+    # Domain separation: each space hashes under its own key, derived from the one pepper.
+    return hmac.new(pepper, b"candour contact token: " + space.encode(), hashlib.sha256).digest()
+
+
+def contact_token(number: str, *, space: ContactSpace) -> str:
+    """The vault's key for a number in one space: a keyed hash, so the database holds nothing that
+    dials, and the same number gives unrelated tokens as a raiser's and as a member of staff's."""
+    key = _space_key(settings.CANDOUR_CONTACT_PEPPER, space.value)
+    return hmac.new(key, phone_normalise(number).encode(), hashlib.sha256).hexdigest()

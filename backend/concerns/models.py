@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
+from backend.concerns.crypto import ContactSpace
 from backend.concerns.fields import EncryptedTextField
 from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import BY_NAME, State
@@ -175,6 +176,9 @@ class VaultEntry(models.Model):
     hash of the number. Concerns and deliveries carry the token, never the number."""
 
     token = models.CharField(max_length=64, unique=True)
+    # Whose number: its token is hashed in that space (crypto.contact_token), and only raisers'
+    # numbers are purged with their concerns.
+    space = models.CharField(max_length=8, choices=choices(ContactSpace), default=ContactSpace.RAISER.value)
     number = EncryptedTextField()
     opted_out = models.BooleanField(default=False, help_text="The raiser texted STOP")
     created_at = models.DateTimeField()

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from backend.concerns import selectors, services
-from backend.concerns.crypto import contact_token, phone_normalise
+from backend.concerns.crypto import ContactSpace, contact_token, phone_normalise
 from backend.concerns.models import Channel, Concern, IdentityMode, InboundSms
 from backend.concerns.notices import notices_send
 from backend.concerns.vault import OPEN_STATES, vault_may_text, vault_opt, vault_store
@@ -163,7 +163,7 @@ def _words(text: _Text) -> str | None:
     if text.concern is not None:
         services.concern_message_from_raiser(concern_id=text.concern.pk, body=text.body, now=text.now)
         return f"Candour: added to concern {text.concern.reference}."
-    vault_store(number=text.from_number, now=text.now)
+    vault_store(number=text.from_number, now=text.now, space=ContactSpace.RAISER)
     # The guardian places it on the right ward or team; until then it is about the organisation.
     draft = services.ConcernDraft(
         unit=text.organisation,
@@ -172,7 +172,7 @@ def _words(text: _Text) -> str | None:
         themes=[Theme.OTHER],
         what_happened=text.body,
         channel=Channel.SMS,
-        contact_token=contact_token(text.from_number),
+        contact_token=contact_token(text.from_number, space=ContactSpace.RAISER),
     )
     raised = services.concern_raise(draft=draft, now=text.now)
     logger.info("sms concern raised id=%s", raised.concern.pk)
@@ -207,7 +207,7 @@ def _converse(*, from_number: str, to_number: str, body: str, now: datetime) -> 
     organisation = Organisation.objects.filter(sms_number=phone_normalise(to_number)).first()
     if organisation is None:
         return "Candour: this number does not take concerns. Please check the number you were given."
-    concern = _open_concern(contact_token(from_number), organisation)
+    concern = _open_concern(contact_token(from_number, space=ContactSpace.RAISER), organisation)
     text = replace(text, organisation=organisation, concern=concern)
     return ABOUT_CONCERN.get(keyword, _words)(text)
 
@@ -217,7 +217,7 @@ def _reply(*, inbound: InboundSms, text: dict[str, str], reply: str, now: dateti
     number they texted. Private: it may carry their receipt code, erased from the outbox once sent."""
     # The vault is the only way an SMS reaches anyone; a texter with no concern (HELP, say) is kept
     # there too, and the retention job deletes the entry when no open concern needs it.
-    token = vault_store(number=text["from"], now=now)
+    token = vault_store(number=text["from"], now=now, space=ContactSpace.RAISER)
     if not vault_may_text(token=token):
         return False  # they texted STOP; Twilio would refuse it anyway
     notices_send(
@@ -239,7 +239,7 @@ def _one_sender_at_a_time(number: str) -> None:
     """Hold a transaction-scoped lock on this sender: two texts from one number, taken by two workers
     at once, would otherwise both find no open concern and raise two. Keyed by the vault token (a
     keyed hash: the number itself goes nowhere)."""
-    lock_for_key(int(contact_token(number)[:15], 16))
+    lock_for_key(int(contact_token(number, space=ContactSpace.RAISER)[:15], 16))
 
 
 def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:

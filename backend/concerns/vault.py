@@ -10,17 +10,19 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from backend.concerns.crypto import contact_token, phone_normalise
+from backend.concerns.crypto import ContactSpace, contact_token, phone_normalise
 from backend.concerns.models import Concern, VaultEntry
 from workflows.engine import lifecycle
 
 OPEN_STATES = [s.value for s in lifecycle.OPEN]
 
 
-def vault_store(*, number: str, now: datetime) -> str:
-    """Keep the number (once) and return its token."""
-    token = contact_token(number)
-    VaultEntry.objects.get_or_create(token=token, defaults={"number": phone_normalise(number), "created_at": now})
+def vault_store(*, number: str, now: datetime, space: ContactSpace) -> str:
+    """Keep the number (once in its space) and return its token in that space."""
+    token = contact_token(number, space=space)
+    VaultEntry.objects.get_or_create(
+        token=token, defaults={"number": phone_normalise(number), "created_at": now, "space": space}
+    )
     return token
 
 
@@ -36,28 +38,33 @@ def vault_may_text(*, token: str) -> bool:
 
 
 def vault_opt(*, number: str, opted_out: bool) -> None:
-    VaultEntry.objects.filter(token=contact_token(number)).update(opted_out=opted_out)
+    """A raiser texted STOP or START: only their raiser entry changes, never the same number's staff
+    alerts (the staff choose their channel on their own page)."""
+    VaultEntry.objects.filter(token=contact_token(number, space=ContactSpace.RAISER)).update(opted_out=opted_out)
 
 
 def vault_purge_for_concern(*, concern: Concern) -> bool:
-    """When a concern closes, its number goes, unless another open concern of the same raiser needs it."""
-    if not concern.contact_token:
+    """When a concern closes, it forgets its raiser's token (the pepper would turn a kept token back
+    into a number by trying every UK mobile), and the number goes unless another open concern of the
+    same raiser needs it. Returns whether the number went."""
+    token = concern.contact_token
+    if not token:
         return False
-    still_needed = (
-        Concern.objects.filter(contact_token=concern.contact_token, state__in=OPEN_STATES)
-        .exclude(pk=concern.pk)
-        .exists()
-    )
-    if still_needed:
+    concern.contact_token = ""
+    Concern.objects.filter(pk=concern.pk).update(contact_token="")
+    if Concern.objects.filter(contact_token=token, state__in=OPEN_STATES).exists():
         return False
-    return bool(VaultEntry.objects.filter(token=concern.contact_token).delete()[0])
+    return bool(VaultEntry.objects.filter(token=token, space=ContactSpace.RAISER).delete()[0])
 
 
 @transaction.atomic
 def vault_purge_stale(*, now: datetime, older_than: timedelta = timedelta(days=30), batch: int = 500) -> int:
     """The retention job: entries with no open concern, older than the grace period, are deleted."""
     purged = 0
-    candidates = VaultEntry.objects.filter(created_at__lt=now - older_than).values_list("pk", "token")
+    # Raisers' numbers only: a member of staff's alert number stays for as long as they want alerts.
+    candidates = VaultEntry.objects.filter(space=ContactSpace.RAISER, created_at__lt=now - older_than).values_list(
+        "pk", "token"
+    )
     last = 0
     while True:
         rows = list(candidates.filter(pk__gt=last).order_by("pk")[:batch])

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from backend.concerns.crypto import ContactSpace
 from backend.concerns.vault import vault_store
 from backend.organisations.models import AlertChannel, StaffProfile
 
@@ -21,7 +22,7 @@ def staff_profile_update(
     profile, _ = StaffProfile.objects.get_or_create(user=user)
     profile.alert_channel = AlertChannel(alert_channel)
     if mobile:
-        profile.sms_token = vault_store(number=mobile, now=now or timezone.now())
+        profile.sms_token = vault_store(number=mobile, now=now or timezone.now(), space=ContactSpace.STAFF)
     if profile.alert_channel == AlertChannel.SMS and not profile.sms_token:
         raise ValueError("a text message needs a mobile number")
     profile.save()

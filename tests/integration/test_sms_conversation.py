@@ -17,7 +17,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from backend.concerns import services
-from backend.concerns.crypto import contact_token
+from backend.concerns.crypto import ContactSpace, contact_token
 from backend.concerns.models import Concern, InboundSms, Message, VaultEntry
 from backend.concerns.sms import sms_inbound_process, sms_inbound_requeue_stale, sms_inbound_store
 from backend.concerns.vault import vault_number_for_token
@@ -49,7 +49,7 @@ def text(body: str, sid: str, number: str = RAISER) -> str | None:
     assert len(replies) <= 1
     if not replies:
         return None
-    assert replies[0].recipient == contact_token(number)  # to the vault token, never the number
+    assert replies[0].recipient == contact_token(number, space=ContactSpace.RAISER)  # the vault token, never the number
     # From the number they texted, and the words are theirs: erased from the outbox once sent.
     assert (replies[0].sender, replies[0].private) == (TRUST_NUMBER, True)
     return replies[0].body

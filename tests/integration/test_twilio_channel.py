@@ -271,10 +271,11 @@ def test_an_inbound_text_over_real_http(fake: FakeTwilio, settings: Any, live_se
 
 def test_the_real_vault_resolves_at_send_time(fake: FakeTwilio, settings: Any) -> None:
     # The interface, end to end: the default resolver is the contact vault.
+    from backend.concerns.crypto import ContactSpace
     from backend.concerns.vault import vault_store
 
     settings.NOTIFICATIONS_SMS_RESOLVER = "backend.concerns.vault.vault_number_for_token"
-    token = vault_store(number="07700 900789", now=datetime(2025, 1, 6, tzinfo=UTC))
+    token = vault_store(number="07700 900789", now=datetime(2025, 1, 6, tzinfo=UTC), space=ContactSpace.RAISER)
     assert "900789" not in token
     delivery = _delivery(recipient=token)
     assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
