@@ -27,7 +27,8 @@ class TooManyAttempts(Busy):
     """The global ceiling on receipt look-ups was reached; try again in a minute."""
 
 
-def _count_attempt(now: datetime) -> int:
+def _count_failure(now: datetime) -> int:
+    """One more wrong code this minute, counted atomically; the count so far."""
     window = now.replace(second=0, microsecond=0)
     updated = ReceiptGuessWindow.objects.filter(window_start=window).update(attempts=F("attempts") + 1)
     if not updated:
@@ -40,15 +41,20 @@ def _count_attempt(now: datetime) -> int:
 
 
 def concern_for_receipt(*, code: str, now: datetime | None = None) -> Concern | None:
-    """The concern a receipt opens, or None. A malformed code costs the same work as a wrong one,
-    so the answer and its timing say nothing about which it was."""
+    """The concern a receipt opens, or None. A right code is never refused, however much junk arrives
+    at once (a raiser locked out of their own concern is the harm to avoid; at 120 bits a guess never
+    lands anyway). Wrong codes are counted, and over the global ceiling a minute they are answered
+    Busy: a flood costs its sender, never a real raiser. A malformed code costs the same work as a
+    wrong one, so the answer and its timing say nothing about which it was."""
     now = now_or(now)
-    if _count_attempt(now) > settings.CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE:
-        raise TooManyAttempts("Too many look-ups right now. Try again in a minute.")
     normalised = receipt_normalise(code)
     digest = receipt_digest(normalised if normalised is not None else "!" + code[:64])
     receipt = Receipt.objects.select_related("concern").filter(digest=digest).first()
-    return receipt.concern if receipt and normalised is not None else None
+    if receipt is not None and normalised is not None:
+        return receipt.concern
+    if _count_failure(now) > settings.CANDOUR_RECEIPT_ATTEMPTS_PER_MINUTE:
+        raise TooManyAttempts("Too many look-ups right now. Try again in a minute.")
+    return None
 
 
 # What each kind of message from a raiser is recorded as, and the sidelining it signals, if any.
