@@ -300,8 +300,18 @@ def _refusal_page(request: HttpRequest, refused: ApplicationError, *, reference:
 @access("staff")
 @require_GET
 def alerts_page(request: HttpRequest) -> HttpResponse:
-    """Open sidelining alerts for governors and guardians: rules, references and links, no narrative."""
-    return render(request, "frontend/alerts.html", {"alerts": alert_selectors.alerts_visible(user=request.user)[:500]})
+    """Open sidelining alerts for governors and guardians: rules, references and links, no narrative.
+    The form to resolve one is offered only to those who may (governors, commissioners, regulators)."""
+    return _alerts_page(request)
+
+
+def _alerts_page(
+    request: HttpRequest, *, errors: dict[str, list[str]] | None = None, status: int = 200
+) -> HttpResponse:
+    alerts = list(alert_selectors.alerts_visible(user=request.user)[:500])
+    resolvable = alert_selectors.alert_ids_resolvable(user=request.user, alerts=alerts)
+    context = {"alerts": alerts, "resolvable": resolvable, "errors": errors or {}}
+    return render(request, "frontend/alerts.html", context, status=status)
 
 
 @access("staff")
@@ -311,10 +321,11 @@ def alert_resolve_page(request: HttpRequest, alert_id: int) -> HttpResponse:
         raise Http404
     reason = request.POST.get("reason", "").strip()[:500]
     if not reason:
-        alerts = alert_selectors.alerts_visible(user=request.user)[:500]
-        errors = {f"reason-{alert_id}": ["Say why the alert can be closed."]}
-        return render(request, "frontend/alerts.html", {"alerts": alerts, "errors": errors}, status=400)
-    oversight_services.alert_resolve(alert_id=alert_id, user=request.user, reason=reason)  # type: ignore[arg-type]
+        return _alerts_page(request, errors={f"reason-{alert_id}": ["Say why the alert can be closed."]}, status=400)
+    try:
+        oversight_services.alert_resolve(alert_id=alert_id, user=request.user, reason=reason)  # type: ignore[arg-type]
+    except Forbidden as refused:
+        return _alerts_page(request, errors={"maincontent": [str(refused)]}, status=403)
     return redirect("frontend:alerts")
 
 

@@ -18,6 +18,7 @@ from backend.concerns.notices import Directory, alert_notices, notices_send
 from backend.concerns.vault import OPEN_STATES
 from backend.config.db import IdsIn, rows_insert
 from backend.errors import Forbidden
+from backend.oversight.alert_selectors import alerts_resolvable
 from backend.oversight.figures import figures_record
 from backend.oversight.models import Alert
 from workflows.engine.sidelining import LABELS, Rule, may_alert_again
@@ -116,11 +117,17 @@ def concerns_arrival_check(*, now: datetime | None = None) -> int:
 
 @transaction.atomic
 def alert_resolve(*, alert_id: int, user: User, reason: str, now: datetime | None = None) -> Alert:
-    """A governor or guardian who can see the concern closes the alert, saying why."""
+    """A governor, commissioner or regulator who oversees the concern closes the alert, saying why;
+    never a guardian or handler of it, the people sidelining is about (``alerts_resolvable``)."""
     now = now or timezone.now()
     alert = Alert.objects.select_for_update().select_related("concern").get(pk=alert_id)
     if not scope.concerns_visible_q_subquery(user=user).filter(pk=alert.concern_id).exists():
         raise Forbidden("You cannot see this concern.")
+    if not alerts_resolvable(user=user).filter(pk=alert.pk).exists():
+        raise Forbidden(
+            "Only a governor, commissioner or regulator overseeing this concern may resolve its alerts, "
+            "never those handling it."
+        )
     if alert.resolved_at is None:
         alert.resolved_at, alert.resolved_by, alert.resolution = now, user, reason[:500]
         alert.save(update_fields=["resolved_at", "resolved_by", "resolution"])
