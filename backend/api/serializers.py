@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from backend.concerns import inputs
@@ -74,11 +76,80 @@ class ConcernSummaryOutput(serializers.Serializer):
     received_on = serializers.DateField()
 
 
-class ConcernDetailOutput(ConcernSummaryOutput):
-    what_happened = serializers.CharField()
-    when_happened = serializers.CharField()
-    desired_outcome = serializers.CharField()
-    messages = MessageOutput(many=True, source="messages.all")
+class _CaseViewOutput(serializers.Serializer):
+    """A concern as ``selectors.concern_case`` shows it to the caller (a CaseView): its summary, and
+    ``view`` saying which view this is. Identity is in neither view (the audited identity look-up)."""
+
+    reference = serializers.CharField(source="concern.reference")
+    state = serializers.CharField(source="concern.state")
+    unit = serializers.CharField(source="concern.unit.code")
+    holder = serializers.CharField(source="concern.holder.code")
+    route_level = serializers.IntegerField(source="concern.route_level")
+    raiser_kind = serializers.CharField(source="concern.raiser_kind")
+    identity_mode = serializers.CharField(source="concern.identity_mode")
+    themes = serializers.ListField(child=serializers.CharField(), source="concern.themes")
+    urgent = serializers.BooleanField(source="concern.urgent")
+    detriment_reported = serializers.BooleanField(source="concern.detriment_reported")
+    received_on = serializers.DateField(source="concern.received_on")
+    what_happened = serializers.CharField(source="concern.what_happened")
+    when_happened = serializers.CharField(source="concern.when_happened")
+
+
+class ConcernDetailOutput(_CaseViewOutput):
+    """The whole case, for those handling the concern at its origin: with the conversation."""
+
+    view = serializers.ChoiceField(choices=["case"], help_text="`case`: the whole case, at the concern's origin.")
+    desired_outcome = serializers.CharField(source="concern.desired_outcome")
+    messages = MessageOutput(many=True)
+
+
+class DayField(serializers.DateField):
+    """The day of a moment (UTC), as the case shows it: no exact time of anything the raiser did."""
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value.date())
+
+
+class EscalationOutput(serializers.Serializer):
+    on = DayField(source="created_at")
+    from_ = serializers.CharField(source="data.from")
+    to = serializers.CharField(source="data.to")
+    level = serializers.IntegerField(source="data.level")
+    reason = serializers.CharField(source="data.reason")
+    note = serializers.CharField(source="data.note", default="")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # "from" is a keyword in Python, a plain name in JSON.
+        return {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}
+
+
+class HistoryOutput(serializers.Serializer):
+    on = DayField(source="created_at")
+    kind = serializers.CharField()
+    kind_label = serializers.CharField(source="get_kind_display")
+
+
+class ClockOutput(serializers.Serializer):
+    kind = serializers.CharField()
+    route_level = serializers.IntegerField()
+    due_at = serializers.DateTimeField()
+    paused = serializers.SerializerMethodField()
+
+    def get_paused(self, clock: object) -> bool:
+        return getattr(clock, "paused_at", None) is not None
+
+
+class ConcernPacketOutput(_CaseViewOutput):
+    """The escalation packet, for a body further up the route: what happened, when, what was done
+    (the steps up the route, the kinds and days of everything recorded, the running deadlines);
+    never the conversation with the raiser, never who raised it."""
+
+    view = serializers.ChoiceField(
+        choices=["packet"], help_text="`packet`: the escalation packet, for a body further up the route."
+    )
+    escalations = EscalationOutput(many=True)
+    history = HistoryOutput(many=True)
+    clocks = ClockOutput(many=True)
 
 
 class AssignInput(serializers.Serializer):

@@ -8,7 +8,7 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -133,19 +133,38 @@ class ConcernByReferenceApi(APIView):
     caller may not see, never its contents."""
 
     permission_classes = [permissions.IsAuthenticated]
-    selector: Callable[..., Concern | None] = staticmethod(selectors.concern_for_handler)
-    output_class: type[serializers.Serializer[Any]] = s.ConcernDetailOutput
+    selector: Callable[..., Any]
+    output_class: type[serializers.Serializer[Any]]
+
+    def output(self, found: Any) -> serializers.Serializer[Any]:
+        return self.output_class(found)
 
     def get(self, request: Request, reference: str) -> Response:
-        concern = self.selector(user=request.user, reference=reference)
-        if concern is None:
+        found = self.selector(user=request.user, reference=reference)
+        if found is None:
             raise Http404
-        return Response(self.output_class(concern).data)
+        return Response(self.output(found).data)
 
 
-@extend_schema(responses={200: s.ConcernDetailOutput})
+@extend_schema(
+    responses={
+        200: PolymorphicProxySerializer(
+            component_name="ConcernView",
+            serializers={"case": s.ConcernDetailOutput, "packet": s.ConcernPacketOutput},
+            resource_type_field_name="view",
+        )
+    }
+)
 class ConcernDetailApi(ConcernByReferenceApi):
-    """The case, with its messages (guardians and handlers)."""
+    """The concern as the one case selector shows it to the caller (guardians and handlers): the whole
+    case with its messages (`"view": "case"`) at the concern's origin; the escalation packet
+    (`"view": "packet"`: what happened, when, what was done, no messages and no identity) for a body
+    further up its route."""
+
+    selector = staticmethod(selectors.concern_case)
+
+    def output(self, found: selectors.CaseView) -> serializers.Serializer[Any]:
+        return s.ConcernPacketOutput(found) if found.packet else s.ConcernDetailOutput(found)
 
 
 def _handled(request: Request, reference: str) -> Concern:

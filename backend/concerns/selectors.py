@@ -15,7 +15,7 @@ from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import Action
+from workflows.engine.vocabulary import Action, EventKind
 
 
 def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
@@ -49,6 +49,10 @@ def concern_for_handler(*, user: User | AnonymousUser, reference: str) -> Concer
 
 @dataclass(frozen=True)
 class CaseView:
+    """A concern as one caller may see it, for every entry point that shows a case (the API's detail
+    and the case page alike): the whole case for those handling it at its origin, the escalation
+    packet for a body further up the route (``packet``)."""
+
     concern: Concern
     actions: list[Action]
     # A body further up the route sees the escalation packet: what happened, when, what was done;
@@ -56,10 +60,24 @@ class CaseView:
     packet: bool
     history: list[Event]
     clocks: list[Clock]
+    # The conversation with the raiser: empty in the packet.
+    messages: list[Message]
+
+    @property
+    def view(self) -> str:
+        return "packet" if self.packet else "case"
+
+    @property
+    def escalations(self) -> list[Event]:
+        """The steps up the route, oldest first (their data: from, to, level, reason, note)."""
+        return [e for e in self.history if e.kind == EventKind.ESCALATE]
 
 
 def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | None:
-    """A handler's case page: the concern and the moves the rulebook allows them now."""
+    """The one view of a concern for a guardian or handler, whatever the entry point: the concern, the
+    moves the rulebook allows them now, and either the whole case (at the concern's origin) or the
+    escalation packet (``scope.outside_origin``: a body further up the route), which leaves out the
+    messages' bodies. Neither holds the raiser's identity: that is the audited identity look-up's."""
     concern = concern_for_handler(user=user, reference=reference)
     if concern is None:
         return None
@@ -77,7 +95,8 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         actions = [a for a in actions if a != Action.ESCALATE]
     packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
     history = list(Event.objects.filter(concern=concern).exclude(kind__in=PRIVATE_EVENTS).order_by("seq"))
-    return CaseView(concern=concern, actions=actions, packet=packet, history=history, clocks=clocks)
+    messages = [] if packet else concern_messages(concern=concern)
+    return CaseView(concern=concern, actions=actions, packet=packet, history=history, clocks=clocks, messages=messages)
 
 
 # Kept out of the history others see: who looked at an identity is the raiser's business and audit's.

@@ -80,6 +80,23 @@ def test_no_role_reaches_a_concern_of_another_organisation(elsewhere: Concern, u
     assert Event.objects.filter(concern=elsewhere).count() == before
 
 
+@pytest.mark.parametrize("username", ROLES)
+def test_no_role_opens_the_case_page_of_a_concern_of_another_organisation(elsewhere: Concern, username: str) -> None:
+    """The pages as well as the API: the case page and its moves answer 404, never the contents.
+    (Who sees the case, the escalation packet or nothing of a concern in their own system:
+    tests/api/test_packet_view.py.)"""
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    before = Event.objects.filter(concern=elsewhere).count()
+    page = client.get(f"/inbox/{elsewhere.reference}/")
+    assert page.status_code == 404, (username, page.status_code)
+    assert "Narrative only handlers may read." not in page.content.decode()
+    for action in ("acknowledge", "message", "escalate", "close"):
+        response = client.post(f"/inbox/{elsewhere.reference}/{action}/", {"text": "x"})
+        assert response.status_code == 404, (username, action, response.status_code)
+    assert Event.objects.filter(concern=elsewhere).count() == before
+
+
 def _listed(username: str, url: str) -> set[str]:
     return {c["reference"] for c in _client(username).get(url).json()["results"]}
 
