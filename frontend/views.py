@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth import logout
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -88,6 +89,10 @@ def concern_follow_up_page(request: HttpRequest) -> HttpResponse:
     if concern is None:
         errors = {"receipt": ["We could not find a concern for that receipt code. Check it and try again."]}
         return render(request, "frontend/follow_up.html", {"errors": errors}, status=400)
+    if request.user.is_authenticated:
+        # A raiser's follow-up never shares a session with a staff identity: sign the staff member out
+        # (the session is flushed) before the receipt's concern is stored in a fresh one.
+        logout(request)
     request.session.cycle_key()
     request.session[FOLLOW_UP_SESSION_KEY] = concern.pk
     request.session.set_expiry(FOLLOW_UP_SECONDS)

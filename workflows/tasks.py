@@ -8,6 +8,7 @@ from django.utils import timezone
 from backend.concerns.services import clocks_fire_due
 from backend.concerns.sms import sms_inbound_process, sms_inbound_requeue_stale
 from backend.concerns.vault import vault_purge_stale
+from backend.config.sessions import sessions_clear_expired
 from backend.oversight.figures import figures_rollup
 from backend.oversight.services import concerns_arrival_check
 
@@ -21,6 +22,11 @@ def clocks_sweep() -> dict[str, int]:
 @shared_task(name="workflows.tasks.vault_purge_stale", acks_late=True, ignore_result=True)
 def vault_purge_stale_task() -> int:
     return vault_purge_stale(now=timezone.now())
+
+
+@shared_task(name="workflows.tasks.sessions_clear_expired", acks_late=True, ignore_result=True)
+def sessions_clear_expired_task() -> None:
+    sessions_clear_expired()
 
 
 @shared_task(name="workflows.tasks.figures_rollup", acks_late=True, ignore_result=True)

@@ -136,6 +136,9 @@ SESSION_COOKIE_AGE = 60 * 60 * 8
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# Django's default keeps the CSRF cookie a year, a lasting identifier of the browser; it lives no
+# longer than a session.
+CSRF_COOKIE_AGE = SESSION_COOKIE_AGE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -226,6 +229,9 @@ CELERY_BEAT_SCHEDULE = {
     # Arrival detectors for any concern whose after-commit task was lost (a broker outage, say).
     "arrival-checks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.arrival_checks_sweep"),
     "clocks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.clocks_sweep"),
+    # Expired sessions (`manage.py clearsessions`): a raiser's follow-up session is gone from the
+    # database within the hour after it ends, not only from the browser.
+    "sessions-clear-expired": _every(60 * 60, "workflows.tasks.sessions_clear_expired", expires=False),
 }
 
 # E-mail: SMTP (or any Django backend); the embedded default prints to the console.
