@@ -1,5 +1,7 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from backend.api import oversight_views, views
 
@@ -38,5 +40,10 @@ urlpatterns = [
     path("v1/follow-up/withdraw/", views.FollowUpWithdrawApi.as_view(), name="follow-up-withdraw"),
     path("v1/follow-up/speak-up-again/", views.FollowUpSpeakUpAgainApi.as_view(), name="follow-up-speak-up-again"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI sets inline styles: the docs page alone allows them; its script comes from a file.
+    path(
+        "docs/",
+        csp_update({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
 ]

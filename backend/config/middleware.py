@@ -15,14 +15,21 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 FORGOTTEN_META = (
     "REMOTE_ADDR",
     "REMOTE_HOST",
+    "REMOTE_PORT",
     "HTTP_X_FORWARDED_FOR",
     "HTTP_X_REAL_IP",
+    "HTTP_X_CLIENT_IP",
+    "HTTP_X_CLUSTER_CLIENT_IP",
     "HTTP_FORWARDED",
     "HTTP_USER_AGENT",
     "HTTP_CF_CONNECTING_IP",
     "HTTP_TRUE_CLIENT_IP",
     "HTTP_VIA",
+    # The server's own handle on the connection: its peer is the client's address.
+    "gunicorn.socket",
 )
+# Client hints name the browser, its version, platform and device as well as a user agent does.
+FORGOTTEN_PREFIXES = ("HTTP_SEC_CH_UA",)
 
 
 class ForgetClientAddressMiddleware:
@@ -32,6 +39,8 @@ class ForgetClientAddressMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         for key in FORGOTTEN_META:
             request.META.pop(key, None)
+        for key in [k for k in request.META if k.startswith(FORGOTTEN_PREFIXES)]:
+            del request.META[key]
         # Django and its tools expect an address to exist; give them one that says nothing.
         request.META["REMOTE_ADDR"] = "0.0.0.0"  # noqa: S104 - an address, not a bind
         return self.get_response(request)
@@ -55,3 +64,18 @@ class RequestSizeLimitMiddleware:
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return JsonResponse({"detail": "The request is too large."}, status=413)
         return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """The headers Django's own security middleware does not set: no browser feature Candour does not
+    use (Permissions-Policy), and nothing of Candour's embedded by another site (Cross-Origin-
+    Resource-Policy). The Content-Security-Policy comes from django-csp."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.CANDOUR_PERMISSIONS_POLICY)
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        return response

@@ -106,7 +106,7 @@ def _replayer(snap: Snapshot) -> Callable[[Route], None]:
 def _axe_violations(browser: Browser, snapshots: list[Snapshot], dialogs: list[str]) -> list[str]:
     """Replay each recorded response into a JavaScript-enabled tab and run axe over it."""
     found: list[str] = []
-    context = browser.new_context(java_script_enabled=True)
+    context = browser.new_context(java_script_enabled=True, bypass_csp=True)  # axe is injected inline
     try:
         for snap in snapshots:
             page = context.new_page()
