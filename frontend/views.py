@@ -220,7 +220,7 @@ def _case_page(
         "packet": case.packet,
         "history": case.history,
         "clocks": case.clocks,
-        "messages_": selectors.concern_messages(concern=case.concern),
+        "messages_": case.messages,  # empty in the escalation packet
         "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
         "errors": errors or {},
     }
