@@ -1,10 +1,25 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from backend.concerns.models import Clock, Concern, Event
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the services write: the admin may look, never add, change or delete. An Event is a
+    link of the audit chain; a Clock is a deadline the sweep and the services keep."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Concern)
-class ConcernAdmin(admin.ModelAdmin):
+class ConcernAdmin(ReadOnlyAdmin):
     # Narrative and identity stay out of the admin: it is for structure, not for reading concerns.
     list_display = ("reference", "state", "holder", "route_level", "received_at")
     list_filter = ("state",)
@@ -12,22 +27,13 @@ class ConcernAdmin(admin.ModelAdmin):
     fields = ("reference", "state", "unit", "holder", "route_level", "received_at", "last_activity_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
 
 @admin.register(Clock)
-class ClockAdmin(admin.ModelAdmin):
+class ClockAdmin(ReadOnlyAdmin):
     list_display = ("concern", "kind", "route_level", "due_at", "status", "late")
     list_filter = ("kind", "status")
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     list_display = ("concern", "seq", "kind", "actor_role", "created_at")
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
