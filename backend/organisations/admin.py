@@ -4,14 +4,52 @@ from django.http import HttpRequest
 
 from backend.organisations.models import EscalationPolicy, Membership, Organisation
 from backend.organisations.policies import policy_publish
+from backend.organisations.services import organisation_place_refusal, organisation_save
 from workflows.engine.policy import PolicyError, policy_document_load, policy_parse
+
+
+class OrganisationForm(forms.ModelForm):
+    """A new parent may not be the organisation itself or below it, nor put a path past its column."""
+
+    class Meta:
+        model = Organisation
+        fields = (
+            "code",
+            "name",
+            "kind",
+            "parent",
+            "escalates_to",
+            "governs",
+            "commissioned_by",
+            "closure_days",
+            "sms_number",
+        )
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        code = cleaned.get("code")
+        if isinstance(code, str):
+            parent = cleaned.get("parent")
+            refusal = organisation_place_refusal(
+                pk=self.instance.pk, parent=parent if isinstance(parent, Organisation) else None, code=code
+            )
+            if refusal:
+                raise forms.ValidationError(refusal)
+        return cleaned
 
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
+    """Moving an organisation (a new parent or code) moves its whole subtree with it (organisation_save),
+    so roles held above it reach every ward below it at once."""
+
+    form = OrganisationForm
     list_display = ("code", "name", "kind", "parent", "escalates_to")
     list_filter = ("kind",)
     search_fields = ("code", "name")
+
+    def save_model(self, request: HttpRequest, obj: Organisation, form: object, change: bool) -> None:
+        organisation_save(organisation=obj)
 
 
 @admin.register(Membership)

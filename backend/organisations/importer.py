@@ -20,11 +20,10 @@ from datetime import date
 from typing import Literal, NamedTuple, TextIO
 
 from django.db import transaction
-from django.db.models import CharField, Value
-from django.db.models.functions import Concat, Substr
 
 from backend.config.db import rows_update
 from backend.organisations.models import Organisation, OrganisationKind
+from backend.organisations.services import organisation_subtree_move
 
 COLUMNS = ("code", "name", "kind", "parent_code", "escalates_to_code", "closure_days")
 BATCH_SIZE = 1000
@@ -464,7 +463,4 @@ def _move_subtrees(reparented: list[tuple[str, str]], *, paths: dict[str, str]) 
     Deepest first: a descendant of two moved organisations takes its prefix from the nearer one, and once
     rewritten its path no longer starts with any old prefix (no code has its old path any more)."""
     for code, old_path in sorted(reparented, key=lambda moved: len(moved[1]), reverse=True):
-        new_path = paths[code]
-        Organisation.objects.filter(path__startswith=old_path).update(
-            path=Concat(Value(new_path), Substr("path", len(old_path) + 1), output_field=CharField())
-        )
+        organisation_subtree_move(old_path=old_path, new_path=paths[code])
