@@ -96,3 +96,21 @@ def contact_token(number: str, *, space: ContactSpace) -> str:
     dials, and the same number gives unrelated tokens as a raiser's and as a member of staff's."""
     key = _space_key(settings.CANDOUR_CONTACT_PEPPER, space.value)
     return hmac.new(key, phone_normalise(number).encode(), hashlib.sha256).hexdigest()
+
+
+def token_rotate(token: str) -> str | None:
+    """A stored ciphertext re-encrypted under the first key (MultiFernet.rotate), or None when the first
+    key already reads it: nothing to write, so ``encryption_rotate`` run again rewrites nothing twice.
+
+    Raises ValueError if no key in CANDOUR_ENCRYPTION_KEYS reads it."""
+    keys = tuple(settings.CANDOUR_ENCRYPTION_KEYS)
+    data = token.encode()
+    try:
+        _fernet(keys[:1]).decrypt(data)
+        return None
+    except InvalidToken:
+        pass
+    try:
+        return _fernet(keys).rotate(data).decode()
+    except InvalidToken as exc:
+        raise ValueError("cannot rotate a stored field: no key in CANDOUR_ENCRYPTION_KEYS reads it") from exc
