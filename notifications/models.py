@@ -92,6 +92,9 @@ class Delivery(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # In-app notices only: when the recipient opened or dismissed it.
     read_at = models.DateTimeField(null=True, blank=True)
+    # Not sent before this (None: at once). A notice an anonymous raiser's action caused waits past
+    # the end of that action's hour, so the time it goes out cannot place the action within the hour.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from backend.config.db import UnitOfWork
@@ -66,7 +66,8 @@ class DeliveryRequest:
     ``body`` is short, counts, references and links only: never narrative, never what identifies a
     raiser. It is stored, shown to admins and handed to providers. The one exception is a text to an
     SMS raiser: its body is theirs (a receipt code, the guardian's words), so it is ``private`` and
-    erased once sent; ``sender`` is the number it comes from, the one they texted."""
+    erased once sent; ``sender`` is the number it comes from, the one they texted. ``not_before``
+    holds it back until then (None: send at once)."""
 
     idempotency_key: str
     channel: str
@@ -75,6 +76,7 @@ class DeliveryRequest:
     body: str = ""
     private: bool = False
     sender: str = ""
+    not_before: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 255:
@@ -89,6 +91,8 @@ class DeliveryRequest:
 
 
 DELIVERIES_SEND_TASK = "notifications.tasks.deliveries_send"
+# What delivery_send answers for a delivery held back until its not_before.
+NOT_YET = "not yet"
 # Ids a message carries. Publishing one costs about a millisecond of Celery's own work, and a sweep
 # batch writes a thousand notices or more. A chunk is sent one delivery after another by one worker
 # process: chunks much larger would leave the other processes idle while one works through them.
@@ -144,6 +148,7 @@ def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> l
             body=r.body,
             private=r.private,
             sender=r.sender,
+            not_before=r.not_before,
             status=DeliveryStatus.PENDING,
             created_at=now,
             updated_at=now,
@@ -257,6 +262,10 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
         if delivery.status not in SENDABLE:
             logger.info("delivery id=%s is %s; not sending again", delivery_id, delivery.status)
             return delivery.status
+        if delivery.not_before is not None and delivery.not_before > now:
+            # Held back (an anonymous raiser's notice): left pending and untouched, no attempt used;
+            # the requeue sweep sends it once it is due.
+            return NOT_YET
         delivery.status = DeliveryStatus.SENDING
         delivery.attempts += 1
         delivery.updated_at = now
@@ -323,16 +332,22 @@ def deliveries_requeue_stale(
     message lost), sending rows whose worker died, and failed rows whose retries ran out or were lost.
 
     Stale means untouched for ``older_than`` (failed rows: at least FAILED_RETRY_AFTER, so Celery's
-    backoff is not cut short). A row at ``max_attempts`` is given up (undeliverable) instead. Each
+    backoff is not cut short). A row held back (``not_before``) is never taken before it is due, and
+    a pending one is taken as soon as it is due, whatever its age, unless touched since.
+    A row at ``max_attempts`` is given up (undeliverable) instead. Each
     requeued row is touched, so the next sweep waits another ``older_than`` before sending it again.
     Works in batches of ``batch`` rows, each batch one transaction; returns how many were requeued.
     Safe to run twice at once: rows another sweep holds are skipped."""
     if older_than <= timedelta(0):
         raise ValueError("older_than must be positive: each requeued row must leave the stale set")
     now = _now(now)
-    stale = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING], updated_at__lt=now - older_than) | Q(
-        status=DeliveryStatus.FAILED, updated_at__lt=now - max(older_than, FAILED_RETRY_AFTER)
-    )
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    stale = (
+        Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING], updated_at__lt=now - older_than)
+        | Q(status=DeliveryStatus.FAILED, updated_at__lt=now - max(older_than, FAILED_RETRY_AFTER))
+    ) & due
+    # Due now and never tried since: its send was turned away as not yet (the requeue touches it).
+    stale |= Q(status=DeliveryStatus.PENDING, not_before__lte=now, updated_at__lt=F("not_before"))
     requeued = given_up = 0
     while True:
         with transaction.atomic():
@@ -386,9 +401,11 @@ def deliveries_in_app_unread(*, recipient: str, limit: int = 50) -> QuerySet[Del
     """A recipient's unread in-app notices, newest first: the in-app inbox is the outbox's in_app rows.
 
     Includes rows the worker has not reached yet (pending): a notice is in the inbox from the moment
-    its transaction commits, whether or not a worker is running."""
+    its transaction commits, whether or not a worker is running; one held back is there once due."""
+    now = timezone.now()
     return (
         Delivery.objects.filter(channel=Channel.IN_APP, recipient=recipient, read_at__isnull=True)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
         .exclude(status=DeliveryStatus.UNDELIVERABLE)
         .order_by("-created_at", "-pk")[:limit]
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.db.models import Model
 
@@ -22,6 +23,22 @@ from backend.organisations.policies import policy_for_organisation
 from notifications.services import DeliveryRequest, deliveries_build
 
 logger = logging.getLogger(__name__)
+
+# An anonymous raiser's notices wait until the end of the receipt's hour plus up to this much, drawn
+# at random, so the time a guardian is told cannot place the raise within its hour.
+NOTICE_JITTER = timedelta(minutes=15)
+_random = random.SystemRandom()
+
+
+def notice_hold(concern: Concern) -> datetime | None:
+    """When notices an anonymous raiser's action causes may go out: after the end of the hour it
+    is kept to, plus a random jitter of 0 to NOTICE_JITTER. None (at once) for a named or
+    confidential raiser, and for a concern marked urgent: patients may be at risk of harm now."""
+    if concern.identity_mode != IdentityMode.ANONYMOUS or concern.urgent:
+        return None
+    hour = concern.received_at.replace(minute=0, second=0, microsecond=0)
+    jitter = timedelta(seconds=_random.uniform(0, NOTICE_JITTER.total_seconds()))
+    return hour + timedelta(hours=1) + jitter
 
 
 class DuplicateSubmission(Conflict):
@@ -100,7 +117,8 @@ def concern_rows_build(
         Receipt(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or "")),
         raised_event_build(concern=concern, channel=concern.channel, now=concern.received_at),
         *clocks_build(concern=concern, kinds=ALL_KINDS, now=concern.received_at, first_start=True),
-        *deliveries_build(requests=notices, now=now),
+        # At the receipt time: an anonymous raise's notices keep no finer time than its hour.
+        *deliveries_build(requests=notices, now=concern.received_at),
     ]
 
 
@@ -112,7 +130,8 @@ def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: da
     concern.reference = reference_new()
     concern.audit_seq, concern.audit_head = 0, ""
     work = UnitOfWork()
-    notices = raised_notices(directory=guardians, concern=concern)
+    hold = notice_hold(concern)
+    notices = [replace(n, not_before=hold) for n in raised_notices(directory=guardians, concern=concern)]
     work.add(*concern_rows_build(concern, receipt=receipt, notices=notices, now=now))
     return work.flush_together(concern)
 

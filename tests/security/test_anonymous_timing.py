@@ -1,0 +1,112 @@
+"""No exact time for an anonymous raiser's actions, anywhere staff can look (trust item 3).
+
+The attack: the receipt time of an anonymous concern is kept only to the hour, but the guardians'
+new-concern notice went out seconds after the raise, and its Delivery row kept the second. A guardian
+who knows who was on shift at 10:17 needs nothing more. So the notices an anonymous raise causes wait
+until after its hour, plus a random jitter; only an urgent concern (patients may be at risk of harm
+now) is told at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+
+from backend.concerns import services
+from backend.concerns.models import Concern
+from backend.organisations.models import Organisation
+from notifications.models import Delivery, DeliveryStatus
+from notifications.services import NOT_YET, deliveries_in_app_unread, deliveries_requeue_stale, delivery_send
+
+pytestmark = pytest.mark.django_db
+
+RAISED = datetime(2026, 3, 10, 10, 17, 42, tzinfo=UTC)
+HOUR_END = datetime(2026, 3, 10, 11, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _locmem_channels(settings: Any) -> None:
+    locmem = "notifications.channels.locmem.LocmemChannel"
+    settings.NOTIFICATIONS_CHANNELS = {"email": locmem, "sms": locmem, "in_app": locmem}
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """What the worker would be asked to send (the broker, faked)."""
+    ids: list[int] = []
+    monkeypatch.setattr("notifications.services._deliveries_send_enqueue", lambda chunk: ids.extend(chunk))
+    return ids
+
+
+def _raise(ward: Organisation, *, urgent: bool, identity_mode: str = "anonymous") -> Concern:
+    draft = services.ConcernDraft(
+        unit=ward,
+        raiser_kind="staff",
+        identity_mode=identity_mode,
+        themes=["behaviour"],
+        what_happened="Something happened on the night shift.",
+        urgent=urgent,
+    )
+    return services.concern_raise(draft=draft, now=RAISED).concern
+
+
+def _notices(concern: Concern) -> list[Delivery]:
+    notices = list(Delivery.objects.filter(idempotency_key__startswith=f"raised:{concern.pk}:"))
+    assert notices, "the raise told its guardians"
+    return notices
+
+
+def test_an_anonymous_raise_is_told_after_its_hour(
+    ward: Organisation, sent: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    concern = _raise(ward, urgent=False)
+    notices = _notices(concern)
+    for notice in notices:
+        assert notice.not_before is not None
+        assert HOUR_END <= notice.not_before <= HOUR_END + timedelta(minutes=15)
+        # The row itself keeps no finer time than the receipt's hour.
+        assert notice.created_at == notice.updated_at == concern.received_at == HOUR_END - timedelta(hours=1)
+    # Nor is it in a guardian's in-app inbox before then.
+    in_app = next(n for n in notices if n.channel == "in_app")
+    with time_machine.travel(RAISED + timedelta(minutes=1), tick=False):
+        assert in_app not in list(deliveries_in_app_unread(recipient=in_app.recipient))
+    with time_machine.travel(HOUR_END + timedelta(minutes=16), tick=False):
+        assert in_app in list(deliveries_in_app_unread(recipient=in_app.recipient))
+
+    # The worker is asked at once (after commit), but sends nothing before the hour is out.
+    for notice in notices:
+        assert delivery_send(delivery_id=notice.pk, now=RAISED + timedelta(seconds=5)) == NOT_YET
+        notice.refresh_from_db()
+        assert (notice.status, notice.attempts, notice.sent_at) == (DeliveryStatus.PENDING, 0, None)
+
+    # Nor does the requeue sweep, however long the row has waited.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_requeue_stale(older_than=timedelta(minutes=2), now=HOUR_END - timedelta(seconds=1)) == 0
+    assert sent == []
+
+    # Once due, the sweep sends it.
+    due = HOUR_END + timedelta(minutes=16)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_requeue_stale(older_than=timedelta(minutes=2), now=due) == len(notices)
+    assert sorted(sent) == sorted(n.pk for n in notices)
+    for notice in notices:
+        assert delivery_send(delivery_id=notice.pk, now=due) != NOT_YET
+        notice.refresh_from_db()
+        assert notice.sent_at is not None and notice.sent_at >= HOUR_END
+
+
+def test_an_urgent_anonymous_raise_is_told_at_once(ward: Organisation) -> None:
+    concern = _raise(ward, urgent=True)
+    for notice in _notices(concern):
+        assert notice.not_before is None
+        assert delivery_send(delivery_id=notice.pk, now=RAISED + timedelta(seconds=5)) != NOT_YET
+        notice.refresh_from_db()
+        assert notice.status != DeliveryStatus.PENDING
+
+
+def test_a_named_raise_is_told_at_once(ward: Organisation) -> None:
+    concern = _raise(ward, urgent=False, identity_mode="confidential")
+    for notice in _notices(concern):
+        assert notice.not_before is None
