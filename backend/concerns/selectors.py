@@ -144,7 +144,7 @@ def concern_raiser_view(*, concern: Concern, now: datetime | None = None) -> Rai
         would_speak_up_again=concern.would_speak_up_again,
         may_escalate=raiser_may_escalate(concern=concern, now=now or timezone.now()),
         timeline=concern_raiser_timeline(concern=concern),
-        messages=list(Message.objects.filter(concern=concern).order_by("created_at", "pk")),
+        messages=concern_messages(concern=concern),
     )
 
 
@@ -164,7 +164,8 @@ def handlers_for_concern(*, concern: Concern) -> list[User]:
 
 
 def concern_messages(*, concern: Concern) -> list[Message]:
-    return list(Message.objects.filter(concern=concern).order_by("created_at", "pk"))
+    """In the order written: an anonymous raiser's messages keep only their hour (services.raiser)."""
+    return list(Message.objects.filter(concern=concern).order_by("pk"))
 
 
 def raiser_may_escalate(*, concern: Concern, now: datetime) -> bool:

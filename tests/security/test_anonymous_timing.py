@@ -15,7 +15,9 @@ import pytest
 import time_machine
 
 from backend.concerns import services
-from backend.concerns.models import Concern
+from backend.concerns.audit import BrokenLink, audit_verify
+from backend.concerns.models import Concern, Event
+from backend.concerns.selectors import concern_messages
 from backend.organisations.models import Organisation
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import NOT_YET, deliveries_in_app_unread, deliveries_requeue_stale, delivery_send
@@ -110,3 +112,30 @@ def test_a_named_raise_is_told_at_once(ward: Organisation) -> None:
     concern = _raise(ward, urgent=False, identity_mode="confidential")
     for notice in _notices(concern):
         assert notice.not_before is None
+
+
+def test_an_anonymous_raisers_message_keeps_only_its_hour(ward: Organisation, user_named: Any) -> None:
+    """A message, its Event and a detriment report are stored to the hour; the chain still holds, and
+    the conversation keeps the order it was written in."""
+    concern = _raise(ward, urgent=False)
+    guardian = user_named("guardian")
+    services.concern_message_to_raiser(
+        concern_id=concern.pk, user=guardian, body="Can you tell us more?", now=RAISED + timedelta(minutes=5)
+    )
+    later = RAISED + timedelta(minutes=20, seconds=13)  # 10:37:55
+    for kind in ("message", "detriment"):
+        message = services.concern_message_from_raiser(concern_id=concern.pk, body="Yes.", kind=kind, now=later)
+        assert message.created_at == HOUR_END - timedelta(hours=1)
+    events = Event.objects.filter(concern=concern, actor_role="raiser", seq__gt=1)
+    assert events.count() == 2
+    assert {e.created_at for e in events} == {HOUR_END - timedelta(hours=1)}
+    assert [m.direction for m in concern_messages(concern=concern)] == ["to_raiser", "from_raiser", "from_raiser"]
+    assert [r for r in audit_verify() if isinstance(r, BrokenLink)] == []
+
+
+def test_an_anonymous_raiser_withdrawing_keeps_only_its_hour(ward: Organisation) -> None:
+    concern = _raise(ward, urgent=False)
+    services.concern_withdraw(concern_id=concern.pk, now=RAISED + timedelta(minutes=9, seconds=2))
+    event = Event.objects.get(concern=concern, kind="withdraw")
+    assert event.created_at == HOUR_END - timedelta(hours=1)
+    assert [r for r in audit_verify() if isinstance(r, BrokenLink)] == []

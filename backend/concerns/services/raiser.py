@@ -12,7 +12,16 @@ from django.db.models import F
 from backend.concerns import selectors
 from backend.concerns.clocks import clocks_stop
 from backend.concerns.crypto import receipt_digest, receipt_normalise
-from backend.concerns.models import Concern, Direction, Message, MessageKind, Receipt, ReceiptGuessWindow, SpeakUpAgain
+from backend.concerns.models import (
+    Concern,
+    Direction,
+    IdentityMode,
+    Message,
+    MessageKind,
+    Receipt,
+    ReceiptGuessWindow,
+    SpeakUpAgain,
+)
 from backend.concerns.services.common import Act, locked, now_or, refuse_if_closed
 from backend.concerns.services.escalation import escalate_now
 from backend.concerns.vault import vault_purge_for_concern
@@ -70,6 +79,14 @@ RAISER_ALERTS: dict[MessageKind, Rule] = {
 }
 
 
+def raiser_time(concern: Concern, now: datetime) -> datetime:
+    """When a raiser's action is recorded: an anonymous raiser's to the hour only, like the receipt
+    time, so no message, Event or clock a member of staff can see places it within the hour."""
+    if concern.identity_mode == IdentityMode.ANONYMOUS:
+        return now.replace(minute=0, second=0, microsecond=0)
+    return now
+
+
 @transaction.atomic
 def concern_message_from_raiser(
     *, concern_id: int, body: str, kind: str = MessageKind.MESSAGE, now: datetime | None = None
@@ -79,6 +96,7 @@ def concern_message_from_raiser(
     now = now_or(now)
     concern = locked(concern_id)
     refuse_if_closed(concern=concern, name="message", actor=Actor.RAISER)
+    now = raiser_time(concern, now)
     message = Message.objects.create(
         concern=concern, direction=Direction.FROM_RAISER, kind=kind, body=body, created_at=now
     )
@@ -94,8 +112,8 @@ def concern_message_from_raiser(
 
 @transaction.atomic
 def concern_withdraw(*, concern_id: int, now: datetime | None = None) -> Concern:
-    now = now_or(now)
-    act = Act(locked(concern_id), Actor.RAISER, None, now)
+    concern = locked(concern_id)
+    act = Act(concern, Actor.RAISER, None, raiser_time(concern, now_or(now)))
     act.move(EventKind.WITHDRAW)
     clocks_stop(concern_ids=[act.concern.pk])
     concern = act.done()
@@ -114,7 +132,7 @@ def concern_answer_speak_up_again(*, concern_id: int, answer: str, now: datetime
     if concern.state not in SPEAK_UP_STATES or concern.would_speak_up_again:
         raise IllegalMove("answer_speak_up_again", concern.state, Actor.RAISER)
     concern.would_speak_up_again = SpeakUpAgain(answer)
-    act = Act(concern, Actor.RAISER, None, now)
+    act = Act(concern, Actor.RAISER, None, raiser_time(concern, now))
     act.record(EventKind.SPEAK_UP_AGAIN_ANSWERED, data={"answer": answer}, visible_to_raiser=True)
     return act.done()
 
