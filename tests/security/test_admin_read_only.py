@@ -4,20 +4,12 @@ item 8): an administrator adding an Event, editing a Clock or deleting a concern
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from backend.concerns.models import Clock, Event
 from tests.support.factories import ConcernFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_(demo: None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="admin"))
-    return client
 
 
 def test_the_admin_reads_but_never_writes_concerns_clocks_or_events(admin_client_: Client) -> None:

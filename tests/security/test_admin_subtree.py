@@ -5,7 +5,6 @@ above the new parent reach the wards' concerns and nothing keeps a stale path.""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -15,13 +14,6 @@ from backend.organisations.models import Organisation
 from tests.support.factories import ConcernFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_(demo: None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="admin"))
-    return client
 
 
 def _change_form(organisation: Organisation, **changes: object) -> dict[str, object]:
