@@ -175,7 +175,8 @@ def _words(text: _Text) -> str | None:
         contact_token=contact_token(text.from_number, space=ContactSpace.RAISER),
     )
     raised = services.concern_raise(draft=draft, now=text.now)
-    logger.info("sms concern raised id=%s", raised.concern.pk)
+    # No id: the concern is anonymous and keeps its receipt time only to the hour; a log line's is exact.
+    logger.info("sms concern raised")
     return _first_message_reply(raised.concern.reference, raised.receipt)
 
 

@@ -8,6 +8,7 @@ now) is told at once."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -139,3 +140,21 @@ def test_an_anonymous_raiser_withdrawing_keeps_only_its_hour(ward: Organisation)
     event = Event.objects.get(concern=concern, kind="withdraw")
     assert event.created_at == HOUR_END - timedelta(hours=1)
     assert [r for r in audit_verify() if isinstance(r, BrokenLink)] == []
+
+
+def test_no_log_line_pairs_an_anonymous_concern_with_its_time(
+    ward: Organisation, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    concern = _raise(ward, urgent=False)
+    services.concern_message_from_raiser(concern_id=concern.pk, body="More.", now=RAISED + timedelta(minutes=3))
+    services.concern_withdraw(concern_id=concern.pk, now=RAISED + timedelta(minutes=4))
+    assert caplog.records, "the raise is logged"
+    for record in caplog.records:
+        line = record.getMessage()
+        assert f"id={concern.pk}" not in line, line
+        assert concern.reference not in line, line
+
+    caplog.clear()
+    named = _raise(ward, urgent=False, identity_mode="confidential")
+    assert any(f"id={named.pk}" in r.getMessage() for r in caplog.records)  # kept where it gives nothing away

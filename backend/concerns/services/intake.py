@@ -160,5 +160,9 @@ def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetim
         # concurrent raise: draw both again.
     else:  # pragma: no cover - would need five collisions in a row
         raise RuntimeError("could not allocate a concern reference")
-    logger.info("concern raised id=%s", concern.pk)
+    if concern.identity_mode == IdentityMode.ANONYMOUS:
+        # No id: a log line's time is exact, and the concern keeps its receipt time only to the hour.
+        logger.info("concern raised, anonymous")
+    else:
+        logger.info("concern raised id=%s", concern.pk)
     return RaisedConcern(concern=concern, receipt=receipt)
