@@ -19,9 +19,11 @@ class Sidelined:
     """A concern is being sidelined in the way ``rule`` names (DOMAIN.md), as of ``at``.
 
     ``directory``: the staff already looked up for the same write (a sweep batch), so the notices to
-    governors need no second look-up."""
+    governors need no second look-up. ``not_before``: when those notices may go out (None: at once;
+    an anonymous raiser's report waits past its hour)."""
 
     concern: Concern
     rule: Rule
     at: datetime
     directory: Directory | None = None
+    not_before: datetime | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -183,7 +184,8 @@ def reminder_notices(
     )
 
 
-def notices_send(requests: Sequence[DeliveryRequest]) -> None:
-    """Write them to the outbox in the caller's transaction; they go out after commit."""
+def notices_send(requests: Sequence[DeliveryRequest], *, now: datetime | None = None) -> None:
+    """Write them to the outbox in the caller's transaction (at ``now``, or the present); they go
+    out after commit."""
     if requests:
-        deliveries_write(requests=requests)
+        deliveries_write(requests=requests, now=now)

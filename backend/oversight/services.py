@@ -4,6 +4,7 @@ through the unit of work), or by the arrival detectors here; resolved by people 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -25,11 +26,16 @@ from workflows.engine.sidelining import LABELS, Rule, may_alert_again
 
 
 def alerts_open(
-    *, items: Sequence[tuple[Concern, Rule]], now: datetime, directory: Directory | None = None
+    *,
+    items: Sequence[tuple[Concern, Rule]],
+    now: datetime,
+    directory: Directory | None = None,
+    not_before: datetime | None = None,
 ) -> list[Alert]:
     """Open one alert per concern and rule, never a repeat: an open one already there is left alone,
     and a resolved one is not reopened unless the concern is urgent. Governors are told (counts and
-    links only) in the same transaction. A constant number of queries however many items."""
+    links only) in the same transaction, not before ``not_before`` if given (then the notices are
+    written at ``now``). A constant number of queries however many items."""
     if not items:
         return []
     # One read for every pair: the concerns' alerts of these rules, sorted out here. A concern has a
@@ -70,12 +76,13 @@ def alerts_open(
     )
     notices_send(
         [
-            request
+            replace(request, not_before=not_before)
             for alert in created
             for request in alert_notices(
                 directory=directory, alert_id=alert.pk, concern=alert.concern, label=LABELS[Rule(alert.rule)]
             )
-        ]
+        ],
+        now=now if not_before is not None else None,
     )
     return created
 
@@ -84,7 +91,12 @@ def alerts_for_sidelined(facts: Sequence[Sidelined]) -> int:
     """The handler for ``Sidelined`` (registered in OversightConfig.ready): the alerts they call for,
     opened in the teller's transaction; how many were opened."""
     directory = next((f.directory for f in facts if f.directory is not None), None)
-    return len(alerts_open(items=[(f.concern, f.rule) for f in facts], now=facts[0].at, directory=directory))
+    opened = 0
+    for not_before in dict.fromkeys(f.not_before for f in facts):  # one group in practice
+        group = [f for f in facts if f.not_before == not_before]
+        items = [(f.concern, f.rule) for f in group]
+        opened += len(alerts_open(items=items, now=group[0].at, directory=directory, not_before=not_before))
+    return opened
 
 
 def _earlier_open_on_unit_and_theme(concern: Concern) -> bool:

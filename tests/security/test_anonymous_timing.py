@@ -20,6 +20,7 @@ from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Concern, Event
 from backend.concerns.selectors import concern_messages
 from backend.organisations.models import Organisation
+from backend.oversight.models import Alert
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import NOT_YET, deliveries_in_app_unread, deliveries_requeue_stale, delivery_send
 
@@ -158,3 +159,27 @@ def test_no_log_line_pairs_an_anonymous_concern_with_its_time(
     caplog.clear()
     named = _raise(ward, urgent=False, identity_mode="confidential")
     assert any(f"id={named.pk}" in r.getMessage() for r in caplog.records)  # kept where it gives nothing away
+
+
+def test_an_anonymous_detriment_report_tells_governors_after_its_hour(ward: Organisation) -> None:
+    concern = _raise(ward, urgent=False)
+    reported = RAISED + timedelta(minutes=20, seconds=13)
+    services.concern_message_from_raiser(concern_id=concern.pk, body="I was moved.", kind="detriment", now=reported)
+    alert = Alert.objects.get(concern=concern, rule="detriment")
+    assert alert.opened_at == HOUR_END - timedelta(hours=1)
+    notices = list(Delivery.objects.filter(idempotency_key__startswith=f"alert:{alert.pk}:"))
+    assert notices, "governors are told"
+    for notice in notices:
+        assert notice.not_before is not None
+        assert HOUR_END <= notice.not_before <= HOUR_END + timedelta(minutes=15)
+        assert notice.created_at == HOUR_END - timedelta(hours=1)
+        assert delivery_send(delivery_id=notice.pk, now=reported) == NOT_YET
+
+
+def test_an_urgent_anonymous_detriment_report_tells_governors_at_once(ward: Organisation) -> None:
+    concern = _raise(ward, urgent=True)
+    services.concern_message_from_raiser(concern_id=concern.pk, body="I was moved.", kind="detriment", now=RAISED)
+    alert = Alert.objects.get(concern=concern, rule="detriment")
+    notices = list(Delivery.objects.filter(idempotency_key__startswith=f"alert:{alert.pk}:"))
+    assert notices
+    assert {n.not_before for n in notices} == {None}

@@ -30,13 +30,13 @@ NOTICE_JITTER = timedelta(minutes=15)
 _random = random.SystemRandom()
 
 
-def notice_hold(concern: Concern) -> datetime | None:
-    """When notices an anonymous raiser's action causes may go out: after the end of the hour it
-    is kept to, plus a random jitter of 0 to NOTICE_JITTER. None (at once) for a named or
+def notice_hold(concern: Concern, *, at: datetime) -> datetime | None:
+    """When notices an anonymous raiser's action at ``at`` causes may go out: after the end of its
+    hour, plus a random jitter of 0 to NOTICE_JITTER. None (at once) for a named or
     confidential raiser, and for a concern marked urgent: patients may be at risk of harm now."""
     if concern.identity_mode != IdentityMode.ANONYMOUS or concern.urgent:
         return None
-    hour = concern.received_at.replace(minute=0, second=0, microsecond=0)
+    hour = at.replace(minute=0, second=0, microsecond=0)
     jitter = timedelta(seconds=_random.uniform(0, NOTICE_JITTER.total_seconds()))
     return hour + timedelta(hours=1) + jitter
 
@@ -130,7 +130,7 @@ def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: da
     concern.reference = reference_new()
     concern.audit_seq, concern.audit_head = 0, ""
     work = UnitOfWork()
-    hold = notice_hold(concern)
+    hold = notice_hold(concern, at=concern.received_at)
     notices = [replace(n, not_before=hold) for n in raised_notices(directory=guardians, concern=concern)]
     work.add(*concern_rows_build(concern, receipt=receipt, notices=notices, now=now))
     return work.flush_together(concern)

@@ -24,6 +24,7 @@ from backend.concerns.models import (
 )
 from backend.concerns.services.common import Act, locked, now_or, refuse_if_closed
 from backend.concerns.services.escalation import escalate_now
+from backend.concerns.services.intake import notice_hold
 from backend.concerns.vault import vault_purge_for_concern
 from backend.errors import Busy, IllegalMove
 from workflows.engine import lifecycle
@@ -105,7 +106,7 @@ def concern_message_from_raiser(
     act = Act(concern, Actor.RAISER, None, now)
     act.record(RAISER_MESSAGE_EVENTS[MessageKind(kind)], data={"message": message.pk}, visible_to_raiser=True)
     if (rule := RAISER_ALERTS.get(MessageKind(kind))) is not None:
-        act.sidelined(rule)
+        act.sidelined(rule, not_before=notice_hold(concern, at=now))
     act.done()
     return message
 
