@@ -113,6 +113,11 @@ class TimelineEntry:
     def on(self) -> date:
         return self.at.date()
 
+    @property
+    def label(self) -> str:
+        """What happened, in words (never the stored value)."""
+        return EventKind(self.kind).label
+
 
 def concern_raiser_timeline(*, concern: Concern) -> list[TimelineEntry]:
     """What the raiser may see of their concern's history: moves and levels, never who did them."""

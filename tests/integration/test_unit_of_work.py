@@ -65,7 +65,7 @@ def test_figures_follow_from_the_events_a_flush_writes(ward: Organisation) -> No
     assert not FigureDelta.objects.exists()
 
     rows = UnitOfWork()
-    rows.add(*concern_rows_build(concern, receipt="receipt-not-shown", notices=[], now=NOW))
+    rows.add(*concern_rows_build(concern, receipt="receipt-not-shown", notices=[]))
     rows.update([concern], ["audit_seq", "audit_head"])
     rows.flush()
 
@@ -96,7 +96,7 @@ def test_a_head_that_clashes_writes_nothing_of_what_depends_on_it(ward: Organisa
     clash.pk = id_reserve(Concern)
     clash.reference = taken.reference  # the unique reference is taken
     work = UnitOfWork()
-    work.add(*concern_rows_build(clash, receipt="another-receipt", notices=[_notice(f"uow:clash:{clash.pk}")], now=NOW))
+    work.add(*concern_rows_build(clash, receipt="another-receipt", notices=[_notice(f"uow:clash:{clash.pk}")]))
 
     assert work.flush_together(clash) is False
     assert not Concern.objects.filter(pk=clash.pk).exists()

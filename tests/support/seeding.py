@@ -49,7 +49,7 @@ def _chunk(*, unit: Organisation, count: int, now: datetime, raiser_kind: str, t
     first.flush()  # the concerns' keys, which their Events' hashes and their clocks name
     rows = UnitOfWork()
     for concern in concerns:
-        rows.add(*concern_rows_build(concern, receipt=receipt_new(), notices=[], now=now))
+        rows.add(*concern_rows_build(concern, receipt=receipt_new(), notices=[]))
     rows.update(concerns, ["audit_seq", "audit_head"])
     rows.flush()
     return [c.pk for c in concerns]

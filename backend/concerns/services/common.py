@@ -4,9 +4,10 @@ way a state moves (checked against the transition table), and the one way an Eve
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -16,7 +17,7 @@ from backend.concerns import scope
 from backend.concerns.audit import event_build
 from backend.concerns.clocks import inactivity_touch
 from backend.concerns.facts import Sidelined
-from backend.concerns.models import Concern, Event
+from backend.concerns.models import Concern, Event, IdentityMode
 from backend.concerns.notices import Directory
 from backend.config.db import UnitOfWork
 from backend.errors import Forbidden, IllegalMove
@@ -28,6 +29,23 @@ from workflows.engine.vocabulary import EventKind
 
 def now_or(now: datetime | None) -> datetime:
     return now if now is not None else timezone.now()
+
+
+# An anonymous raiser's notices wait until the end of the receipt's hour plus up to this much, drawn
+# at random, so the time a guardian is told cannot place the raise within its hour.
+NOTICE_JITTER = timedelta(minutes=15)
+_random = random.SystemRandom()
+
+
+def notice_hold(concern: Concern, *, at: datetime) -> datetime | None:
+    """When notices an anonymous raiser's action at ``at`` causes may go out: after the end of its
+    hour, plus a random jitter of 0 to NOTICE_JITTER. None (at once) for a named or
+    confidential raiser, and for a concern marked urgent: patients may be at risk of harm now."""
+    if concern.identity_mode != IdentityMode.ANONYMOUS or concern.urgent:
+        return None
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    jitter = timedelta(seconds=_random.uniform(0, NOTICE_JITTER.total_seconds()))
+    return hour + timedelta(hours=1) + jitter
 
 
 def locked(concern_id: int) -> Concern:

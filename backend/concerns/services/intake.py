@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Model
 
@@ -15,7 +14,7 @@ from backend.concerns.clocks import ALL_KINDS, clocks_build
 from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new, submission_digest
 from backend.concerns.models import Channel, Concern, IdentityMode, Receipt
 from backend.concerns.notices import Directory, raised_notices
-from backend.concerns.services.common import now_or
+from backend.concerns.services.common import notice_hold, now_or
 from backend.config.db import UnitOfWork, id_reserve
 from backend.errors import Conflict
 from backend.organisations.models import EscalationPolicy, Organisation
@@ -23,22 +22,6 @@ from backend.organisations.policies import policy_for_organisation
 from notifications.services import DeliveryRequest, deliveries_build
 
 logger = logging.getLogger(__name__)
-
-# An anonymous raiser's notices wait until the end of the receipt's hour plus up to this much, drawn
-# at random, so the time a guardian is told cannot place the raise within its hour.
-NOTICE_JITTER = timedelta(minutes=15)
-_random = random.SystemRandom()
-
-
-def notice_hold(concern: Concern, *, at: datetime) -> datetime | None:
-    """When notices an anonymous raiser's action at ``at`` causes may go out: after the end of its
-    hour, plus a random jitter of 0 to NOTICE_JITTER. None (at once) for a named or
-    confidential raiser, and for a concern marked urgent: patients may be at risk of harm now."""
-    if concern.identity_mode != IdentityMode.ANONYMOUS or concern.urgent:
-        return None
-    hour = at.replace(minute=0, second=0, microsecond=0)
-    jitter = timedelta(seconds=_random.uniform(0, NOTICE_JITTER.total_seconds()))
-    return hour + timedelta(hours=1) + jitter
 
 
 class DuplicateSubmission(Conflict):
@@ -107,9 +90,7 @@ def concern_build(
     )
 
 
-def concern_rows_build(
-    concern: Concern, *, receipt: str, notices: Sequence[DeliveryRequest], now: datetime
-) -> list[Model]:
+def concern_rows_build(concern: Concern, *, receipt: str, notices: Sequence[DeliveryRequest]) -> list[Model]:
     """What a raise writes beside the concern (its key given): the receipt's keyed hash, the first
     link of its audit chain, its clocks and the notices to its guardians. The figures follow from the
     Event when a unit of work writes it."""
@@ -122,7 +103,7 @@ def concern_rows_build(
     ]
 
 
-def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: datetime) -> bool:
+def _raise_once(concern: Concern, *, receipt: str, guardians: Directory) -> bool:
     """One attempt under a fresh key and reference: the concern and everything that follows from it
     (receipt, first Event, clocks, the guardians' notices; the figures follow from the Event) in one
     statement. False, with nothing written, if the reference or submission clashed."""
@@ -132,7 +113,7 @@ def _raise_once(concern: Concern, *, receipt: str, guardians: Directory, now: da
     work = UnitOfWork()
     hold = notice_hold(concern, at=concern.received_at)
     notices = [replace(n, not_before=hold) for n in raised_notices(directory=guardians, concern=concern)]
-    work.add(*concern_rows_build(concern, receipt=receipt, notices=notices, now=now))
+    work.add(*concern_rows_build(concern, receipt=receipt, notices=notices))
     return work.flush_together(concern)
 
 
@@ -152,7 +133,7 @@ def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetim
     receipt = receipt_new()
     guardians = Directory.guardians_above(draft.unit)
     for _ in range(5):
-        if _raise_once(concern, receipt=receipt, guardians=guardians, now=now):
+        if _raise_once(concern, receipt=receipt, guardians=guardians):
             break
         if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
             raise DuplicateSubmission(earlier.reference)  # the same form, sent again or twice at once

@@ -22,9 +22,8 @@ from backend.concerns.models import (
     ReceiptGuessWindow,
     SpeakUpAgain,
 )
-from backend.concerns.services.common import Act, locked, now_or, refuse_if_closed
+from backend.concerns.services.common import Act, locked, notice_hold, now_or, refuse_if_closed
 from backend.concerns.services.escalation import escalate_now
-from backend.concerns.services.intake import notice_hold
 from backend.concerns.vault import vault_purge_for_concern
 from backend.errors import Busy, IllegalMove
 from workflows.engine import lifecycle
