@@ -30,7 +30,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.http import HttpResponse
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -230,6 +229,11 @@ class World:
     elsewhere: str  # a concern in a system none of the demo users belongs to
     alert: int  # an open alert on the ward's received concern
     code: str  # an organisation with public figures
+    # role -> the cookies of a session signed in as that role (signed in once: a move like sign-out
+    # ends the session of the client it is made on, so each request gets a client of its own)
+    sessions: dict[str, dict[str, str]]
+    # role -> an API client with that role's token
+    tokens: dict[str, Client]
 
 
 # The state a move's "own" concern is in, so the move is one the lifecycle allows from there and the
@@ -289,7 +293,16 @@ def _world() -> World:
     community = _in_each_state("RCXDNE", "guardian-community", None, _raise("RCXDNE"))
     figures_rollup()  # the public figures pages answer for an organisation once it has figures
     own = {role: wards for role in ROLES} | {"guardian-community": community}
-    return World(own=own, elsewhere=_raise(WardFactory().code).reference, alert=alert.pk, code="RNX")
+    staff = ROLES[1:]
+    sessions = {role: {k: m.value for k, m in staff_client(role).cookies.items()} for role in staff}
+    return World(
+        own=own,
+        elsewhere=_raise(str(WardFactory().code)).reference,
+        alert=alert.pk,
+        code="RNX",
+        sessions=sessions,
+        tokens={role: api_client(role) for role in staff},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -307,10 +320,14 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
 MOVE_BODY = {"text": "x", "reason": "x", "feedback": "x", "body": "x", "handler": "handler"}
 
 
-def _client(role: str, *, api: bool) -> Client:
+def _client(role: str, *, api: bool, world: World) -> Client:
     if role == "anonymous":
         return Client()
-    return api_client(role) if api else staff_client(role)
+    if api:
+        return world.tokens[role]
+    client = Client()
+    client.cookies.load(world.sessions[role])
+    return client
 
 
 def _url(route: Route, row: str, role: str, world: World) -> str:
@@ -338,7 +355,7 @@ def _converter(route: Route, param: str) -> str:
     raise AssertionError(f"{route.pattern}: cannot fill {param}")
 
 
-def _classify(response: HttpResponse) -> str:
+def _classify(response: Any) -> str:  # the test client's response
     status = response.status_code
     if status in (301, 302, 303, 307, 308):
         return "login" if response["Location"].startswith(resolve_url(settings.LOGIN_URL)) else "ok"
@@ -351,7 +368,7 @@ def _classify(response: HttpResponse) -> str:
 
 def _ask(route: Route, row: str, role: str, world: World) -> str:
     api = route.pattern.startswith("api/")
-    client = _client(role, api=api)
+    client = _client(role, api=api, world=world)
     url = _url(route, row, role, world)
     with transaction.atomic():
         if route.methods[0] == "GET":
