@@ -1,7 +1,7 @@
 """The SMS conversation through the backend services the Twilio webhook and the worker call: the
 webhook stores a text (once per MessageSid), the worker processes it (once) and the reply goes out
 through the outbox to the raiser's vault token. Tasks are not run here; the services are called as
-the task would call them (test_sms_canary drives the same path through gunicorn and a real worker)."""
+the task would call them (tests/security/test_canaries.py drives the same path through gunicorn and a real worker)."""
 
 from __future__ import annotations
 
