@@ -202,7 +202,8 @@ def _redis() -> str:
     for db in (int(name[2:]) for name in info):
         client = redis.Redis(port=port, db=db)
         for key in client.scan_iter(count=1000):
-            kind = client.type(key).decode()
+            kind = client.type(key)
+            kind = kind.decode() if isinstance(kind, bytes) else kind
             value: Any = {
                 "string": lambda k: client.get(k),
                 "list": lambda k: client.lrange(k, 0, -1),
