@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
+from backend.concerns.audit import audit_heads_export
 from backend.concerns.services import clocks_fire_due
 from backend.concerns.sms import sms_inbound_process, sms_inbound_requeue_stale
 from backend.concerns.vault import vault_purge_stale
@@ -49,3 +53,8 @@ def sms_inbound_process_task(inbound_id: int) -> str:
 @shared_task(name="workflows.tasks.sms_inbound_requeue_stale", acks_late=True, ignore_result=True)
 def sms_inbound_requeue_stale_task() -> int:
     return sms_inbound_requeue_stale()
+
+
+@shared_task(name="workflows.tasks.audit_heads_export", acks_late=True, ignore_result=True)
+def audit_heads_export_task() -> int:
+    return audit_heads_export(path=Path(settings.CANDOUR_AUDIT_HEADS_FILE), now=timezone.now()).heads

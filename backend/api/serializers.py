@@ -102,6 +102,10 @@ class ConcernDetailOutput(_CaseViewOutput):
     desired_outcome = serializers.CharField(source="concern.desired_outcome")
     messages = MessageOutput(many=True)
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # Everything recorded, with staff's words: as the packet's history (defined below).
+        return super().get_fields() | {"history": HistoryOutput(many=True)}
+
 
 class DayField(serializers.DateField):
     """The day of a moment (UTC), as the case shows it: no exact time of anything the raiser did."""
@@ -116,7 +120,8 @@ class EscalationOutput(serializers.Serializer):
     to = serializers.CharField(source="data.to")
     level = serializers.IntegerField(source="data.level")
     reason = serializers.CharField(source="data.reason")
-    note = serializers.CharField(source="data.note", default="")
+    # The guardian's own words, if they escalated it by hand.
+    note = serializers.CharField(source="reason", default="")
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # "from" is a keyword in Python, a plain name in JSON.
@@ -127,6 +132,7 @@ class HistoryOutput(serializers.Serializer):
     on = DayField(source="created_at")
     kind = serializers.CharField()
     kind_label = serializers.CharField(source="get_kind_display")
+    reason = serializers.CharField(help_text="Staff's own words given with the move, if any.")
 
 
 class ClockOutput(serializers.Serializer):

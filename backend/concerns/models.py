@@ -171,6 +171,23 @@ class Message(models.Model):
         return f"{self.kind} {self.direction} on concern {self.concern_id}"
 
 
+class Reason(models.Model):
+    """A member of staff's own words given with a move: why a concern was closed, its clocks paused or
+    it was escalated. Encrypted like the narrative, and kept beside its Event (the concern's link of
+    the same ``seq``) rather than in it: the link holds a keyed digest of the words, so keys can
+    rotate and retention can delete the words without touching the insert-only chain."""
+
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="reasons")
+    seq = models.PositiveIntegerField()
+    text = EncryptedTextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["concern", "seq"], name="reason_one_per_event")]
+
+    def __str__(self) -> str:
+        return f"reason for event #{self.seq} of concern {self.concern_id}"
+
+
 class VaultEntry(models.Model):
     """The contact vault: the only place a raiser's phone number lives, encrypted, found by a keyed
     hash of the number. Concerns and deliveries carry the token, never the number."""
@@ -263,7 +280,8 @@ class Clock(models.Model):
     unit = models.CharField(max_length=15, default="calendar_days")
     on_breach = models.JSONField(default=list)
     paused_at = models.DateTimeField(null=True, blank=True)
-    pause_reason = models.CharField(max_length=200, blank=True)
+    # Staff's own words: encrypted like the narrative.
+    pause_reason = EncryptedTextField(blank=True)
     fired_at = models.DateTimeField(null=True, blank=True)
     late = models.BooleanField(default=False, help_text="Fired after its sweep interval had passed")
 

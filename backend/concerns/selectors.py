@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backend.concerns import scope
-from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message
+from backend.concerns.fields import EncryptedTextField
+from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message, Reason
 from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
@@ -69,7 +71,8 @@ class CaseView:
 
     @property
     def escalations(self) -> list[Event]:
-        """The steps up the route, oldest first (their data: from, to, level, reason, note)."""
+        """The steps up the route, oldest first (their data: from, to, level, reason; ``reason``
+        annotated: the guardian's words, if they gave any)."""
         return [e for e in self.history if e.kind == EventKind.ESCALATE]
 
 
@@ -94,9 +97,19 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     if actor is not Actor.GUARDIAN or concern.holder.escalates_to is None:
         actions = [a for a in actions if a != Action.ESCALATE]
     packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
-    history = list(Event.objects.filter(concern=concern).exclude(kind__in=PRIVATE_EVENTS).order_by("seq"))
+    history = list(
+        Event.objects.filter(concern=concern).exclude(kind__in=PRIVATE_EVENTS).annotate(reason=_reason).order_by("seq")
+    )
     messages = [] if packet else concern_messages(concern=concern)
     return CaseView(concern=concern, actions=actions, packet=packet, history=history, clocks=clocks, messages=messages)
+
+
+# Staff's words with each Event (``Event.reason``, "" for none), decrypted as the rows are read.
+_reason = Coalesce(
+    Subquery(Reason.objects.filter(concern=OuterRef("concern"), seq=OuterRef("seq")).values("text")[:1]),
+    Value(""),
+    output_field=EncryptedTextField(),
+)
 
 
 # Kept out of the history others see: who looked at an identity is the raiser's business and audit's.

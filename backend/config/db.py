@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, migrations, transaction
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import Field, JSONField, Lookup, Model
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.lookups import In
@@ -496,3 +497,39 @@ def snapshot_isolation() -> None:
     if _postgres():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def insert_only(table: str) -> migrations.RunPython:
+    """A migration operation that makes ``table`` insert-only in the database itself: any UPDATE or
+    DELETE of a row is refused, whoever sends it (a bug, the admin, a stolen application login).
+    TRUNCATE and dropping the trigger are the table owner's, which production keeps from the
+    application's role (README, "Security and privacy"). Reversible."""
+
+    def statements(schema_editor: BaseDatabaseSchemaEditor, *, undo: bool) -> list[str]:
+        trigger = f"{table}_insert_only"
+        if schema_editor.connection.vendor == "postgresql":
+            if undo:
+                return [f"DROP TRIGGER IF EXISTS {trigger} ON {table}", f"DROP FUNCTION IF EXISTS {trigger}()"]
+            return [
+                f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                f"BEGIN RAISE EXCEPTION '{table} is insert-only: % refused', TG_OP "
+                "USING ERRCODE = 'insufficient_privilege'; END $$",
+                f"CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {trigger}()",
+            ]
+        if undo:
+            return [f"DROP TRIGGER IF EXISTS {trigger}_{op.lower()}" for op in ("UPDATE", "DELETE")]
+        return [
+            f"CREATE TRIGGER {trigger}_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is insert-only: {op} refused'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+
+    def run(undo: bool) -> Callable[[Any, BaseDatabaseSchemaEditor], None]:
+        def apply(apps: Any, schema_editor: BaseDatabaseSchemaEditor) -> None:
+            for sql in statements(schema_editor, undo=undo):
+                schema_editor.execute(sql, params=None)
+
+        return apply
+
+    return migrations.RunPython(run(False), run(True))

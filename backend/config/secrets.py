@@ -8,6 +8,7 @@ committed, so a fresh clone needs nothing but the repository.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -16,7 +17,13 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-SECRET_NAMES = ("DJANGO_SECRET_KEY", "CANDOUR_RECEIPT_PEPPER", "CANDOUR_ENCRYPTION_KEYS", "CANDOUR_CONTACT_PEPPER")
+SECRET_NAMES = (
+    "DJANGO_SECRET_KEY",
+    "CANDOUR_RECEIPT_PEPPER",
+    "CANDOUR_ENCRYPTION_KEYS",
+    "CANDOUR_CONTACT_PEPPER",
+    "CANDOUR_AUDIT_KEY",
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,9 @@ class Secrets:
     # The first key encrypts; every key decrypts, so a new key can be put first and the old ones
     # kept until `manage.py encryption_rotate` has re-encrypted every row.
     encryption_keys: tuple[str, ...]
+    # Keys the audit chain's HMAC. It lives outside the database, so someone who can write the events
+    # table cannot write a chain that verifies.
+    audit_key: bytes
 
 
 def _fernet_key() -> str:
@@ -39,6 +49,7 @@ def _generate() -> dict[str, str]:
         "CANDOUR_RECEIPT_PEPPER": secrets.token_hex(32),
         "CANDOUR_CONTACT_PEPPER": secrets.token_hex(32),
         "CANDOUR_ENCRYPTION_KEYS": _fernet_key(),
+        "CANDOUR_AUDIT_KEY": secrets.token_hex(32),
     }
 
 
@@ -51,6 +62,7 @@ def _from_mapping(values: dict[str, str]) -> Secrets:
         receipt_pepper=values["CANDOUR_RECEIPT_PEPPER"].encode(),
         contact_pepper=values["CANDOUR_CONTACT_PEPPER"].encode(),
         encryption_keys=keys,
+        audit_key=values["CANDOUR_AUDIT_KEY"].encode(),
     )
 
 
@@ -63,16 +75,22 @@ def load_secrets(*, production: bool, var_dir: Path) -> Secrets:
                 "Candour will not start in production without its secrets; missing: " + ", ".join(missing)
             )
         return _from_mapping(from_env)
-    path = var_dir / "secrets.json"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two processes starting at once (web, worker, beat) must not each write their own.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
+    return _from_mapping({**_stored(var_dir / "secrets.json"), **from_env})
+
+
+def _stored(path: Path) -> dict[str, str]:
+    """The embedded default's secrets, made once. A file from before a secret existed gains it, under
+    a lock: web, worker and beat start together and must all read the same new key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = {name: value for name, value in _generate().items() if name not in stored}
+        if missing:
+            stored |= missing
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
-                json.dump(_generate(), fh)
-    stored: dict[str, str] = json.loads(path.read_text())
-    return _from_mapping({**stored, **from_env})
+                json.dump(stored, fh)
+            os.replace(tmp, path)
+    return stored

@@ -7,6 +7,7 @@ from datetime import date
 from django.conf import settings
 from django.db import models
 
+from backend.concerns.fields import EncryptedTextField
 from backend.concerns.models import Concern
 from workflows.engine.sidelining import LABELS, Rule
 
@@ -19,7 +20,8 @@ class Alert(models.Model):
     opened_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
-    resolution = models.CharField(max_length=500, blank=True)
+    # An overseer's own words: encrypted like the narrative (they may name staff or patients).
+    resolution = EncryptedTextField(blank=True)
 
     class Meta:
         constraints = [

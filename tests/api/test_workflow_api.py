@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from backend.concerns.models import Clock, Concern, Event
+from backend.concerns.models import Clock, Concern, Event, Reason
 from backend.oversight.models import Alert
 from tests.support.concern_bodies import concern_body
 
@@ -48,7 +48,9 @@ def test_a_guardian_pauses_resumes_and_escalates_with_reasons(demo: None) -> Non
     assert response.json()["holder"] == "RNX"  # the ward escalates to its trust
     event = Event.objects.get(concern=concern, kind="escalate")
     assert event.data["reason"] == "guardian_escalated"
-    assert event.data["note"] == "conflict of interest"
+    # The guardian's words are kept encrypted beside the event; the event holds their keyed digest.
+    assert Reason.objects.get(concern=concern, seq=event.seq).text == "conflict of interest"
+    assert "conflict of interest" not in str(event.data)
     assert [e.kind for e in Event.objects.filter(concern=concern).order_by("seq")] == [
         "raised",
         "clocks_paused",

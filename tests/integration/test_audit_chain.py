@@ -10,6 +10,7 @@ from django.utils import timezone
 from backend.concerns import services
 from backend.concerns.models import Concern, Event
 from tests.support.factories import ConcernFactory
+from tests.support.tamper import as_table_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +37,7 @@ def test_audit_verify_passes_on_an_intact_chain() -> None:
 def test_audit_verify_reports_the_first_broken_link(tamper: str) -> None:
     concern = _escalated()
     first, *_, second = Event.objects.filter(concern=concern).order_by("seq")
-    # Events are append-only for the application; a tamperer writes SQL directly.
-    with connection.cursor() as cursor:
+    with as_table_owner(), connection.cursor() as cursor:
         if tamper == "edit":
             cursor.execute("UPDATE concerns_event SET data = %s WHERE id = %s", ['{"unit": "ELSEWHERE"}', first.pk])
         elif tamper == "delete_last":

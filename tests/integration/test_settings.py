@@ -41,6 +41,7 @@ def _secrets() -> dict[str, str]:
         "DJANGO_SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
         "CANDOUR_RECEIPT_PEPPER": os.urandom(32).hex(),
         "CANDOUR_CONTACT_PEPPER": os.urandom(32).hex(),
+        "CANDOUR_AUDIT_KEY": os.urandom(32).hex(),
         "CANDOUR_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
     }
 

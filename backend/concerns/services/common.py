@@ -14,10 +14,10 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from backend.concerns import scope
-from backend.concerns.audit import event_build
+from backend.concerns.audit import event_build, words_digest
 from backend.concerns.clocks import inactivity_touch
 from backend.concerns.facts import Sidelined
-from backend.concerns.models import Concern, Event, IdentityMode
+from backend.concerns.models import Concern, Event, IdentityMode, Reason
 from backend.concerns.notices import Directory
 from backend.config.db import UnitOfWork
 from backend.errors import Forbidden, IllegalMove
@@ -112,8 +112,12 @@ class Act:
         visible_to_raiser: bool = False,
         from_state: str = "",
         to_state: str = "",
+        reason: str = "",
     ) -> Event:
-        """The next link of the concern's audit chain (the figures follow from it when it is flushed)."""
+        """The next link of the concern's audit chain (the figures follow from it when it is flushed).
+        ``reason``: staff's own words for it, kept encrypted in a Reason; the link holds their digest."""
+        if reason:
+            data = {**(data or {}), "words": words_digest(reason)}
         event = event_build(
             concern=self.concern,
             kind=kind,
@@ -126,13 +130,17 @@ class Act:
             visible_to_raiser=visible_to_raiser,
         )
         self.work.add(event)
+        if reason:
+            self.work.add(Reason(concern=self.concern, seq=event.seq, text=reason))
         return event
 
-    def move(self, name: EventKind, *, data: dict[str, Any] | None = None) -> None:
+    def move(self, name: EventKind, *, data: dict[str, Any] | None = None, reason: str = "") -> None:
         """A lifecycle move, as the table allows, with its Event and the activity it counts as."""
         before = state_move(concern=self.concern, name=name, actor=self.actor)
         self.active()
-        self.record(name, data=data, visible_to_raiser=True, from_state=before, to_state=self.concern.state)
+        self.record(
+            name, data=data, visible_to_raiser=True, from_state=before, to_state=self.concern.state, reason=reason
+        )
 
     def active(self) -> None:
         """Recorded activity by those handling the concern: the inactivity clock counts again from now."""

@@ -44,7 +44,8 @@ def escalation_step(act: Act, *, reason: str, note: str = "") -> Step | None:
     data = {"from": sender.code, "to": target.code, "level": concern.route_level, "reason": reason}
     event = act.record(
         EventKind.ESCALATE,
-        data=data | ({"note": note[:200]} if note else {}),
+        data=data,
+        reason=note[:200],
         visible_to_raiser=True,
         from_state=before,
         to_state=concern.state,

@@ -48,13 +48,13 @@ def _staff_move(
     name: EventKind,
     now: datetime,
     stop: Sequence[str] = (),
-    data: dict[str, object] | None = None,
+    reason: str = "",
 ) -> Act:
     """A member of staff moves a concern: role checked in scope, then the table; the caller adds
     what else the move does and calls ``done``."""
     concern = locked(concern_id)
     act = Act(concern, actor_for(user=user, concern=concern), user.pk, now)
-    act.move(name, data=data)
+    act.move(name, reason=reason)
     if stop:
         clocks_stop(concern_ids=[concern.pk], kinds=stop)
     return act
@@ -98,8 +98,9 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
 def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
     """Closing is allowed without feedback (the raiser may have gone quiet), but governors are told."""
     now = now_or(now)
-    data: dict[str, object] = {"reason": reason[:200]}
-    act = _staff_move(concern_id=concern_id, user=user, name=EventKind.CLOSE, now=now, stop=ALL_KINDS, data=data)
+    act = _staff_move(
+        concern_id=concern_id, user=user, name=EventKind.CLOSE, now=now, stop=ALL_KINDS, reason=reason[:200]
+    )
     if not Message.objects.filter(concern=act.concern, kind=MessageKind.FEEDBACK).exists():
         act.sidelined(Rule.CLOSED_WITHOUT_FEEDBACK)
     concern = act.done()
@@ -224,9 +225,9 @@ def concern_identity_reveal(*, concern_id: int, user: User, now: datetime | None
     return RaiserIdentity(name=concern.raiser_name, contact=concern.raiser_contact)
 
 
-def _audited(act: Act, kind: EventKind, data: dict[str, object] | None = None) -> None:
+def _audited(act: Act, kind: EventKind, data: dict[str, object] | None = None, *, reason: str = "") -> None:
     """An Event that changes nothing else on the concern but its chain's head."""
-    act.record(kind, data=data)
+    act.record(kind, data=data, reason=reason)
     act.done(fields=["audit_seq", "audit_head"])
 
 
@@ -240,7 +241,7 @@ def concern_clocks_pause(*, concern_id: int, user: User, reason: str, now: datet
     if not reason.strip():
         raise Invalid("a pause needs a reason")
     if clocks_pause(concern=concern, reason=reason, now=now):
-        _audited(Act(concern, Actor.GUARDIAN, user.pk, now), EventKind.CLOCKS_PAUSED, {"reason": reason[:200]})
+        _audited(Act(concern, Actor.GUARDIAN, user.pk, now), EventKind.CLOCKS_PAUSED, reason=reason[:200])
     return concern
 
 

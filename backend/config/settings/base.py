@@ -229,6 +229,10 @@ CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
 # An inbound text not processed this long after it arrived is taken to have lost its task.
 CANDOUR_SMS_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_SMS_REQUEUE_AFTER_SECONDS", "60"))
+# Where and how often the audit chain's heads are exported. In production point it at storage the
+# application cannot rewrite (an append-only mount, a file shipped to a log host as it grows).
+CANDOUR_AUDIT_HEADS_FILE = os.environ.get("CANDOUR_AUDIT_HEADS_FILE", str(VAR_DIR / "audit-heads.log"))
+CANDOUR_AUDIT_HEADS_SECONDS = float(os.environ.get("CANDOUR_AUDIT_HEADS_SECONDS", "300"))
 
 
 def _every(seconds: float, task: str, *, expires: bool = True) -> dict[str, object]:
@@ -248,6 +252,8 @@ CELERY_BEAT_SCHEDULE = {
     # Arrival detectors for any concern whose after-commit task was lost (a broker outage, say).
     "arrival-checks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.arrival_checks_sweep"),
     "clocks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.clocks_sweep"),
+    # The audit chain's heads, appended to a file a rewrite of the database cannot reach.
+    "audit-heads-export": _every(CANDOUR_AUDIT_HEADS_SECONDS, "workflows.tasks.audit_heads_export"),
     # Expired sessions (`manage.py clearsessions`): a raiser's follow-up session is gone from the
     # database within the hour after it ends, not only from the browser.
     "sessions-clear-expired": _every(60 * 60, "workflows.tasks.sessions_clear_expired", expires=False),

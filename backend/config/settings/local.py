@@ -29,6 +29,7 @@ _secrets = load_secrets(production=False, var_dir=VAR_DIR)
 SECRET_KEY = _secrets.secret_key
 CANDOUR_RECEIPT_PEPPER = _secrets.receipt_pepper
 CANDOUR_CONTACT_PEPPER = _secrets.contact_pepper
+CANDOUR_AUDIT_KEY = _secrets.audit_key
 CANDOUR_ENCRYPTION_KEYS = _secrets.encryption_keys
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

@@ -45,6 +45,7 @@ if _problems:
 SECRET_KEY = _secrets.secret_key
 CANDOUR_RECEIPT_PEPPER = _secrets.receipt_pepper
 CANDOUR_CONTACT_PEPPER = _secrets.contact_pepper
+CANDOUR_AUDIT_KEY = _secrets.audit_key
 CANDOUR_ENCRYPTION_KEYS = _secrets.encryption_keys
 
 SESSION_COOKIE_SECURE = True
