@@ -32,6 +32,11 @@ class IllegalMove(Conflict, IllegalTransition):
     """The lifecycle's transition table refuses this move from this state for this actor."""
 
 
+class NotTheirMove(Forbidden, IllegalTransition):
+    """The table never lets this actor make this move, in any state (a handler closing a concern,
+    say): a refusal of the role (403), not a conflict with the concern's state (409)."""
+
+
 class Invalid(ApplicationError, ValueError):
     """The request itself is wrong (a pause without a reason, say)."""
 

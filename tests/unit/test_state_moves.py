@@ -14,7 +14,7 @@ from backend.concerns.models import Concern
 from backend.concerns.services.common import Act, state_move
 from backend.concerns.services.escalation import escalation_step
 from backend.config.db import UnitOfWork
-from backend.errors import Conflict, IllegalMove
+from backend.errors import Conflict, Forbidden, IllegalMove, NotTheirMove
 from backend.organisations.models import Organisation
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor, IllegalTransition, State
@@ -45,7 +45,10 @@ def test_a_person_moves_exactly_as_the_table_says(state: State, name: str, actor
         assert state_move(concern=concern, name=name, actor=actor) == state
         assert concern.state == lifecycle.BY_NAME[name].target
     else:
-        with pytest.raises(IllegalMove):
+        # A move the actor may never make is refused as their role's (403); one they may make from
+        # another state, as the state's (409).
+        refusal = IllegalMove if lifecycle.ever_allowed(name=name, actor=actor) else NotTheirMove
+        with pytest.raises(refusal):
             state_move(concern=concern, name=name, actor=actor)
         assert concern.state == state.value
 
@@ -59,7 +62,7 @@ def test_the_sweeps_escalation_step_moves_exactly_as_the_table_says(state: State
         assert step is not None
         assert (concern.state, concern.route_level, concern.holder.code) == (State.ESCALATED, 1, "RNXB")
     else:
-        with pytest.raises(IllegalMove):
+        with pytest.raises(IllegalMove if lifecycle.ever_allowed(name="escalate", actor=actor) else NotTheirMove):
             escalation_step(Act(concern, actor, None, NOW, work=work), reason="test")
         assert (concern.state, concern.route_level, concern.holder.code) == (state.value, 0, "RNX")
         assert concern.handovers == 0
@@ -71,3 +74,12 @@ def test_a_refused_move_is_a_conflict_and_still_the_engines_illegal_transition()
         state_move(concern=concern, name="acknowledge", actor=Actor.GUARDIAN)
     assert isinstance(refused.value, Conflict)
     assert isinstance(refused.value, IllegalTransition)
+
+
+def test_a_move_the_role_may_never_make_is_forbidden_and_still_the_engines_illegal_transition() -> None:
+    concern = _concern(State.ACKNOWLEDGED)
+    with pytest.raises(NotTheirMove) as refused:
+        state_move(concern=concern, name="close", actor=Actor.HANDLER)
+    assert isinstance(refused.value, Forbidden)
+    assert isinstance(refused.value, IllegalTransition)
+    assert concern.state == State.ACKNOWLEDGED

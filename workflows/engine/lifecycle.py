@@ -79,5 +79,11 @@ def check(*, name: str, state: str, actor: Actor) -> State:
     return transition.target
 
 
+def ever_allowed(*, name: str, actor: Actor) -> bool:
+    """Whether the table lets ``actor`` make the move ``name`` from any state at all."""
+    transition = BY_NAME.get(name)
+    return transition is not None and actor in transition.actors
+
+
 def allowed(*, state: str, actor: Actor) -> list[str]:
     return [t.name for t in TRANSITIONS if State(state) in t.sources and actor in t.actors]

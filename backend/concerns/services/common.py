@@ -20,7 +20,7 @@ from backend.concerns.facts import Sidelined
 from backend.concerns.models import Concern, Event, IdentityMode, Reason
 from backend.concerns.notices import Directory
 from backend.config.db import UnitOfWork
-from backend.errors import Forbidden, IllegalMove
+from backend.errors import Forbidden, IllegalMove, NotTheirMove
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.sidelining import Rule
@@ -81,12 +81,14 @@ def refuse_if_closed(*, concern: Concern, name: str, actor: Actor) -> None:
 def state_move(*, concern: Concern, name: str, actor: Actor) -> str:
     """Move the concern's state by the transition ``name``, as the table allows ``actor``; returns the
     state before. The only way a state changes, for one concern and for a sweep's batch alike: the
-    table decides (IllegalMove if it refuses), and django-fsm's transition, which checks the same
-    table, makes the move on the model."""
+    table decides (NotTheirMove if it never lets this actor make it, IllegalMove if not from this
+    state), and django-fsm's transition, which checks the same table, makes the move on the model."""
     before = concern.state
     try:
         lifecycle.check(name=name, state=before, actor=actor)
     except lifecycle.IllegalTransition as refused:
+        if not lifecycle.ever_allowed(name=name, actor=actor):
+            raise NotTheirMove(name, before, actor) from refused
         raise IllegalMove(name, before, actor) from refused
     getattr(concern, name)()
     return before
