@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 
 from backend.concerns import services
 from backend.concerns.audit import BrokenLink, audit_verify
-from backend.concerns.models import Concern, Event
+from backend.concerns.models import Clock, Concern, Event
 from backend.concerns.selectors import concern_messages
 from backend.organisations.models import Organisation
 from backend.oversight.models import Alert
@@ -183,3 +184,24 @@ def test_an_urgent_anonymous_detriment_report_tells_governors_at_once(ward: Orga
     notices = list(Delivery.objects.filter(idempotency_key__startswith=f"alert:{alert.pk}:"))
     assert notices
     assert {n.not_before for n in notices} == {None}
+
+
+def test_an_anonymous_raisers_own_escalation_keeps_only_its_hour(ward: Organisation, demo: None) -> None:
+    """The raiser may escalate once the feedback deadline has passed; the escalation, its clocks and
+    both bodies' notices say only its hour, and the notices wait for the hour to end."""
+    concern = _raise(ward, urgent=False)
+    services.concern_acknowledge(
+        concern_id=concern.pk, user=get_user_model().objects.get(username="guardian"), now=RAISED + timedelta(days=1)
+    )
+    at = RAISED + timedelta(days=100, minutes=21, seconds=13)
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    services.concern_escalate_by_raiser(concern_id=concern.pk, now=at)
+    event = Event.objects.get(concern=concern, kind="escalate")
+    assert event.created_at == hour
+    assert {c.started_at for c in Clock.objects.filter(concern=concern, status="pending")} == {hour}
+    notices = list(Delivery.objects.filter(idempotency_key__startswith=f"escalated:{concern.pk}:"))
+    assert notices, "the escalation told both bodies' guardians"
+    for notice in notices:
+        assert notice.created_at == hour
+        assert hour + timedelta(hours=1) <= notice.not_before <= hour + timedelta(hours=1, minutes=15)
+    assert [r for r in audit_verify() if isinstance(r, BrokenLink)] == []

@@ -4,7 +4,7 @@ has passed, a guardian on purpose), so every escalation moves a concern the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.contrib.auth.models import User
@@ -54,10 +54,18 @@ def escalation_step(act: Act, *, reason: str, note: str = "") -> Step | None:
 
 
 def escalate_now(
-    *, concern: Concern, actor: Actor, actor_id: int | None, now: datetime, reason: str, note: str = ""
+    *,
+    concern: Concern,
+    actor: Actor,
+    actor_id: int | None,
+    now: datetime,
+    reason: str,
+    note: str = "",
+    hold: datetime | None = None,
 ) -> Concern:
     """One concern, locked by the caller, one step up now: the new body's clocks start, both bodies'
-    guardians are told, and a concern passed around too often is sidelined."""
+    guardians are told (not before ``hold``, when an anonymous raiser's own escalation must not be
+    placed within its hour), and a concern passed around too often is sidelined."""
     act = Act(concern, actor, actor_id, now)
     step = escalation_step(act, reason=reason, note=note)
     if step is None:
@@ -68,7 +76,8 @@ def escalate_now(
     if step.bounced:
         act.sidelined(Rule.BOUNCED, directory=directory)
     act.done()
-    notices_send(escalation_notices(directory=directory, concern=concern, sender=step.sender, reason=reason))
+    notices = escalation_notices(directory=directory, concern=concern, sender=step.sender, reason=reason)
+    notices_send([replace(n, not_before=hold) for n in notices] if hold else notices, now=now)
     return concern
 
 

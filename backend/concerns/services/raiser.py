@@ -143,4 +143,14 @@ def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) 
     concern = locked(concern_id)
     if not selectors.raiser_may_escalate(concern=concern, now=now):
         raise IllegalMove(EventKind.ESCALATE, concern.state, Actor.RAISER)
-    return escalate_now(concern=concern, actor=Actor.RAISER, actor_id=None, now=now, reason="raiser_escalated")
+    # An anonymous raiser's escalation is placed only within its hour, like their other actions: the
+    # Event, the new clocks and the notices (which wait for the hour to end) all say the hour.
+    at = raiser_time(concern, now)
+    return escalate_now(
+        concern=concern,
+        actor=Actor.RAISER,
+        actor_id=None,
+        now=at,
+        reason="raiser_escalated",
+        hold=notice_hold(concern, at=at),
+    )
