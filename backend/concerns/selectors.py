@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -60,7 +61,7 @@ class CaseView:
     # A body further up the route sees the escalation packet: what happened, when, what was done;
     # never the conversation with the raiser, never who they are.
     packet: bool
-    history: list[Event]
+    history: Sequence[Event]
     clocks: list[Clock]
     # The conversation with the raiser: empty in the packet.
     messages: list[Message]
