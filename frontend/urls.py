@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import oversight_views, views
+from frontend import oversight_views, sign_in_views, views
 
 app_name = "frontend"
 urlpatterns = [
@@ -15,12 +15,15 @@ urlpatterns = [
     path("follow-up/concern/speak-up-again/", views.follow_up_speak_up_again_page, name="follow_up_speak_up_again"),
     path("figures/", oversight_views.public_figures_page, name="public_figures"),
     path("figures/<str:code>/", oversight_views.public_figures_organisation_page, name="public_figures_organisation"),
-    path("sign-in/", auth_views.LoginView.as_view(template_name="frontend/sign_in.html"), name="login"),
+    path("sign-in/", sign_in_views.staff_sign_in_page, name="login"),
+    path("sign-in/code/", sign_in_views.sign_in_code_page, name="sign_in_code"),
+    path("sign-in/set-up/", sign_in_views.sign_in_set_up_page, name="sign_in_set_up"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("oversight/", oversight_views.oversight_dashboard_page, name="oversight_dashboard"),
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
     path("account/notifications/", views.notification_settings_page, name="notification_settings"),
+    path("account/two-step/", sign_in_views.two_step_page, name="two_step"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/<str:reference>/", views.concern_case_page, name="case"),
     path("inbox/<str:reference>/<slug:action>/", views.concern_action_page, name="action"),

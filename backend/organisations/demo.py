@@ -1,4 +1,10 @@
-"""A fictional integrated care system for the demo and for tests: every role has a user."""
+"""A fictional integrated care system for the demo and for tests: every role has a user.
+
+Every demo user whose role needs a second factor at sign-in (backend/organisations/second_factor.py)
+holds one-time backup codes, topped up to ``DEMO_BACKUP_CODES`` unused ones each time the demo is
+seeded, so `make run` can print a working code for each (each code works once). The handler signs in
+with the password alone: the second factor is optional for handlers.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
+from backend.organisations.second_factor import backup_codes_top_up, second_factor_required_of
 
 DEMO_PASSWORD = "candour-demo-2026"
+DEMO_BACKUP_CODES = 5
 
 K = OrganisationKind
 # code, name, kind, parent code, escalates-to code. Listed so that every target exists before it is named.
@@ -49,14 +57,23 @@ USERS: tuple[tuple[str, str, str], ...] = (
 class DemoSeedResult:
     created: bool
     logins: tuple[tuple[str, str, str], ...]
+    # username -> that user's unused backup codes (none for a user who needs no second factor)
+    backup_codes: dict[str, list[str]]
 
 
 @transaction.atomic
 def demo_seed() -> DemoSeedResult:
-    """Create the demo world once; running it again changes nothing."""
+    """Create the demo world once; running it again changes nothing but topping up used backup codes."""
     logins = tuple((username, role, code) for username, role, code in USERS)
-    if Organisation.objects.filter(code=ORGANISATIONS[0][0]).exists():
-        return DemoSeedResult(created=False, logins=logins)
+    created = not Organisation.objects.filter(code=ORGANISATIONS[0][0]).exists()
+    if created:
+        _demo_world_create()
+    users = list(get_user_model().objects.filter(username__in=[username for username, _, _ in USERS]))
+    codes = backup_codes_top_up(users=second_factor_required_of(users), at_least=DEMO_BACKUP_CODES)
+    return DemoSeedResult(created=created, logins=logins, backup_codes=codes)
+
+
+def _demo_world_create() -> None:
     by_code: dict[str, Organisation] = {}
     for code, name, kind, parent, escalates_to in ORGANISATIONS:
         by_code[code] = Organisation.objects.create(
@@ -82,4 +99,3 @@ def demo_seed() -> DemoSeedResult:
             is_superuser=role == Role.ADMINISTRATOR,
         )
         Membership.objects.create(user=user, organisation=by_code[code], role=role)
-    return DemoSeedResult(created=True, logins=logins)

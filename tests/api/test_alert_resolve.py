@@ -12,10 +12,10 @@ from rest_framework.authtoken.models import Token
 
 from backend.concerns import services
 from backend.concerns.models import Concern
-from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Membership, Organisation, Role
 from backend.oversight.models import Alert
 from tests.support.concern_bodies import concern_body
+from tests.support.sign_in import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +32,7 @@ def _post(client: Client, url: str, body: object) -> int:
 
 
 def _page(username: str) -> Client:
-    client = Client()
-    assert client.login(username=username, password=DEMO_PASSWORD)
-    return client
+    return staff_client(username)
 
 
 def _alert_on_a_placed_concern() -> Alert:

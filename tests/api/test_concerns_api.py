@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from backend.concerns.models import Concern, Event, Message
 from tests.support.concern_bodies import concern_body
+from tests.support.sign_in import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -121,10 +122,7 @@ def test_html_emoji_and_right_to_left_text_are_kept_as_text(demo: None) -> None:
     assert raised.status_code == 201
     concern = Concern.objects.get(reference=raised.json()["reference"])
     assert concern.what_happened == text
-    from django.contrib.auth import get_user_model
-
-    staff = Client()
-    staff.force_login(get_user_model().objects.get(username="guardian"))
+    staff = staff_client("guardian")
     page = staff.get(f"/inbox/{concern.reference}/").content.decode()
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; 😟" in page
     assert "<script>alert" not in page

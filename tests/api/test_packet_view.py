@@ -18,6 +18,7 @@ from backend.concerns.models import Concern, Event
 from backend.organisations.demo import USERS
 from backend.organisations.models import Organisation, Role
 from tests.support.factories import StaffFactory
+from tests.support.sign_in import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +46,7 @@ def _api(username: str) -> Client:
 
 
 def _page(username: str) -> Client:
-    client = Client()
-    client.force_login(_user(username))
-    return client
+    return staff_client(username)
 
 
 def _escalated_to_the_icb(*, identity_shared: bool = False) -> Concern:

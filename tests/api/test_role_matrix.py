@@ -15,6 +15,7 @@ from backend.concerns.models import Concern, Event
 from backend.organisations.demo import USERS
 from backend.organisations.models import Organisation
 from tests.support.factories import WardFactory
+from tests.support.sign_in import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -85,8 +86,7 @@ def test_no_role_opens_the_case_page_of_a_concern_of_another_organisation(elsewh
     """The pages as well as the API: the case page and its moves answer 404, never the contents.
     (Who sees the case, the escalation packet or nothing of a concern in their own system:
     tests/api/test_packet_view.py.)"""
-    client = Client()
-    client.force_login(get_user_model().objects.get(username=username))
+    client = staff_client(username)
     before = Event.objects.filter(concern=elsewhere).count()
     page = client.get(f"/inbox/{elsewhere.reference}/")
     assert page.status_code == 404, (username, page.status_code)

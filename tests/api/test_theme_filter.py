@@ -7,6 +7,8 @@ import json
 import pytest
 from django.test import Client
 
+from tests.support.sign_in import sign_in
+
 pytestmark = pytest.mark.django_db
 
 RAISE = {"unit": "RNX07", "raiser_kind": "staff", "identity_mode": "anonymous", "what_happened": "The rota."}
@@ -22,7 +24,7 @@ def test_a_guardian_lists_the_concerns_about_patient_safety(demo: None, user_nam
         assert raised.status_code == 201, raised.content
         references[themes[0]] = raised.json()["reference"]
 
-    client.force_login(user_named("guardian"))
+    sign_in(client, "guardian")
     response = client.get("/api/v1/concerns/?theme=patient_safety")
 
     assert response.status_code == 200, response.content

@@ -24,7 +24,6 @@ from django.test import Client
 
 from backend.concerns import services
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message, MessageKind
-from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Organisation
 from backend.oversight import selectors
 from backend.oversight import services as oversight_services
@@ -39,6 +38,7 @@ from backend.oversight.figures import (
 )
 from backend.oversight.models import Alert, FigureDelta, FiguresRollup, OrganisationQuarterFigures, OversightTally
 from backend.oversight.services import alert_resolve
+from tests.support.sign_in import sign_in
 from workflows.engine import lifecycle
 
 START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)  # a Monday
@@ -544,7 +544,7 @@ def test_the_dashboard_page_is_for_signed_in_overseers(demo: None) -> None:
     figures_rollup()
     assert Client().get("/oversight/").status_code == 302
     governor = Client()
-    assert governor.login(username="governor", password=DEMO_PASSWORD)
+    sign_in(governor, "governor")
     page = governor.get("/oversight/")
     assert page.status_code == 200
     html = page.content.decode()

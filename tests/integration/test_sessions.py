@@ -15,8 +15,8 @@ from django.test import Client
 from django.utils import timezone
 
 from backend.config.celery import app
-from backend.organisations.demo import DEMO_PASSWORD
 from tests.support.concern_bodies import concern_body
+from tests.support.sign_in import sign_in
 from workflows.tasks import sessions_clear_expired_task
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def _receipt() -> str:
 
 def test_a_staff_session_is_signed_out_before_it_follows_up_a_receipt(demo: None) -> None:
     browser = Client()
-    assert browser.login(username="guardian", password=DEMO_PASSWORD)
+    sign_in(browser, "guardian")
     staff_key = browser.session.session_key
     assert browser.get("/inbox/").status_code == 200
 
@@ -46,7 +46,7 @@ def test_a_staff_session_is_signed_out_before_it_follows_up_a_receipt(demo: None
 
 def test_a_wrong_receipt_leaves_a_staff_session_alone(demo: None) -> None:
     browser = Client()
-    assert browser.login(username="guardian", password=DEMO_PASSWORD)
+    sign_in(browser, "guardian")
     assert browser.post("/follow-up/", {"receipt": "not-a-receipt"}).status_code == 400
     assert browser.get("/inbox/").status_code == 200
 

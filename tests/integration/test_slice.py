@@ -11,7 +11,7 @@ from django.test import Client
 
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Receipt
-from backend.organisations.demo import DEMO_PASSWORD
+from tests.support.sign_in import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -105,7 +105,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(demo: None) -> None:
 def test_guardian_sees_it_in_the_inbox_and_acknowledges_it(demo: None) -> None:
     reference, _ = _raise(Client())
     staff = Client()
-    assert staff.login(username="guardian", password=DEMO_PASSWORD)
+    sign_in(staff, "guardian")
     inbox = staff.get("/inbox/")
     assert reference in inbox.content.decode()
     case = staff.get(f"/inbox/{reference}/")
@@ -125,7 +125,7 @@ def test_guardian_sees_it_in_the_inbox_and_acknowledges_it(demo: None) -> None:
 def test_staff_of_another_trust_cannot_see_or_acknowledge_it(demo: None) -> None:
     reference, _ = _raise(Client())
     other = Client()
-    assert other.login(username="guardian-community", password=DEMO_PASSWORD)
+    sign_in(other, "guardian-community")
     assert reference not in other.get("/inbox/").content.decode()
     assert other.get(f"/inbox/{reference}/").status_code == 404
     assert other.post(f"/inbox/{reference}/acknowledge/").status_code == 404

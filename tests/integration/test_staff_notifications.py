@@ -7,10 +7,10 @@ from django.test import Client
 
 from backend.concerns import services
 from backend.concerns.vault import vault_number_for_token
-from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Organisation, StaffProfile
 from notifications.models import Delivery
 from tests.support.factories import ConcernFactory
+from tests.support.sign_in import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def _detriment() -> None:
 
 def test_a_governor_chooses_text_messages(demo: None) -> None:
     client = Client()
-    assert client.login(username="governor", password=DEMO_PASSWORD)
+    sign_in(client, "governor")
     assert client.get("/account/notifications/").status_code == 200
     refused = client.post("/account/notifications/", {"alert_channel": "sms"})
     assert refused.status_code == 400
@@ -45,7 +45,7 @@ def test_a_governor_chooses_text_messages(demo: None) -> None:
 
 def test_in_app_only_sends_nothing_outside(demo: None) -> None:
     client = Client()
-    assert client.login(username="governor", password=DEMO_PASSWORD)
+    sign_in(client, "governor")
     client.post("/account/notifications/", {"alert_channel": "in_app"})
     _detriment()
     governor = StaffProfile.objects.get(user__username="governor").user

@@ -120,6 +120,10 @@ frontend:public_figures                  ok     ok     ok     ok     ok     ok  
 frontend:public_figures_organisation     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:login                           ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:logout                          ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+# The second step of signing in: only after a right password (signed in, the code perhaps still owed).
+frontend:sign_in_code                    login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:sign_in_set_up                  login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:two_step                        login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:oversight_dashboard             login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alerts                          login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alert_resolve                   login  403    403    ok     404    ok     404    404    404    404

@@ -9,6 +9,7 @@ static files) and ``local`` the convenience, so a setting production forgot is n
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -27,7 +28,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 CANDOUR_BASE_URL = os.environ.get("CANDOUR_BASE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on Candour's own site: staff sign in at /sign-in/ and pass the second factor first.
+    "backend.config.admin_apps.CandourAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,6 +41,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "backend.organisations",
     "backend.concerns",
     "backend.oversight",
@@ -60,8 +66,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Which second-factor device, if any, this session passed (request.user.is_verified()).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: a sign-in refused for a locked username becomes the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backend.config.urls"
@@ -77,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.staff",
             ],
         },
     },
@@ -109,6 +120,42 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "frontend:login"
 LOGIN_REDIRECT_URL = "frontend:inbox"
 LOGOUT_REDIRECT_URL = "frontend:home"
+
+# Staff sign-in (README, Security and privacy). Every shape has the same rules: no setting turns the
+# lockout or the second factor off, in production or in the demo and the tests.
+# django-axes counts wrong passwords per username, never per address (Candour never knows one), on
+# the one sign-in page staff and the admin share. Raisers never sign in, so nothing of theirs is counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# Tries while locked are neither counted nor stored: the lock ends a cool-off after the tenth wrong
+# password however long someone keeps trying, and a flood writes nothing.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The right password clears the count, so a member of staff who mistyped is not locked later.
+AXES_RESET_ON_SUCCESS = True
+# No address in any row: axes would store the request's address (ForgetClientAddressMiddleware has
+# blanked it to 0.0.0.0); this stores none. No log of successful sign-ins (username and time) either.
+AXES_CLIENT_IP_CALLABLE = "backend.config.lockout.client_address_none"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+# Masked in the form fields axes keeps with an attempt (the password always is): the CSRF token would
+# tie the attempts to one browser.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# The lockout page (429, in words): named by string, as ROOT_URLCONF names the pages.
+AXES_LOCKOUT_CALLABLE = "frontend.sign_in_views.locked_out_page"
+# Two-step sign-in (django-otp): an authenticator app (TOTP) or a one-time backup code. Which roles
+# must pass it: backend/organisations/second_factor.py. Wrong codes slow each device down (1, 2, 4,
+# 8 … seconds between tries), django-otp's own throttle.
+OTP_TOTP_ISSUER = "Candour"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+SILENCED_SYSTEM_CHECKS = [
+    # axes.W006 asks for the address among the lockout parameters; Candour never knows an address.
+    "axes.W006",
+]
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -166,7 +213,8 @@ REST_FRAMEWORK = {
     # Tokens for integrations, the session for pages.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # The session only once its second factor has passed, where it owes one (pages' rule).
+        "backend.api.authentication.SecondFactorSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -280,6 +328,9 @@ LOGGING = {
         # Django's request logger would print the path and, for some errors, the client address.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # django-axes says each wrong password and lockout (WARNING: the username masked, no address);
+        # its INFO lines on every sign-in say nothing an operator needs.
+        "axes": {"level": "WARNING"},
     },
 }
 
