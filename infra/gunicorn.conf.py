@@ -7,6 +7,12 @@ threads = 4
 graceful_timeout = 5
 accesslog = "-"
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+# Forwarded headers are Django's to judge: X-Forwarded-Proto counts only with DJANGO_BEHIND_PROXY=1
+# (SECURE_PROXY_SSL_HEADER, production settings). By default gunicorn trusts any peer on 127.0.0.1
+# (a proxy on the same host, passing on what its client sent) to say the request came over https,
+# and to set SCRIPT_NAME and PATH_INFO by header, whatever the setting says.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
 
 
 def post_worker_init(worker: object) -> None:

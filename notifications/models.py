@@ -28,6 +28,8 @@ class DeliveryStatus(models.TextChoices):
     sent           the channel (or provider) accepted it
     delivered      the provider reports it reached the recipient (in-app: it is in their inbox)
     undeliverable  given up: the provider refused it for good, or attempts ran out
+    folded         not sent alone: more notices of its kind came at once than a person should get one
+                   by one, so it went into one digest (``fold_key``); it is still in the in-app inbox
     """
 
     PENDING = "pending", "Pending"
@@ -36,6 +38,7 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
     UNDELIVERABLE = "undeliverable", "Undeliverable"
+    FOLDED = "folded", "Folded into a digest"
 
 
 # Rank orders the statuses. sending and failed share a rank: an attempt (sending) may fail, and a
@@ -47,9 +50,10 @@ STATUS_RANK: dict[str, int] = {
     DeliveryStatus.SENT: 2,
     DeliveryStatus.DELIVERED: 3,
     DeliveryStatus.UNDELIVERABLE: 3,
+    DeliveryStatus.FOLDED: 3,
 }
 # Nothing moves a delivery out of these.
-TERMINAL: frozenset[str] = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERABLE})
+TERMINAL: frozenset[str] = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERABLE, DeliveryStatus.FOLDED})
 # A worker may claim a delivery in these states; in any other it is being sent or was sent already.
 SENDABLE: frozenset[str] = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED})
 
@@ -95,6 +99,10 @@ class Delivery(models.Model):
     # Not sent before this (None: at once). A notice an anonymous raiser's action caused waits past
     # the end of that action's hour, so the time it goes out cannot place the action within the hour.
     not_before = models.DateTimeField(null=True, blank=True)
+    # Notices of one kind that may be folded into one digest when too many come at once (say, the new
+    # concerns of one unit in one hour): past CANDOUR_NOTICE_FOLD_AFTER sent to one recipient, the
+    # rest go as one digest. Empty: never folded (a raiser's own texts, in-app notices).
+    fold_key = models.CharField(max_length=100, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -105,6 +113,8 @@ class Delivery(models.Model):
             models.Index(fields=["channel", "recipient", "status"], name="delivery_inbox"),
             # Status callbacks look rows up by the provider's id; most rows have none worth indexing.
             models.Index(fields=["provider_id"], name="delivery_provider_id", condition=~Q(provider_id="")),
+            # A fold's notices (each fold is one recipient's), counted when the next one is sent.
+            models.Index(fields=["fold_key", "channel"], name="delivery_fold", condition=~Q(fold_key="")),
         ]
         constraints = [
             # A constraint, not unique=True on the field: that would add an unused "_like" index too.
@@ -115,3 +125,61 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery {self.pk} ({self.channel}, {self.status})"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class RedactionStatus(models.TextChoices):
+    """pending   to ask the provider (again); ``retry_at`` says when the sweep may send it
+    redacted  the provider answered with the message's body empty (and its media deleted)
+    gone      the provider holds no such message: nothing of it is left to forget
+    given_up  asked too often without success (logged as an error, for an operator)"""
+
+    PENDING = "pending", "Pending"
+    REDACTED = "redacted", "Redacted"
+    GONE = "gone", "Gone"
+    GIVEN_UP = "given_up", "Given up"
+
+
+class Redaction(models.Model):
+    """One message a provider holds the words of (Twilio keeps every text's body, in and out, until
+    asked to forget it), and whether it has been asked.
+
+    Inbound texts get a row when they are processed, outbound ones when the provider accepts them;
+    the worker asks the provider to empty the body once the message has its final status (Twilio
+    refuses before). The row keeps the provider's id and the times only: never the words or a
+    number. A message the provider holds no body of any more has ``redacted_at`` set."""
+
+    # The channel that holds the message (sms: Twilio) and its id there (the MessageSid).
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.SMS)
+    provider_id = models.CharField(max_length=100)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    status = models.CharField(max_length=16, choices=RedactionStatus.choices, default=RedactionStatus.PENDING)
+    # Calls made to the provider, and sweeps that sent the task again (each wait is longer).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requeues = models.PositiveSmallIntegerField(default=0)
+    # The provider's status and error code only (say "twilio http 400 code 30400"): never its message.
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # While pending: when the sweep sends its task again, taking it for lost. An outbound text's row
+    # waits here for its final status; the status callback makes it due at once.
+    retry_at = models.DateTimeField()
+    # Since when the provider holds no body of it (redacted, or gone).
+    redacted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep reads only rows still pending, by when they are due.
+            models.Index(fields=["retry_at"], name="redaction_pending", condition=Q(status="pending")),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "provider_id"], name="redaction_message_unique"),
+            models.CheckConstraint(condition=Q(status__in=RedactionStatus.values), name="redaction_status_known"),
+            models.CheckConstraint(condition=Q(direction__in=Direction.values), name="redaction_direction_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Redaction {self.pk} ({self.direction}, {self.status})"

@@ -9,20 +9,23 @@ the provider accepted a message but before the row says so sends it again on the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from backend.config.db import UnitOfWork
+from backend.config.db import IdsIn, UnitOfWork, lock_for_key
 from notifications.channels.base import ChannelError, PermanentChannelError
 from notifications.channels.registry import channel_get
-from notifications.models import SENDABLE, Channel, Delivery, DeliveryStatus, status_may_move
+from notifications.models import SENDABLE, TERMINAL, Channel, Delivery, DeliveryStatus, Direction, status_may_move
+from notifications.redactions import redaction_await_final, redactions_request
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +70,9 @@ class DeliveryRequest:
     raiser. It is stored, shown to admins and handed to providers. The one exception is a text to an
     SMS raiser: its body is theirs (a receipt code, the guardian's words), so it is ``private`` and
     erased once sent; ``sender`` is the number it comes from, the one they texted. ``not_before``
-    holds it back until then (None: send at once)."""
+    holds it back until then (None: send at once). ``fold_key`` names the kind and the recipient of
+    a notice that may be folded into a digest when too many of its kind come at once (see
+    ``delivery_send``); empty, never."""
 
     idempotency_key: str
     channel: str
@@ -77,6 +82,7 @@ class DeliveryRequest:
     private: bool = False
     sender: str = ""
     not_before: datetime | None = None
+    fold_key: str = ""
 
     def __post_init__(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 255:
@@ -149,6 +155,7 @@ def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> l
             private=r.private,
             sender=r.sender,
             not_before=r.not_before,
+            fold_key=r.fold_key,
             status=DeliveryStatus.PENDING,
             created_at=now,
             updated_at=now,
@@ -239,6 +246,14 @@ def _delivery_record(
             delivery.recipient = ""
             fields.append("recipient")
         delivery.save(update_fields=fields)
+        # The provider keeps the words too: once its status is final it is asked to forget them
+        # (after commit); until then, from the moment it accepts the message, a row waits for that.
+        if delivery.provider_id and status in TERMINAL:
+            redactions_request(
+                provider_ids=[delivery.provider_id], direction=Direction.OUTBOUND, channel=delivery.channel, now=now
+            )
+        elif provider_id and status == DeliveryStatus.SENT:
+            redaction_await_final(provider_id=provider_id, channel=delivery.channel, now=now)
         return True
 
 
@@ -266,6 +281,9 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
             # Held back (an anonymous raiser's notice): left pending and untouched, no attempt used;
             # the requeue sweep sends it once it is due.
             return NOT_YET
+        if delivery.fold_key and _fold_is_full(delivery):
+            _fold(delivery, now=now)
+            return DeliveryStatus.FOLDED
         delivery.status = DeliveryStatus.SENDING
         delivery.attempts += 1
         delivery.updated_at = now
@@ -292,6 +310,49 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     _delivery_record(delivery_id=delivery_id, status=result.status, now=now, provider_id=result.provider_id)
     logger.info("delivery id=%s channel=%s %s", delivery_id, delivery.channel, result.status)
     return result.status
+
+
+# A burst (a wave of concerns on one ward after a news story, or junk raised to flood the guardians)
+# must not bury a guardian in e-mails and texts, nor must any concern be refused for it: past this
+# many notices of one fold sent to one person (CANDOUR_NOTICE_FOLD_AFTER), the rest wait and go as
+# one digest (CANDOUR_NOTICE_DIGEST_AFTER_SECONDS after the first held back).
+_FOLD_COUNTED = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+
+
+def _fold_is_full(delivery: Delivery) -> bool:
+    """Whether this fold has already sent its share to this recipient. Under a lock on the fold, so
+    two workers sending its notices at once count one after the other."""
+    lock_for_key(int.from_bytes(hashlib.blake2b(delivery.fold_key.encode(), digest_size=8).digest(), "big") >> 1)
+    sent = (
+        Delivery.objects.filter(fold_key=delivery.fold_key, channel=delivery.channel, status__in=_FOLD_COUNTED)
+        .exclude(pk=delivery.pk)
+        .count()
+    )
+    return sent >= settings.CANDOUR_NOTICE_FOLD_AFTER
+
+
+def _fold(delivery: Delivery, *, now: datetime) -> None:
+    """Fold the delivery (in the claim's transaction): it is not sent, and its fold's digest to the
+    same recipient is written once, to go out a while after the first notice it holds back."""
+    after = timedelta(seconds=settings.CANDOUR_NOTICE_DIGEST_AFTER_SECONDS)
+    digest = DeliveryRequest(
+        idempotency_key=f"digest:{delivery.fold_key}:{delivery.channel}",
+        channel=delivery.channel,
+        recipient=delivery.recipient,
+        sender=delivery.sender,
+        subject="Candour: more notices than usual",
+        body=f"More notices like this one came at once than Candour sends one by one: “{delivery.subject}”. "
+        "It held the rest back; each one is in your Candour inbox.",
+        not_before=now + after,
+    )
+    deliveries_write(requests=[digest], now=now)
+    delivery.status, delivery.updated_at = DeliveryStatus.FOLDED, now
+    fields = ["status", "updated_at"]
+    if delivery.channel in TOKEN_CHANNELS:
+        delivery.recipient = ""
+        fields.append("recipient")
+    delivery.save(update_fields=fields)
+    logger.info("delivery id=%s channel=%s folded into a digest", delivery.pk, delivery.channel)
 
 
 def delivery_status_advance(
@@ -418,3 +479,32 @@ def delivery_in_app_mark_read(*, delivery_id: int, recipient: str, now: datetime
         pk=delivery_id, channel=Channel.IN_APP, recipient=recipient, read_at__isnull=True
     ).update(read_at=_now(now))
     return bool(updated)
+
+
+# A delivery in these statuses is done with: nothing will send it again (a late provider callback
+# for a row no longer here is ignored, see delivery_status_advance).
+PURGEABLE = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERABLE, DeliveryStatus.FOLDED}
+)
+
+
+def deliveries_purge(*, final_before: datetime, batch: int) -> int:
+    """Delete the outbox rows (recipient, subject, body and all) that reached their final status
+    before ``final_before``: sent, delivered or given up. An in-app notice is its recipient's inbox
+    until read, so it goes only once read before ``final_before`` (or given up). Rows still to send
+    are never touched. Works by primary key, ``batch`` rows a statement, one transaction each;
+    returns how many rows it deleted. Its idempotency key goes with a row: the notices written under
+    it were written when their change happened, never again weeks later."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    done = Q(status__in=PURGEABLE, updated_at__lt=final_before)
+    out_of_inbox = ~Q(channel=Channel.IN_APP) | Q(status=DeliveryStatus.UNDELIVERABLE) | Q(read_at__lt=final_before)
+    rows = Delivery.objects.filter(done & out_of_inbox)
+    deleted = last = 0
+    while True:
+        pks = list(rows.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
+        if not pks:
+            return deleted
+        with transaction.atomic():
+            deleted += rows.filter(IdsIn(F("pk"), pks)).delete()[0]
+        last = pks[-1]

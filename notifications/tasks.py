@@ -10,6 +10,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from notifications.redactions import RetryableRedactionError
+from notifications.redactions import redaction_run as redaction_run_service
+from notifications.redactions import redactions_requeue_stale as redactions_requeue_stale_service
 from notifications.services import RetryableDeliveryError
 from notifications.services import deliveries_requeue_stale as deliveries_requeue_stale_service
 from notifications.services import delivery_send as delivery_send_service
@@ -56,3 +59,26 @@ def deliveries_send(delivery_ids: list[int]) -> int:
         except RetryableDeliveryError:
             delivery_send.apply_async(args=(delivery_id,), countdown=RETRY_FIRST_SECONDS)
     return sent
+
+
+# Like delivery_send: acks late, rejected on worker loss (the service claims the row and skips one
+# already done, so a redelivered message is harmless), retried with backoff and jitter. Twilio's "not
+# final yet" (30400) is one of the retries; once they run out the sweep takes over.
+@shared_task(
+    name="notifications.tasks.redaction_run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(RetryableRedactionError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def redaction_run(redaction_id: int) -> str:
+    return redaction_run_service(redaction_id=redaction_id)
+
+
+@shared_task(name="notifications.tasks.redactions_requeue_stale", acks_late=True, ignore_result=True)
+def redactions_requeue_stale() -> int:
+    return redactions_requeue_stale_service()

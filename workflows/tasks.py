@@ -15,6 +15,7 @@ from backend.concerns.vault import vault_purge_stale
 from backend.config.sessions import sessions_clear_expired
 from backend.oversight.figures import figures_rollup
 from backend.oversight.services import concerns_arrival_check
+from backend.retention.services import retention_schedule, retention_sweep
 
 
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)
@@ -25,12 +26,19 @@ def clocks_sweep() -> dict[str, int]:
 
 @shared_task(name="workflows.tasks.vault_purge_stale", acks_late=True, ignore_result=True)
 def vault_purge_stale_task() -> int:
-    return vault_purge_stale(now=timezone.now())
+    return vault_purge_stale(now=timezone.now(), older_than=retention_schedule().vault_stale)
 
 
 @shared_task(name="workflows.tasks.sessions_clear_expired", acks_late=True, ignore_result=True)
-def sessions_clear_expired_task() -> None:
-    sessions_clear_expired()
+def sessions_clear_expired_task() -> int:
+    return sessions_clear_expired()
+
+
+# Daily. acks_late: a worker killed mid-sweep leaves the message to be delivered again, and the sweep
+# is idempotent, so the second run only finishes what the first began.
+@shared_task(name="workflows.tasks.retention_sweep", acks_late=True, ignore_result=True)
+def retention_sweep_task() -> dict[str, int]:
+    return retention_sweep(now=timezone.now())
 
 
 @shared_task(name="workflows.tasks.figures_rollup", acks_late=True, ignore_result=True)

@@ -94,8 +94,10 @@ def _outside_channel(user: User) -> tuple[str, str] | None:
     return None
 
 
-def _requests(*, key: str, users: Iterable[User], subject: str, body: str) -> list[DeliveryRequest]:
-    """An in-app notice for each user, and one by the channel they chose (e-mail unless they said)."""
+def _requests(*, key: str, users: Iterable[User], subject: str, body: str, fold: str = "") -> list[DeliveryRequest]:
+    """An in-app notice for each user, and one by the channel they chose (e-mail unless they said).
+    ``fold``: the kind of notice the outside one may be folded by, into a digest, when too many come
+    at once (the in-app one is the user's inbox: never folded)."""
     out: list[DeliveryRequest] = []
     for user in users:
         out.append(
@@ -119,6 +121,7 @@ def _requests(*, key: str, users: Iterable[User], subject: str, body: str) -> li
                     recipient=recipient,
                     subject=subject,
                     body=text,
+                    fold_key=f"{fold}:{user.pk}" if fold else "",
                 )
             )
     return out
@@ -129,8 +132,11 @@ def _link(path: str) -> str:
 
 
 def raised_notices(*, directory: Directory, concern: Concern) -> list[DeliveryRequest]:
-    """The guardians of the body receiving a new concern are told it is there, and its clock running."""
+    """The guardians of the body receiving a new concern are told it is there, and its clock running.
+    A burst of concerns on one unit within an hour is folded into a digest past the first few (an
+    urgent concern never is): every concern is still raised, and each is in the guardians' inbox."""
     return _requests(
+        fold="" if concern.urgent else f"raised:{concern.unit_id}:{concern.received_at:%Y%m%d%H}",
         key=f"raised:{concern.pk}",
         users=directory.guardians_of(concern.holder),
         subject=f"Candour: new concern {concern.reference} for {concern.holder.name}",

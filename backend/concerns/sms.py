@@ -11,8 +11,9 @@ In two steps, so that Twilio gets its answer within milliseconds whatever the wo
    again for a text left waiting, so a lost broker message or a killed worker never loses a text.
 
 The number goes into the contact vault and nowhere else in clear: until it is processed the stored
-text is encrypted, and once it is processed it is emptied. Every reply goes through the vault, so a
-raiser who texted STOP hears nothing more.
+text is encrypted, and once it is processed it is emptied, and Twilio is asked to forget it too
+(notifications.redactions). Every reply goes through the vault, so a raiser who texted STOP hears
+nothing more.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from backend.concerns.notices import notices_send
 from backend.concerns.vault import OPEN_STATES, vault_may_text, vault_opt, vault_store
 from backend.config.db import lock_for_key, rows_insert
 from backend.organisations.models import Organisation
+from notifications.models import Direction
+from notifications.redactions import message_known, redactions_request
 from notifications.services import DeliveryRequest
 from workflows.engine.lifecycle import IllegalTransition
 from workflows.engine.vocabulary import RaiserKind, Theme
@@ -85,6 +88,10 @@ def _open_concern(token: str, organisation: Organisation) -> Concern | None:
     )
 
 
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
 def _retry_after(requeues: int = 0) -> timedelta:
     first = timedelta(seconds=getattr(settings, "CANDOUR_SMS_REQUEUE_AFTER_SECONDS", 60))
     return first * min(2**requeues, RETRY_BACKOFF_CAP)
@@ -112,9 +119,12 @@ def sms_inbound_store(
     Two deliveries of one sid at the same moment neither fail nor both store: the unique index
     decides, and only the winner gets an id back."""
     now = now or timezone.now()
+    if message_known(provider_id=message_sid):
+        return None  # processed and forgotten long ago: a replay
     inbound = InboundSms(
         message_sid=message_sid,
-        received_at=now,
+        # A text is a raiser's action: kept to the hour (its retry time is exact only while it waits).
+        received_at=_hour(now),
         payload=json.dumps({"from": from_number, "to": to_number, "body": body}),
         retry_at=now + _retry_after(),
     )
@@ -265,10 +275,12 @@ def sms_inbound_process(*, inbound_id: int, now: datetime | None = None) -> str:
         replied = False
         if reply:
             replied = _reply(inbound=inbound, text=text, reply=reply, now=now)
-        # Processed: the number and the words leave this row (the concern and the vault keep them).
+        # Processed: the number and the words leave this row (the concern and the vault keep them),
+        # and Twilio is asked to forget them once this commits.
         inbound.payload = ""
-        inbound.processed_at = now
-        inbound.save(update_fields=["payload", "processed_at"])
+        inbound.processed_at, inbound.retry_at = _hour(now), None
+        inbound.save(update_fields=["payload", "processed_at", "retry_at"])
+        redactions_request(provider_ids=[inbound.message_sid], direction=Direction.INBOUND, now=now)
     outcome = "replied" if replied else "silent"
     logger.info("sms inbound id=%s processed, %s", inbound_id, outcome)
     return outcome
@@ -290,12 +302,18 @@ def sms_inbound_requeue_stale(
                 InboundSms.objects.select_for_update(skip_locked=True)
                 .filter(processed_at=None, retry_at__lt=now)
                 .order_by("retry_at")
-                .only("pk", "requeues")[:batch]
+                .only("pk", "requeues", "message_sid")[:batch]
             )
-            exhausted = [r.pk for r in rows if r.requeues >= max_requeues]
+            exhausted = [r for r in rows if r.requeues >= max_requeues]
             if exhausted:
-                InboundSms.objects.filter(pk__in=exhausted).update(payload="", processed_at=now)
-                logger.error("sms inbound given up after %s requeues: ids=%s", max_requeues, exhausted)
+                InboundSms.objects.filter(pk__in=[r.pk for r in exhausted]).update(
+                    payload="", processed_at=_hour(now), retry_at=None
+                )
+                # Given up here, so Twilio is asked to forget the words as well.
+                redactions_request(
+                    provider_ids=[r.message_sid for r in exhausted], direction=Direction.INBOUND, now=now
+                )
+                logger.error("sms inbound given up after %s requeues: ids=%s", max_requeues, [r.pk for r in exhausted])
             again = [r for r in rows if r.requeues < max_requeues]
             # One UPDATE per number of earlier requeues (a handful), not one per row.
             for requeues in {r.requeues for r in again}:

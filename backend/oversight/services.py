@@ -16,6 +16,7 @@ from backend.concerns import scope
 from backend.concerns.facts import Sidelined
 from backend.concerns.models import Concern
 from backend.concerns.notices import Directory, alert_notices, notices_send
+from backend.concerns.services.retention import ended_before, pk_batches
 from backend.concerns.vault import OPEN_STATES
 from backend.config.db import IdsIn, rows_insert
 from backend.errors import Forbidden
@@ -145,3 +146,16 @@ def alert_resolve(*, alert_id: int, user: User, reason: str, now: datetime | Non
         alert.save(update_fields=["resolved_at", "resolved_by", "resolution"])
         figures_record(alerts_resolved=[alert])
     return alert
+
+
+def alert_resolutions_forget(*, ended: datetime, batch: int) -> int:
+    """Blank the resolution (a reason in someone's own words) of every alert on a concern that ended
+    before ``ended``: part of the concern's case file, forgotten with it (the retention sweep passes
+    the same moment to ``case_files_forget``). The alert itself stays: its rule, organisation and
+    times are figures. Returns how many alerts it changed."""
+    rows = Alert.objects.filter(ended_before(ended, through="concern__")).exclude(resolution="")
+    forgotten = 0
+    for pks in pk_batches(rows, batch=batch):
+        with transaction.atomic():
+            forgotten += rows.filter(IdsIn(F("pk"), pks)).update(resolution="")
+    return forgotten

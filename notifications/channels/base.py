@@ -40,9 +40,28 @@ class PermanentChannelError(ChannelError):
     becomes undeliverable at once instead of using up its retries."""
 
 
+class NotFinalYet(ChannelError):
+    """The provider will not forget a message before it has its final status (Twilio: error 30400,
+    "not yet delivered or failed"): asked again later, like any failed attempt."""
+
+
 class DeliveryChannel(Protocol):
     def send(self, delivery: Delivery) -> ChannelResult:
         """Transmit one delivery. Raise to fail the attempt (it is retried), PermanentChannelError to
         give up. Must not write the Delivery row; may be called again for the same row after a crash,
         so pass the delivery's id or key to the provider where it deduplicates."""
+        ...
+
+
+class RedactingChannel(Protocol):
+    """A channel whose provider keeps the words of what passes through it (Twilio keeps every text,
+    in and out) and can be asked to forget them. A channel without ``redact`` holds nothing: no
+    Redaction row is written for it."""
+
+    def redact(self, provider_id: str, *, inbound: bool) -> bool:
+        """Ask the provider to empty the body of one message it holds, and to delete its media
+        (``inbound``: a raiser's text may carry a photo). True once it holds no words of it; False
+        if it holds no such message. Raise NotFinalYet or ChannelError to try again later,
+        PermanentChannelError to give up. Idempotent: asking twice is harmless. Like ``send``, it
+        puts codes only in its errors, never the words or a number."""
         ...

@@ -15,6 +15,12 @@ number) and the delivery becomes undeliverable at once.
 
 Sending is at least once: a timeout after Twilio accepted the message looks like a failure, and the
 retry sends it again. Twilio's Messages API has no idempotency key to prevent that.
+
+Twilio keeps every message's body, in and out, until asked to forget it: ``redact`` POSTs an empty
+Body to the Message resource (Twilio refuses, with error 30400, until the message has its final
+status) and deletes an inbound message's media through its Media sub-resource. Twilio may keep
+bodies in its backups for up to 30 days after (DOMAIN.md). A copy of a text the at-least-once retry
+sent twice has a sid Candour never learnt, so that copy is not redacted.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils.module_loading import import_string
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from notifications.channels.base import ChannelError, ChannelResult, PermanentChannelError
+from notifications.channels.base import ChannelError, ChannelResult, NotFinalYet, PermanentChannelError
 from notifications.models import Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -44,6 +50,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 15.0
 # 4xx statuses that say "not now" rather than "never".
 RETRYABLE_CLIENT_STATUSES = frozenset({401, 408, 409, 429})
+# Twilio's answer to a redaction before the message has its final status (delivered, undelivered,
+# failed; received for an inbound text).
+NOT_FINAL_CODE = 30400
 
 
 class CandourHttpClient(TwilioHttpClient):
@@ -158,3 +167,38 @@ class TwilioSmsChannel:
             raise ChannelError("twilio answered without a message sid")
         logger.info("delivery id=%s handed to twilio sid=%s", delivery.pk, message.sid)
         return ChannelResult(provider_id=str(message.sid), status=DeliveryStatus.SENT)
+
+    def redact(self, provider_id: str, *, inbound: bool) -> bool:
+        client = twilio_client()
+        try:
+            try:
+                message = client.messages(provider_id).update(body="")
+            except TwilioRestException as exc:
+                if exc.status == 404:
+                    return False  # Twilio holds no such message (deleted): nothing left to forget
+                if exc.code == NOT_FINAL_CODE:
+                    raise NotFinalYet(f"twilio http {exc.status} code {exc.code}") from None
+                raise
+            if message.body:
+                raise ChannelError("twilio answered the redaction with the body kept")
+            if inbound:
+                # A raiser's photo stays at Twilio (at an address anyone holding it can open) until
+                # deleted. Candour sends no media, so only inbound texts are asked for theirs.
+                for media in client.messages(provider_id).media.list():
+                    _media_delete(client, provider_id, str(media.sid))
+        except TwilioException as exc:
+            raise _channel_error(exc) from None
+        except requests.Timeout:
+            raise ChannelError("twilio timed out") from None
+        except requests.RequestException as exc:
+            raise ChannelError(f"twilio unreachable: {type(exc).__name__}") from None
+        logger.info("twilio sid=%s redacted", provider_id)
+        return True
+
+
+def _media_delete(client: Client, message_sid: str, media_sid: str) -> None:
+    try:
+        client.messages(message_sid).media(media_sid).delete()
+    except TwilioRestException as exc:
+        if exc.status != 404:  # gone already: what was asked
+            raise

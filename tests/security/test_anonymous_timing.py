@@ -18,8 +18,9 @@ from django.contrib.auth import get_user_model
 
 from backend.concerns import services
 from backend.concerns.audit import BrokenLink, audit_verify
-from backend.concerns.models import Clock, Concern, Event
+from backend.concerns.models import Clock, Concern, Event, InboundSms
 from backend.concerns.selectors import concern_messages
+from backend.concerns.sms import sms_inbound_process, sms_inbound_store
 from backend.organisations.models import Organisation
 from backend.oversight.models import Alert
 from notifications.models import Delivery, DeliveryStatus
@@ -205,3 +206,19 @@ def test_an_anonymous_raisers_own_escalation_keeps_only_its_hour(ward: Organisat
         assert notice.created_at == hour
         assert hour + timedelta(hours=1) <= notice.not_before <= hour + timedelta(hours=1, minutes=15)
     assert [r for r in audit_verify() if isinstance(r, BrokenLink)] == []
+
+
+def test_an_inbound_text_keeps_only_its_hour(demo: None) -> None:
+    arrived = RAISED + timedelta(minutes=3, seconds=5)
+    inbound_id = sms_inbound_store(
+        message_sid="SM" + "7" * 32, from_number="+447700900555", to_number="+447700900000", body="HELP", now=arrived
+    )
+    assert inbound_id is not None
+    assert InboundSms.objects.get(pk=inbound_id).received_at == HOUR_END - timedelta(hours=1)
+    sms_inbound_process(inbound_id=inbound_id, now=arrived + timedelta(seconds=2))
+    inbound = InboundSms.objects.get(pk=inbound_id)
+    assert (inbound.received_at, inbound.processed_at, inbound.retry_at) == (
+        HOUR_END - timedelta(hours=1),
+        HOUR_END - timedelta(hours=1),
+        None,
+    )

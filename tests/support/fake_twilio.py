@@ -5,16 +5,27 @@ In tests (``with FakeTwilio() as fake``) and as a process (``python -m tests.sup
 
 - answers ``POST /2010-04-01/Accounts/{sid}/Messages.json`` like Twilio's Messages API: checks the
   basic auth, records the form, returns 201 and a message (sid ``SM...``, status ``queued``);
+- keeps every message's body, as Twilio does, outbound and inbound (a text sent with
+  ``send_inbound`` or made with ``receive``), with its status, until redacted: ``POST
+  .../Messages/{sid}.json`` with ``Body=`` empties it (200), but only once the message has a final
+  status (delivered, undelivered, failed, read, canceled; received for an inbound text): before,
+  400 with error 30400; an unknown sid gets 404 (20404). ``GET .../Messages/{sid}.json`` reads one,
+  and an inbound text's media are listed and deleted at ``.../Messages/{sid}/Media[/{ME}].json``.
+  ``bodies_held()`` and ``media_held()`` say what it still holds; ``redactions`` lists every
+  redaction request with its answer;
 - can be told to fail the next N requests with a status (500, or 400 with a Twilio error code) or to
-  hold them (a hang past the client's timeout), so retries can be tested;
+  hold them (a hang past the client's timeout), so retries can be tested (``on="send"``: the
+  Messages API's creates, the default; ``on="redact"``: redactions);
 - signs webhooks as Twilio does (X-Twilio-Signature, HMAC-SHA1 of the URL and sorted form with the
   auth token) and posts them: status callbacks and inbound texts. With ``auto_callbacks`` each
-  accepted message with a StatusCallback is reported "sent" then "delivered", as Twilio would.
+  accepted message with a StatusCallback moves to "sent" then "delivered", reported each time, as
+  Twilio would; ``finish`` (or ``set_status`` and ``report``) does it by hand.
 
-As a process it also serves ``GET /_fake/messages`` (what Candour sent, as JSON) and ``POST
-/_fake/inbound`` (form From, To, Body: sends a signed inbound text to Candour's /twilio/sms/ and
-answers with Candour's TwiML, which is empty: Candour's reply comes a moment later as a message of its
-own, listed at ``/_fake/messages``), so a developer can hold an SMS conversation with ``curl``.
+As a process it also serves ``GET /_fake/messages`` (what Candour sent, as JSON), ``GET
+/_fake/held`` (the bodies it still holds, by sid) and ``POST /_fake/inbound`` (form From, To, Body:
+sends a signed inbound text to Candour's /twilio/sms/ and answers with Candour's TwiML, which is
+empty: Candour's reply comes a moment later as a message of its own, listed at
+``/_fake/messages``), so a developer can hold an SMS conversation with ``curl``.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +51,13 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
+MESSAGE_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages/(?P<message>[^/.]+)\.json$")
+MEDIA_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages/(?P<message>[^/.]+)/Media(?:/(?P<media>[^/.]+))?\.json$"
+)
+# The statuses after which Twilio lets a message be redacted (and never changes it again).
+FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled", "received"})
+NOT_FINAL_CODE = 30400
 
 
 def new_sid(prefix: str = "SM") -> str:
@@ -66,14 +84,23 @@ def status_callback_params(
 
 
 def inbound_params(
-    *, from_: str, to: str, body: str, message_sid: str | None = None, account_sid: str = "ACtest"
+    *,
+    from_: str,
+    to: str,
+    body: str,
+    message_sid: str | None = None,
+    account_sid: str = "ACtest",
+    media_urls: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The form Twilio posts to a number's messaging webhook when someone texts it."""
     sid = message_sid or new_sid()
+    media = {f"MediaUrl{i}": url for i, url in enumerate(media_urls)}
+    media |= {f"MediaContentType{i}": "image/jpeg" for i in range(len(media_urls))}
     return {
         "ToCountry": "GB",
         "SmsMessageSid": sid,
-        "NumMedia": "0",
+        "NumMedia": str(len(media_urls)),
+        **media,
         "SmsSid": sid,
         "SmsStatus": "received",
         "Body": body,
@@ -116,6 +143,20 @@ class _Trouble:
     accept: bool = False  # hang: accept the message after all (Twilio took it, the client gave up)
 
 
+@dataclass
+class _Held:
+    """One message as Twilio keeps it."""
+
+    sid: str
+    direction: str  # "outbound-api" or "inbound"
+    to: str
+    from_: str
+    body: str
+    status: str
+    status_callback: str = ""
+    media: list[str] = field(default_factory=list)  # media sids
+
+
 class FakeTwilio:
     def __init__(
         self,
@@ -134,9 +175,14 @@ class FakeTwilio:
         self.requests: list[dict[str, str]] = []
         # The messages accepted (201): the form plus "sid".
         self.messages: list[dict[str, str]] = []
-        # Status callbacks sent by auto_callbacks: (url, params, response status).
+        # Status callbacks sent by auto_callbacks, finish and report: (url, params, response status).
         self.callbacks: list[tuple[str, dict[str, str], int]] = []
+        # Every redaction request (a POST to one Message resource): (sid, the answer's status).
+        self.redactions: list[tuple[str, int]] = []
+        # What Twilio holds, by sid: every message accepted or received, body and all, until redacted.
+        self.held: dict[str, _Held] = {}
         self._trouble: list[_Trouble] = []
+        self._redact_trouble: list[_Trouble] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         fake = self
@@ -150,6 +196,13 @@ class FakeTwilio:
                 path = urllib.parse.urlsplit(self.path).path
                 if path == "/_fake/inbound":
                     fake._fake_inbound(self, form)
+                    return
+                one = MESSAGE_PATH.match(path)
+                if one is not None:
+                    if not fake._authorised(self.headers.get("Authorization", ""), one["sid"]):
+                        self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                        return
+                    self._json(*fake._redact(one["message"], form))
                     return
                 match = MESSAGES_PATH.match(path)
                 if match is None:
@@ -176,11 +229,50 @@ class FakeTwilio:
                     self._json(201, message)
 
             def do_GET(self) -> None:
-                if urllib.parse.urlsplit(self.path).path == "/_fake/messages":
+                path = urllib.parse.urlsplit(self.path).path
+                if path == "/_fake/messages":
                     with fake._lock:
                         self._json(200, {"messages": list(fake.messages)})
                     return
-                self._json(404, {"code": 20404, "message": "not found", "status": 404})
+                if path == "/_fake/held":
+                    self._json(200, {"bodies": fake.bodies_held(), "media": fake.media_held()})
+                    return
+                one, media = MESSAGE_PATH.match(path), MEDIA_PATH.match(path)
+                account = (one or media)["sid"] if (one or media) else ""
+                if account and not fake._authorised(self.headers.get("Authorization", ""), account):
+                    self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                with fake._lock:
+                    message = fake.held.get((one or media)["message"]) if (one or media) else None
+                    if message is not None and one is not None:
+                        self._json(200, fake._resource(message))
+                        return
+                    if message is not None and media is not None and media["media"] is None:
+                        self._json(200, fake._media_page(message))
+                        return
+                self._json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+
+            def do_DELETE(self) -> None:
+                media = MEDIA_PATH.match(urllib.parse.urlsplit(self.path).path)
+                if media is None or media["media"] is None:
+                    self._json(404, {"code": 20404, "message": "not found", "status": 404})
+                    return
+                if not fake._authorised(self.headers.get("Authorization", ""), media["sid"]):
+                    self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                with fake._lock:
+                    message = fake.held.get(media["message"])
+                    if message is None or media["media"] not in message.media:
+                        gone = True
+                    else:
+                        message.media.remove(media["media"])
+                        gone = False
+                if gone:
+                    self._json(404, {"code": 20404, "message": "not found", "status": 404})
+                    return
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 body = json.dumps(payload).encode()
@@ -204,10 +296,12 @@ class FakeTwilio:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def fail_next(self, n: int = 1, *, status: int = 500, code: int | None = None) -> None:
-        """The next ``n`` Messages API requests get ``status`` (with Twilio error ``code``, if given)."""
+    def fail_next(self, n: int = 1, *, status: int = 500, code: int | None = None, on: str = "send") -> None:
+        """The next ``n`` Messages API requests get ``status`` (with Twilio error ``code``, if given):
+        ``on="send"``, the requests that create a message; ``on="redact"``, redactions."""
+        trouble = self._trouble if on == "send" else self._redact_trouble
         with self._lock:
-            self._trouble.extend(_Trouble("fail", status=status, code=code) for _ in range(n))
+            trouble.extend(_Trouble("fail", status=status, code=code) for _ in range(n))
 
     def hang_next(self, n: int = 1, *, seconds: float = 2.0, accept: bool = False) -> None:
         """The next ``n`` requests are held ``seconds`` and then dropped unanswered (``accept``: then
@@ -220,7 +314,78 @@ class FakeTwilio:
             self.requests.clear()
             self.messages.clear()
             self.callbacks.clear()
+            self.redactions.clear()
+            self.held.clear()
             self._trouble.clear()
+            self._redact_trouble.clear()
+
+    # -- what Twilio holds -------------------------------------------------------------------------
+
+    def bodies_held(self) -> dict[str, str]:
+        """The bodies Twilio still holds, by sid: every message not yet redacted (an empty text too
+        has nothing to hold)."""
+        with self._lock:
+            return {sid: m.body for sid, m in self.held.items() if m.body}
+
+    def media_held(self) -> dict[str, list[str]]:
+        """The media sids Twilio still holds, by message sid."""
+        with self._lock:
+            return {sid: list(m.media) for sid, m in self.held.items() if m.media}
+
+    def status_of(self, sid: str) -> str:
+        with self._lock:
+            return self.held[sid].status
+
+    def set_status(self, sid: str, status: str) -> None:
+        """Move a message to ``status`` in what Twilio holds (no callback: see ``report``)."""
+        with self._lock:
+            self.held[sid].status = status
+
+    def report(self, sid: str, status: str | None = None, *, url: str | None = None) -> int:
+        """Post a signed status callback for ``sid`` (its current status, unless ``status``) to ``url``
+        or the StatusCallback it was sent with; returns the HTTP status."""
+        with self._lock:
+            message = self.held[sid]
+            target = url or message.status_callback
+            reported, to = status or message.status, message.to
+        if not target:
+            raise ValueError(f"message {sid} has no StatusCallback to report to")
+        params = status_callback_params(sid, reported, account_sid=self.account_sid, to=to)
+        try:
+            code, _ = post_form(target, params, signature=self.sign(target, params))
+        except OSError:
+            code = 0
+        with self._lock:
+            self.callbacks.append((target, params, code))
+        return code
+
+    def finish(self, sid: str, status: str = "delivered") -> int:
+        """The message reaches its final ``status``, and Twilio reports it to its StatusCallback."""
+        self.set_status(sid, status)
+        return self.report(sid)
+
+    def receive(
+        self,
+        *,
+        from_: str,
+        to: str,
+        body: str,
+        message_sid: str | None = None,
+        status: str = "received",
+        media: int = 0,
+    ) -> dict[str, str]:
+        """Someone texts one of the account's numbers: Twilio keeps the message (with ``media``
+        photos, in ``status``: "receiving" is not final yet) and returns the form it posts to the
+        number's webhook, for a test to send however it likes (``send_inbound`` posts it signed)."""
+        sid = message_sid or new_sid()
+        media_sids = [new_sid("ME") for _ in range(media)]
+        base = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media"
+        urls = tuple(f"{base}/{me}" for me in media_sids)
+        with self._lock:
+            self.held[sid] = _Held(sid, "inbound", to=to, from_=from_, body=body, status=status, media=media_sids)
+        return inbound_params(
+            from_=from_, to=to, body=body, message_sid=sid, account_sid=self.account_sid, media_urls=urls
+        )
 
     # -- webhooks, signed as Twilio signs them -----------------------------------------------------
 
@@ -237,10 +402,19 @@ class FakeTwilio:
         return code
 
     def send_inbound(
-        self, url: str, *, from_: str, to: str, body: str, message_sid: str | None = None, sign_url: str | None = None
+        self,
+        url: str,
+        *,
+        from_: str,
+        to: str,
+        body: str,
+        message_sid: str | None = None,
+        sign_url: str | None = None,
+        media: int = 0,
     ) -> tuple[int, str]:
-        """Text Candour: POST a signed inbound message to ``url``; returns (status, TwiML)."""
-        params = inbound_params(from_=from_, to=to, body=body, message_sid=message_sid, account_sid=self.account_sid)
+        """Text Candour: Twilio keeps the message (``receive``) and POSTs it, signed, to ``url``;
+        returns (status, TwiML)."""
+        params = self.receive(from_=from_, to=to, body=body, message_sid=message_sid, media=media)
         return post_form(url, params, signature=self.sign(sign_url or url, params))
 
     # -- inside ------------------------------------------------------------------------------------
@@ -256,24 +430,38 @@ class FakeTwilio:
 
     def _accept(self, form: dict[str, str]) -> dict[str, Any]:
         sid = new_sid()
-        now = formatdate(usegmt=True)
+        message = _Held(
+            sid,
+            "outbound-api",
+            to=form.get("To", ""),
+            from_=form.get("From", ""),
+            body=form.get("Body", ""),
+            status="queued",
+            status_callback=form.get("StatusCallback", ""),
+        )
         with self._lock:
             self.messages.append({**form, "sid": sid})
+            self.held[sid] = message
+            resource = self._resource(message)
+        resource["messaging_service_sid"] = form.get("MessagingServiceSid")
         if self.auto_callbacks and form.get("StatusCallback"):
-            threading.Thread(
-                target=self._report, args=(form["StatusCallback"], sid, form.get("To", "")), daemon=True
-            ).start()
+            threading.Thread(target=self._report, args=(sid,), daemon=True).start()
+        return resource
+
+    def _resource(self, message: _Held) -> dict[str, Any]:
+        """A Message resource as Twilio's API returns it (under the lock)."""
+        now = formatdate(usegmt=True)
         return {
-            "sid": sid,
+            "sid": message.sid,
             "account_sid": self.account_sid,
-            "messaging_service_sid": form.get("MessagingServiceSid"),
-            "to": form.get("To"),
-            "from": form.get("From"),
-            "body": form.get("Body"),
-            "status": "queued",
-            "direction": "outbound-api",
+            "messaging_service_sid": None,
+            "to": message.to,
+            "from": message.from_,
+            "body": message.body,
+            "status": message.status,
+            "direction": message.direction,
             "num_segments": "1",
-            "num_media": "0",
+            "num_media": str(len(message.media)),
             "api_version": "2010-04-01",
             "date_created": now,
             "date_updated": now,
@@ -282,20 +470,64 @@ class FakeTwilio:
             "error_message": None,
             "price": None,
             "price_unit": "GBP",
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message.sid}.json",
         }
 
-    def _report(self, url: str, sid: str, to: str) -> None:
+    def _media_page(self, message: _Held) -> dict[str, Any]:
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message.sid}/Media"
+        return {
+            "media_list": [
+                {
+                    "sid": me,
+                    "account_sid": self.account_sid,
+                    "parent_sid": message.sid,
+                    "content_type": "image/jpeg",
+                    "uri": f"{base}/{me}.json",
+                }
+                for me in message.media
+            ],
+            "first_page_uri": f"{base}.json?PageSize=50&Page=0",
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": max(len(message.media) - 1, 0),
+            "uri": f"{base}.json?PageSize=50&Page=0",
+        }
+
+    def _redact(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """POST to one Message resource: Twilio takes only ``Body=`` (empty) there, and only once
+        the message's status is final."""
+        with self._lock:
+            trouble = self._redact_trouble.pop(0) if self._redact_trouble else None
+            message = self.held.get(sid)
+            if trouble is not None:
+                answer: tuple[int, dict[str, Any]] = (
+                    trouble.status,
+                    {"code": trouble.code or trouble.status, "message": "fake failure", "status": trouble.status},
+                )
+            elif message is None:
+                answer = (404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+            elif form.get("Body") != "" or set(form) != {"Body"}:
+                answer = (400, {"code": 21619, "message": "Only an empty Body redacts a message", "status": 400})
+            elif message.status not in FINAL_STATUSES:
+                answer = (
+                    400,
+                    {"code": NOT_FINAL_CODE, "message": "Cannot redact a message not yet finalized", "status": 400},
+                )
+            else:
+                message.body = ""
+                answer = (200, self._resource(message))
+            self.redactions.append((sid, answer[0]))
+        return answer
+
+    def _report(self, sid: str) -> None:
         for status in ("sent", "delivered"):
             if self._stopping.wait(0.2):
                 return
-            params = status_callback_params(sid, status, account_sid=self.account_sid, to=to)
-            try:
-                code, _ = post_form(url, params, signature=self.sign(url, params))
-            except OSError:
-                code = 0
-            with self._lock:
-                self.callbacks.append((url, params, code))
+            self.set_status(sid, status)
+            self.report(sid)
 
     def _fake_inbound(self, handler: BaseHTTPRequestHandler, form: dict[str, str]) -> None:
         url = f"{self.webhook_base}/twilio/sms/"

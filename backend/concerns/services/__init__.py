@@ -5,6 +5,7 @@
 - staff: the moves guardians and handlers make.
 - escalation: one step up the route, shared by people and the sweep.
 - sweep: the clock sweep, firing every clock that has fallen due.
+- retention: what the retention schedule forgets of concerns long ended (backend.retention runs it).
 
 Each service locks what it changes, asks the rulebook (workflows.engine) what is allowed and when
 clocks fall due, and writes the change, its Events and its clocks through one unit of work

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "backend.organisations",
     "backend.concerns",
     "backend.oversight",
+    # Downstream of every app: the retention schedule, its sweep and `manage.py retention_sweep`.
+    "backend.retention",
     "notifications",
     "frontend",
 ]
@@ -277,6 +279,11 @@ CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
 # An inbound text not processed this long after it arrived is taken to have lost its task.
 CANDOUR_SMS_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_SMS_REQUEUE_AFTER_SECONDS", "60"))
+# A burst of new concerns on one unit (a news story, or junk meant to flood the guardians) is never
+# refused; past this many e-mails or texts of one unit's hour to one guardian, the rest go as one
+# digest this long after the first held back (each concern is still in the inbox).
+CANDOUR_NOTICE_FOLD_AFTER = int(os.environ.get("CANDOUR_NOTICE_FOLD_AFTER", "5"))
+CANDOUR_NOTICE_DIGEST_AFTER_SECONDS = int(os.environ.get("CANDOUR_NOTICE_DIGEST_AFTER_SECONDS", "3600"))
 # Where and how often the audit chain's heads are exported. In production point it at storage the
 # application cannot rewrite (an append-only mount, a file shipped to a log host as it grows).
 CANDOUR_AUDIT_HEADS_FILE = os.environ.get("CANDOUR_AUDIT_HEADS_FILE", str(VAR_DIR / "audit-heads.log"))
@@ -297,6 +304,8 @@ CELERY_BEAT_SCHEDULE = {
     # Inbound texts whose processing task was lost (broker down at commit, worker killed).
     "sms-inbound-requeue-stale": _every(CANDOUR_REQUEUE_SECONDS, "workflows.tasks.sms_inbound_requeue_stale"),
     "deliveries-requeue-stale": _every(CANDOUR_REQUEUE_SECONDS, "notifications.tasks.deliveries_requeue_stale"),
+    # Twilio redactions whose task was lost, whose retries ran out, or whose final status never came.
+    "redactions-requeue-stale": _every(CANDOUR_REQUEUE_SECONDS, "notifications.tasks.redactions_requeue_stale"),
     # Arrival detectors for any concern whose after-commit task was lost (a broker outage, say).
     "arrival-checks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.arrival_checks_sweep"),
     "clocks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.clocks_sweep"),
@@ -305,6 +314,46 @@ CELERY_BEAT_SCHEDULE = {
     # Expired sessions (`manage.py clearsessions`): a raiser's follow-up session is gone from the
     # database within the hour after it ends, not only from the browser.
     "sessions-clear-expired": _every(60 * 60, "workflows.tasks.sessions_clear_expired", expires=False),
+    # Retention (CANDOUR_RETENTION below): once a day, in batches; a run cut short carries on the next day.
+    "retention-sweep": _every(24 * 60 * 60, "workflows.tasks.retention_sweep", expires=False),
+}
+
+
+# Retention: what Candour forgets, and when. The daily sweep (backend/retention/services.py, also
+# `manage.py retention_sweep`) takes each kind in batches of BATCH rows. Periods are whole days, each
+# overridable as CANDOUR_RETENTION_<KEY> (CANDOUR_RETENTION_CASE_FILE_DAYS=2557, say). A concern ends
+# when it is closed or withdrawn. Periods for case files are set by the NHS Records Management Code
+# of Practice for Health and Social Care 2021 (updated 2023), Appendix II (retention schedule); the
+# default here, 10 years from closure, is our reading of its period for complaints case files, and was
+# NOT confirmed against the Code, nor how the Code treats speaking-up case files: operators must confirm
+# every period with their records manager (and their own retention schedule) before go-live.
+# Expired sessions go too (they end with SESSION_COOKIE_AGE; beat also clears them hourly).
+def _retention(key: str, default: int) -> int:
+    return int(os.environ.get(f"CANDOUR_RETENTION_{key}", str(default)))
+
+
+CANDOUR_RETENTION = {
+    # A confidential raiser's name and contact, after their concern ended: only the guardian could see
+    # them, to answer the raiser; a year on, nobody needs to.
+    "CONFIDENTIAL_IDENTITY_DAYS": _retention("CONFIDENTIAL_IDENTITY_DAYS", 365),
+    # The case file, after the concern ended (3653 days: ten years and their leap days): the narrative,
+    # any identity still held (a named raiser's), the messages, staff's reasons for its moves, the
+    # receipt, clock pause reasons and alert resolutions. The concern row stays, with its state, dates,
+    # themes, figures and audit chain.
+    "CASE_FILE_DAYS": _retention("CASE_FILE_DAYS", 3653),
+    # Outbox rows (recipient, subject, body), after their final status (sent, delivered, given up);
+    # an in-app notice stays in its recipient's inbox until read.
+    "DELIVERY_DAYS": _retention("DELIVERY_DAYS", 30),
+    # Inbound texts, after processing (which empties their words and number): the MessageSid and the
+    # exact second a text arrived, which could place an anonymous raiser, go a week later.
+    "INBOUND_SMS_DAYS": _retention("INBOUND_SMS_DAYS", 7),
+    # The receipt look-up counters (one row a minute), after their minute ended.
+    "THROTTLE_WINDOW_DAYS": _retention("THROTTLE_WINDOW_DAYS", 1),
+    # An SMS raiser's number in the contact vault with no open concern (purged at closure already;
+    # this takes any left behind, such as a texter who only asked for HELP). Beat also runs it hourly.
+    "VAULT_STALE_DAYS": _retention("VAULT_STALE_DAYS", 30),
+    # Rows a statement: each batch is one short transaction.
+    "BATCH": _retention("BATCH", 1000),
 }
 
 # E-mail: SMTP (or any Django backend); the embedded default prints to the console.
