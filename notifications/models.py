@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from backend.config.encryption import EncryptedTextField
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", "E-mail"
@@ -76,8 +78,11 @@ class Delivery(models.Model):
     # An e-mail address, a user id (in_app), or an opaque contact-vault token (sms): never a phone number.
     recipient = models.CharField(max_length=254)
     subject = models.CharField(max_length=255, blank=True)
-    # Short: counts, references and links only, never narrative. See the module docstring.
-    body = models.CharField(max_length=2000, blank=True)
+    # Short: counts, references and links only, never narrative (see the module docstring); up to
+    # BODY_MAX characters. Encrypted at rest: a private body (a receipt code, a guardian's words to an
+    # SMS raiser) is the raiser's own until it is sent and erased, and no body need be readable
+    # by someone with only the database.
+    body = EncryptedTextField(blank=True)
     # A body that is the raiser's own (their receipt code, a guardian's words to them) is erased as soon
     # as the provider has it, or has given up: it must not sit in the outbox for anyone who reads it.
     private = models.BooleanField(default=False)

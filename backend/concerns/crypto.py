@@ -1,4 +1,5 @@
-"""Keyed hashes and field encryption. Keys come from settings (the environment in production)."""
+"""Keyed hashes: receipts, references, contact tokens. Keys come from settings (the environment in
+production). Field encryption is backend.config.encryption's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hmac
 import secrets
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 from workflows.engine.vocabulary import Labelled
@@ -51,22 +51,6 @@ def reference_new() -> str:
     return f"CN-{raw[:4]}-{raw[4:]}"
 
 
-@lru_cache(maxsize=4)
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(key.encode()) for key in keys])
-
-
-def encrypt_text(value: str) -> str:
-    return _fernet(tuple(settings.CANDOUR_ENCRYPTION_KEYS)).encrypt(value.encode()).decode()
-
-
-def decrypt_text(token: str) -> str:
-    try:
-        return _fernet(tuple(settings.CANDOUR_ENCRYPTION_KEYS)).decrypt(token.encode()).decode()
-    except InvalidToken as exc:  # a key was removed before rotation finished
-        raise ValueError("cannot decrypt a stored field: is an old key missing from CANDOUR_ENCRYPTION_KEYS?") from exc
-
-
 def phone_normalise(number: str) -> str:
     """E.164 for the forms a UK number arrives in: +44 7700 900123, 07700900123, 0044 7700 900 123."""
     digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
@@ -96,21 +80,3 @@ def contact_token(number: str, *, space: ContactSpace) -> str:
     dials, and the same number gives unrelated tokens as a raiser's and as a member of staff's."""
     key = _space_key(settings.CANDOUR_CONTACT_PEPPER, space.value)
     return hmac.new(key, phone_normalise(number).encode(), hashlib.sha256).hexdigest()
-
-
-def token_rotate(token: str) -> str | None:
-    """A stored ciphertext re-encrypted under the first key (MultiFernet.rotate), or None when the first
-    key already reads it: nothing to write, so ``encryption_rotate`` run again rewrites nothing twice.
-
-    Raises ValueError if no key in CANDOUR_ENCRYPTION_KEYS reads it."""
-    keys = tuple(settings.CANDOUR_ENCRYPTION_KEYS)
-    data = token.encode()
-    try:
-        _fernet(keys[:1]).decrypt(data)
-        return None
-    except InvalidToken:
-        pass
-    try:
-        return _fernet(keys).rotate(data).decode()
-    except InvalidToken as exc:
-        raise ValueError("cannot rotate a stored field: no key in CANDOUR_ENCRYPTION_KEYS reads it") from exc

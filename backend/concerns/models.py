@@ -11,7 +11,7 @@ from django.db import models
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from backend.concerns.crypto import ContactSpace
-from backend.concerns.fields import EncryptedTextField
+from backend.config.encryption import EncryptedTextField
 from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import BY_NAME, State
 from workflows.engine.policy import ClockKind

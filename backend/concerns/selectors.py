@@ -12,8 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backend.concerns import scope
-from backend.concerns.fields import EncryptedTextField
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message, Reason
+from backend.config.encryption import EncryptedTextField
 from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor

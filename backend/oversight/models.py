@@ -7,8 +7,8 @@ from datetime import date
 from django.conf import settings
 from django.db import models
 
-from backend.concerns.fields import EncryptedTextField
 from backend.concerns.models import Concern
+from backend.config.encryption import EncryptedTextField
 from workflows.engine.sidelining import LABELS, Rule
 
 

@@ -121,14 +121,14 @@ def retention_sweep(*, now: datetime | None = None, batch: int | None = None) ->
     counts: dict[str, int] = {}
 
     def case_files() -> int:
-        forgotten = case_files_forget(ended=case_file_ended, batch=size)
+        forgotten = case_files_forget(ended=case_file_ended, batch=size, now=now)
         counts["messages"] = forgotten.messages
         counts["reasons"] = forgotten.reasons
         return forgotten.concerns
 
     steps: dict[str, Callable[[], int]] = {
         "confidential_identities": lambda: confidential_identities_forget(
-            ended=now - schedule.confidential_identity, batch=size
+            ended=now - schedule.confidential_identity, batch=size, now=now
         ),
         "case_files": case_files,
         "alert_resolutions": lambda: alert_resolutions_forget(ended=case_file_ended, batch=size),

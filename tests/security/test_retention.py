@@ -49,6 +49,7 @@ from backend.oversight.services import alert_resolve
 from backend.retention.services import retention_check, retention_schedule, retention_sweep
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import delivery_in_app_mark_read, delivery_status_advance
+from workflows.engine.vocabulary import EventKind
 from workflows.tasks import retention_sweep_task
 
 pytestmark = pytest.mark.django_db
@@ -197,6 +198,9 @@ class Story:
         return [self.open.concern, self.sms]
 
 
+FORGETTING = (EventKind.IDENTITY_FORGOTTEN, EventKind.CASE_FILE_FORGOTTEN)
+
+
 def kept() -> dict[str, Any]:
     """What no retention period ever takes: the concern rows as figures see them, the audit chain,
     the figures, and the alerts but for their resolutions."""
@@ -218,11 +222,14 @@ def kept() -> dict[str, Any]:
                 "last_activity_at",
                 "detriment_reported",
                 "would_speak_up_again",
-                "audit_seq",
-                "audit_head",
             )
         ),
-        "events": list(Event.objects.order_by("pk").values_list("pk", "concern", "seq", "kind", "hash")),
+        # The chain only grows: the schedule adds its own Event to each concern it forgets from.
+        "events": list(
+            Event.objects.exclude(kind__in=FORGETTING)
+            .order_by("pk")
+            .values_list("pk", "concern", "seq", "kind", "hash")
+        ),
         "figures": list(OrganisationQuarterFigures.objects.order_by("pk").values()),
         "figure deltas": FigureDelta.objects.count(),
         "alerts": list(
@@ -328,6 +335,15 @@ def test_the_schedule_forgets_each_kind_when_its_time_comes_and_keeps_the_rest(d
     confidential = Concern.objects.get(pk=story.confidential.concern.pk)
     assert (confidential.raiser_name, confidential.raiser_contact) == ("", "")
     assert confidential.what_happened == NARRATIVE
+    # The audit trail says so, as the schedule's (no person's) act, at the sweep's time.
+    forgot = Event.objects.get(kind=EventKind.IDENTITY_FORGOTTEN)
+    assert (forgot.concern_id, forgot.actor_id, forgot.actor_role, forgot.created_at) == (
+        confidential.pk,
+        None,
+        "system",
+        a_year,
+    )
+    assert (confidential.audit_seq, confidential.audit_head) == (forgot.seq, forgot.hash)
     assert Concern.objects.get(pk=story.named.concern.pk).raiser_name == "Named Canary"
     open_concerns_untouched(story)
 
@@ -361,10 +377,16 @@ def test_the_schedule_forgets_each_kind_when_its_time_comes_and_keeps_the_rest(d
     # and every chain still verifies (the words it holds a digest of are simply absent).
     assert kept() == story.kept
     assert [r for r in audit_verify() if isinstance(r, BrokenLink)] == []
+    ended = {r.concern.pk for r in (story.confidential, story.named, story.anonymous)}
+    assert sorted(
+        Event.objects.filter(kind=EventKind.CASE_FILE_FORGOTTEN).values_list("concern_id", flat=True)
+    ) == sorted(ended)
 
-    # Idempotent: run again, nothing more goes.
+    # Idempotent: run again, nothing more goes, and no further Event is written.
+    events = Event.objects.count()
     assert sweep(ten_years) == NOTHING
     assert kept() == story.kept
+    assert Event.objects.count() == events
 
 
 def seed_five() -> list[int]:

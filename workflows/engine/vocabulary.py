@@ -72,6 +72,9 @@ class EventKind(Labelled):
     CLOCKS_PAUSED = "clocks_paused", "Deadlines paused"
     CLOCKS_RESUMED = "clocks_resumed", "Deadlines resumed"
     CLOCK_BREACHED = "clock_breached", "A deadline passed"
+    # The retention schedule (the system, not a person) deleting what it says is old.
+    IDENTITY_FORGOTTEN = "identity_forgotten", "Raiser's identity deleted (retention schedule)"
+    CASE_FILE_FORGOTTEN = "case_file_forgotten", "Case file deleted (retention schedule)"
 
 
 class Action(Labelled):

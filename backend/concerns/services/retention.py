@@ -11,7 +11,8 @@ service may still do to an ended concern (an answer to "would you speak up again
 unit) counts as activity. Were that ever to change, a later ``last_activity_at`` only keeps the data
 longer, never shorter.
 
-Events are never touched: the audit chain is insert-only.
+Events are never changed or deleted (the audit chain is insert-only): forgetting a concern's identity
+or case file adds one, the schedule's, to its chain.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from backend.concerns.audit import event_build
 from backend.concerns.models import (
     Clock,
     Concern,
@@ -36,8 +38,10 @@ from backend.concerns.models import (
     Receipt,
     ReceiptGuessWindow,
 )
-from backend.config.db import IdsIn
+from backend.config.db import IdsIn, UnitOfWork
 from workflows.engine import lifecycle
+from workflows.engine.lifecycle import Actor
+from workflows.engine.vocabulary import EventKind
 
 ENDED_STATES = sorted(s.value for s in lifecycle.TERMINAL)
 # A confidential raiser's identity: what the guardian alone could see. (An SMS concern is anonymous,
@@ -77,7 +81,7 @@ def _any_given(fields: tuple[str, ...]) -> Q:
     return reduce(or_, (~Q(**{name: ""}) for name in fields))
 
 
-def confidential_identities_forget(*, ended: datetime, batch: int) -> int:
+def confidential_identities_forget(*, ended: datetime, batch: int, now: datetime) -> int:
     """Blank the name and contact of every confidential raiser whose concern ended before ``ended``.
     The values are encrypted; blanking the columns leaves no ciphertext to decrypt with any key.
     Returns how many concerns it changed."""
@@ -87,10 +91,23 @@ def confidential_identities_forget(*, ended: datetime, batch: int) -> int:
     forgotten = 0
     for pks in pk_batches(rows, batch=batch):
         with transaction.atomic():
-            # One UPDATE of just these columns, its WHERE re-checked: a service that holds the row
-            # (a late answer to "would you speak up again?") saves after it and reads the blanks.
-            forgotten += rows.filter(IdsIn(F("pk"), pks)).update(**dict.fromkeys(IDENTITY_FIELDS, ""))
+            forgotten += _forget(rows, pks, fields=IDENTITY_FIELDS, kind=EventKind.IDENTITY_FORGOTTEN, now=now)
     return forgotten
+
+
+def _forget(rows: QuerySet[Concern], pks: list[int], *, fields: tuple[str, ...], kind: EventKind, now: datetime) -> int:
+    """Blank ``fields`` of the concerns of one batch still matching ``rows`` (locked: a service
+    holding one saves after and reads the blanks), each with an Event of the schedule's, so the audit
+    trail says what went and when. One statement for the concerns, one for their Events."""
+    concerns = list(rows.filter(IdsIn(F("pk"), pks)).select_for_update(of=("self",)).order_by("pk"))
+    work = UnitOfWork()
+    for concern in concerns:
+        for name in fields:
+            setattr(concern, name, "")
+        work.add(event_build(concern=concern, kind=kind, actor_id=None, actor_role=Actor.SYSTEM, now=now))
+    work.update(concerns, [*fields, "audit_seq", "audit_head"])
+    work.flush()
+    return len(concerns)
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,7 @@ def _case_file_left(rows: QuerySet[Concern]) -> QuerySet[Concern]:
     )
 
 
-def case_files_forget(*, ended: datetime, batch: int) -> CaseFilesForgotten:
+def case_files_forget(*, ended: datetime, batch: int, now: datetime) -> CaseFilesForgotten:
     """Forget the case file of every concern that ended before ``ended``: its narrative (what
     happened, when, the outcome wanted), any identity still held (a named raiser's; a confidential
     one's if that period is the longer), its messages, staff's words given with its moves (Reason
@@ -129,7 +146,7 @@ def case_files_forget(*, ended: datetime, batch: int) -> CaseFilesForgotten:
     concerns = messages = reasons = 0
     for pks in pk_batches(rows, batch=batch):
         with transaction.atomic():
-            concerns += rows.filter(IdsIn(F("pk"), pks)).update(**dict.fromkeys(CASE_FILE_FIELDS, ""))
+            concerns += _forget(rows, pks, fields=CASE_FILE_FIELDS, kind=EventKind.CASE_FILE_FORGOTTEN, now=now)
             in_batch = IdsIn(F("concern_id"), pks)
             messages += Message.objects.filter(in_batch).delete()[0]
             reasons += Reason.objects.filter(in_batch).delete()[0]

@@ -21,8 +21,7 @@ from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
 
-from backend.concerns.crypto import token_rotate
-from backend.concerns.fields import EncryptedTextField
+from backend.config.encryption import EncryptedTextField, token_rotate
 
 BATCH_SIZE = 500
 
