@@ -406,7 +406,7 @@ def _axes(*, frame: _Frame, ticks: list[float], weeks: list[date]) -> list[str]:
         parts.append(
             f'<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{_f(y)}" y2="{_f(y)}" stroke="{GRID}" stroke-width="1"/>'
         )
-        parts.append(_text(x=PLOT_LEFT - 8, y=y + 4, words=number_words(tick), anchor="end", size=12))
+        parts.append(_text(x=PLOT_LEFT - 8, y=y + 4, words=number_words(tick), anchor="end", size=13))
     parts.append(
         f'<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{_f(frame.bottom)}" y2="{_f(frame.bottom)}" '
         f'stroke="{SECONDARY_TEXT}" stroke-width="1"/>'
@@ -421,9 +421,9 @@ def _axes(*, frame: _Frame, ticks: list[float], weeks: list[date]) -> list[str]:
                 f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(frame.bottom)}" y2="{_f(frame.bottom + 5)}" '
                 f'stroke="{SECONDARY_TEXT}" stroke-width="1"/>'
             )
-            parts.append(_text(x=x, y=frame.bottom + 19, words=f"{week.day} {week:%b}", anchor="middle", size=12))
+            parts.append(_text(x=x, y=frame.bottom + 19, words=f"{week.day} {week:%b}", anchor="middle", size=13))
             if week.year != last_year:
-                parts.append(_text(x=x, y=frame.bottom + 34, words=str(week.year), anchor="middle", size=12))
+                parts.append(_text(x=x, y=frame.bottom + 34, words=str(week.year), anchor="middle", size=13))
                 last_year = week.year
     return parts
 
@@ -435,7 +435,7 @@ def _level(*, frame: _Frame, value: float, name: str, colour: str, dash: str | N
     return [
         f'<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{_f(y)}" y2="{_f(y)}" stroke="{colour}" '
         f'stroke-width="{width}"{dashing}/>',
-        _text(x=PLOT_RIGHT + 6, y=y + 4, words=f"{name} {number_words(value)}", size=12, fill=colour),
+        _text(x=PLOT_RIGHT + 6, y=y + 4, words=f"{name} {number_words(value)}", size=13, fill=colour),
     ]
 
 
@@ -468,7 +468,7 @@ def _polylines(coordinates: list[tuple[float, float] | None], *, colour: str) ->
 def _badge(*, x: float, y: float, letter: str, label: str, colour: str, caption: str) -> list[str]:
     """A Making Data Count icon as a ringed letter with its meaning written beside it."""
     return [
-        _text(x=x - 18, y=y - 22, words=caption, size=11, fill=SECONDARY_TEXT),
+        _text(x=x - 18, y=y - 22, words=caption, size=12, fill=SECONDARY_TEXT),
         f'<circle cx="{_f(x)}" cy="{_f(y)}" r="14" fill="#ffffff" stroke="{colour}" stroke-width="3"/>',
         _text(x=x, y=y + 5, words=letter, size=14, anchor="middle", fill=colour),
         _text(x=x + 20, y=y + 5, words=label, size=13, fill=TEXT),
@@ -533,7 +533,7 @@ def spc_chart_svg(data: SpcChartData) -> SafeString:
             f'<line class="candour-chart__{name.lower().replace(" ", "-")}" x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" '
             f'y1="{_f(y)}" y2="{_f(y)}" stroke="{colour}" stroke-width="{width}"{dashing}/>'
         )
-        body.append(_text(x=PLOT_RIGHT + 6, y=label_y[name] + 4, words=f"{name} {number_words(value)}", size=12))
+        body.append(_text(x=PLOT_RIGHT + 6, y=label_y[name] + 4, words=f"{name} {number_words(value)}", size=13))
 
     coordinates = [None if p.value is None else (frame.x(i), frame.y(p.value)) for i, p in enumerate(data.points)]
     body += _polylines(coordinates, colour=GREY_LINE)
@@ -556,7 +556,7 @@ def spc_chart_svg(data: SpcChartData) -> SafeString:
         letter, label, colour = ASSURANCE_BADGE[data.assurance]
         body += _badge(x=PLOT_LEFT + 258, y=ICON_ROW, letter=letter, label=label, colour=colour, caption="Assurance")
     body.append(
-        _text(x=PLOT_LEFT - 48, y=ICON_ROW + 44, words=data.unit_label.capitalize(), size=12, fill=SECONDARY_TEXT)
+        _text(x=PLOT_LEFT - 48, y=ICON_ROW + 44, words=data.unit_label.capitalize(), size=13, fill=SECONDARY_TEXT)
     )
     return _svg(chart_id=chart_id, height=SPC_HEIGHT, title=data.title, description=spc_description(data), body=body)
 
@@ -597,11 +597,11 @@ def cusum_chart_svg(data: CusumChartData) -> SafeString:
                 y=max(y - 14, frame.top - 8),
                 words=f"Reached {data.points[crossing].week.day} {data.points[crossing].week:%b %Y}",
                 anchor=anchor,
-                size=12,
+                size=13,
             )
         )
     heading = "Cumulative sum (rise)" if data.direction == "rise" else "Cumulative sum (fall)"
-    body.append(_text(x=PLOT_LEFT - 48, y=24, words=heading, size=12, fill=SECONDARY_TEXT))
+    body.append(_text(x=PLOT_LEFT - 48, y=24, words=heading, size=13, fill=SECONDARY_TEXT))
     return _svg(
         chart_id=chart_id, height=CUSUM_HEIGHT, title=data.title, description=cusum_description(data), body=body
     )

@@ -103,7 +103,7 @@ def test_a_suppressed_week_is_not_drawn_and_says_fewer_than_5_in_the_table() -> 
     assert rows[10].value == "fewer than 5" and rows[10].special == "Not shown"
     assert rows[21].value == "fewer than 5"
     html = render_to_string("frontend/includes/spc_chart.html", {"chart": data})
-    assert html.count('<td class="nhsuk-table__cell nhsuk-table__cell--numeric">fewer than 5</td>') == 2
+    assert html.count('aria-hidden="true">Concerns a week </span>fewer than 5</td>') == 2
 
 
 def test_the_table_is_in_words() -> None:
