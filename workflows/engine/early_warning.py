@@ -44,9 +44,12 @@ How it decides (README "Early warning: how it decides" says the same for a reade
   in all (50,000 series at one per five years is about 190 a week), so a crossing is opened as a signal
   only if it is also a discovery of Benjamini-Hochberg at false discovery rate ``q = 0.05`` among all
   the detectors of its family (the caller's choice; the organisation whose board reads the signals).
-  Each detector's p-value this week is ``1 / ARL0(s)``, the in-control false-alarm rate of a chart whose
-  threshold were its current statistic ``s`` (Benjamini and Kling 1999); beyond what the simulation
-  resolves it follows Wald's bound, ``ARL0`` growing as ``e^s`` in log-likelihood units. Why BH: it
+  Each detector's p-value this week is the steady-state tail of its statistic: the chance that an
+  in-control series' statistic stands this high in any one week (the statistic never restarted, so the
+  evidence of a change that persists keeps growing; after Benjamini and Kling's p-values for CUSUMs and
+  Grigg and Spiegelhalter's steady-state ones), from the same simulation as h; beyond what the
+  simulation resolves it follows Wald's bound, ``e^-s`` in log-likelihood units. For the quiet rule it
+  is exact: ``exp(-b r)`` for ``r`` empty weeks. Why BH: it
   controls the expected share of false signals among those opened (what a board cares about), not the
   chance of any false alarm at all (family-wise control, which would make every detector slow); it holds
   for independent and positively dependent tests (a unit's themes rise together, if anything).
@@ -106,24 +109,26 @@ DESIGN_SERIES = 1000
 DESIGN_WEEKS_PER_ARL0 = 4
 DESIGN_GRID_STEP = 0.05  # h is chosen to this step
 DESIGN_GRID_TOP = 12.0
-P_VALUE_GRID_STEP = 0.25  # ln ARL0 is kept to this step for the p-values
+P_VALUE_GRID_STEP = 0.25  # the steady-state tail is kept to this step for the p-values
+P_VALUE_BURN_IN_WEEKS = 52  # a statistic started at zero forgets its start well within a year
+P_VALUE_RESOLVED = 100  # simulated weeks at or above a value for its tail to be read from the simulation
 DESIGN_SEED = 20_110  # fixed: the same table in every process
 
 
 @dataclass(frozen=True)
 class ThresholdTable:
-    """Per baseline band: the decision intervals and the in-control run lengths behind the p-values.
+    """Per baseline band: the decision intervals, and the steady-state tails behind the p-values.
 
-    ``log_arl_*[band][i]`` is ln ARL0 of a chart whose threshold were ``i * grid_step``; simulated where
-    the simulation resolves it, Wald's ``e^s`` growth beyond.
+    ``log_tail_*[band][i]`` is ln P(S >= i * grid_step) in any one week of an in-control series (the
+    statistic never restarted); simulated where the simulation resolves it, Wald's ``e^-s`` beyond.
     """
 
     band_rates: tuple[float, ...]
     h_rise: tuple[float, ...]
     h_fall: tuple[float, ...]
     grid_step: float
-    log_arl_rise: tuple[tuple[float, ...], ...]
-    log_arl_fall: tuple[tuple[float, ...], ...]
+    log_tail_rise: tuple[tuple[float, ...], ...]
+    log_tail_fall: tuple[tuple[float, ...], ...]
     target_arl0: int
 
 
@@ -131,9 +136,12 @@ class ThresholdTable:
 class ScanState:
     """Where each series' detectors stand after a week: the start of the next incremental scan."""
 
-    rise: Floats  # upper CUSUM
-    fall: Floats  # lower CUSUM
-    zero_run: Indexes  # empty weeks in a row
+    rise: Floats  # upper CUSUM (restarts after an alarm)
+    fall: Floats  # lower CUSUM (restarts after an alarm)
+    zero_run: Indexes  # empty weeks in a row (restarts after an alarm)
+    rise_evidence: Floats  # the same never restarted: the p-values' statistics
+    fall_evidence: Floats
+    empty_weeks: Indexes
 
 
 @dataclass(frozen=True)
@@ -145,13 +153,16 @@ class Scan:
     rise: Floats
     fall: Floats
     zero_run: Indexes
+    rise_evidence: Floats  # the statistics never restarted, behind the p-values
+    fall_evidence: Floats
+    empty_weeks: Indexes
     h_rise: Floats  # decision intervals for this week's baseline band
     h_fall: Floats
     quiet_weeks: Indexes  # the run of empty weeks that alarms at this baseline
     alarm_rise: Flags
     alarm_fall: Flags
     alarm_quiet: Flags
-    p_rise: Floats  # 1 / ARL0 of the statistic: the p-value each week for discovery control
+    p_rise: Floats  # steady-state p-value of the evidence each week, for discovery control
     p_fall: Floats
     p_quiet: Floats
     state: ScanState  # after the last week scanned
@@ -204,6 +215,19 @@ def _log_arl_by_threshold(*, statistic_max: NDArray[np.float32], grid: Floats) -
     return np.maximum.accumulate(log_arl)
 
 
+def _log_steady_tail(*, statistic: NDArray[np.float32], grid: Floats) -> Floats:
+    """ln P(S >= g) over all simulated weeks, for each g on the grid; Wald's e^-s where too few reach g."""
+    step = float(grid[1] - grid[0])
+    bins = np.minimum(np.floor(statistic.ravel() / step), grid.size).astype(np.int64)
+    at_or_above = np.cumsum(np.bincount(bins, minlength=grid.size + 1)[::-1])[::-1][: grid.size]
+    with np.errstate(divide="ignore"):
+        log_tail = np.log(at_or_above / statistic.size)
+    last = int(np.flatnonzero(at_or_above >= P_VALUE_RESOLVED)[-1])
+    beyond = np.arange(grid.size) > last
+    log_tail[beyond] = log_tail[last] - (grid[beyond] - grid[last])
+    return np.minimum.accumulate(log_tail)
+
+
 def threshold_table_compute(
     *, target_arl0: int = DETECTOR_ARL0_WEEKS, series: int = DESIGN_SERIES, seed: int = DESIGN_SEED
 ) -> ThresholdTable:
@@ -225,24 +249,27 @@ def threshold_table_compute(
             # Each row becomes the running maximum of the (unrestarted) CUSUM up to that week.
             statistic = np.zeros(series, dtype=np.float32)
             highest = np.zeros(series, dtype=np.float32)
+            path = np.empty_like(increments)
             for week in range(weeks):
                 np.add(statistic, increments[week], out=statistic)
                 np.maximum(statistic, 0.0, out=statistic)
                 np.maximum(highest, statistic, out=highest)
+                path[week] = statistic
                 increments[week] = highest
             log_arl = _log_arl_by_threshold(statistic_max=increments, grid=grid)
             # The smallest threshold whose ARL0 meets the target (ARL0 is a step function of h for
             # counts, so the first grid point past the step is on the safe side).
             index = int(np.argmax(log_arl >= math.log(target_arl0)))
             hs.append(round(float(grid[index]), 4))
-            logs.append(tuple(round(float(v), 5) for v in log_arl[coarse]))
+            log_tail = _log_steady_tail(statistic=path[P_VALUE_BURN_IN_WEEKS:], grid=grid[coarse])
+            logs.append(tuple(round(float(v), 5) for v in log_tail))
     return ThresholdTable(
         band_rates=tuple(float(r) for r in rates),
         h_rise=tuple(h_rise),
         h_fall=tuple(h_fall),
         grid_step=P_VALUE_GRID_STEP,
-        log_arl_rise=tuple(log_rise),
-        log_arl_fall=tuple(log_fall),
+        log_tail_rise=tuple(log_rise),
+        log_tail_fall=tuple(log_fall),
         target_arl0=target_arl0,
     )
 
@@ -253,18 +280,17 @@ def threshold_table() -> ThresholdTable:
     return threshold_table_compute()
 
 
-def _p_value(*, statistic: Floats, band: Indexes, log_arl: Floats, grid_step: float) -> Floats:
-    """1 / ARL0(statistic), interpolated on the band's grid, Wald's growth past its top."""
+def _p_value(*, statistic: Floats, band: Indexes, log_tail: Floats, grid_step: float) -> Floats:
+    """The steady-state tail at the statistic, interpolated on the band's grid, Wald's e^-s past its top."""
     position = statistic / grid_step
-    top = log_arl.shape[1] - 1
+    top = log_tail.shape[1] - 1
     low = np.clip(np.floor(position).astype(np.int64), 0, top - 1)
-    fraction = np.clip(position - low, 0.0, None)
-    below = log_arl[band, low]
-    above = log_arl[band, low + 1]
-    inside = below + (above - below) * np.minimum(fraction, 1.0)
-    beyond = log_arl[band, top] + (statistic - top * grid_step)
-    log_arl_here = np.where(position > top, beyond, inside)
-    return np.minimum(1.0, np.exp(-log_arl_here))
+    fraction = np.clip(position - low, 0.0, 1.0)
+    below = log_tail[band, low]
+    above = log_tail[band, low + 1]
+    inside = below + (above - below) * fraction
+    beyond = log_tail[band, top] - (statistic - top * grid_step)
+    return np.minimum(1.0, np.exp(np.where(position > top, beyond, inside)))
 
 
 def quiet_run_arl0(*, rate: Floats, run: Indexes | Floats) -> Floats:
@@ -340,7 +366,14 @@ def baselines(*, counts: Counts, first_week: Indexes, peer_group: Indexes) -> tu
 
 
 def state_initial(*, series: int) -> ScanState:
-    return ScanState(rise=np.zeros(series), fall=np.zeros(series), zero_run=np.zeros(series, dtype=np.int64))
+    return ScanState(
+        rise=np.zeros(series),
+        fall=np.zeros(series),
+        zero_run=np.zeros(series, dtype=np.int64),
+        rise_evidence=np.zeros(series),
+        fall_evidence=np.zeros(series),
+        empty_weeks=np.zeros(series, dtype=np.int64),
+    )
 
 
 def series_scan(
@@ -363,12 +396,33 @@ def series_scan(
     series = counts.shape[0]
     first_week = np.zeros(series, dtype=np.int64) if first_week is None else np.asarray(first_week, np.int64)
     peer_group = np.zeros(series, dtype=np.int64) if peer_group is None else np.asarray(peer_group, np.int64)
-    design = table or threshold_table()
-    state = state or state_initial(series=series)
     baseline_all, history_all = baselines(counts=counts, first_week=first_week, peer_group=peer_group)
-    baseline = baseline_all[:, from_week:]
-    watched = history_all[:, from_week:] >= STARTUP_WEEKS
-    scanned = counts[:, from_week:].astype(np.float64)
+    return detectors_run(
+        counts=counts[:, from_week:],
+        baseline=baseline_all[:, from_week:],
+        watched=history_all[:, from_week:] >= STARTUP_WEEKS,
+        state=state,
+        table=table,
+    )
+
+
+def detectors_run(
+    *,
+    counts: Counts,
+    baseline: Floats,
+    watched: Flags | None = None,
+    state: ScanState | None = None,
+    table: ThresholdTable | None = None,
+) -> Scan:
+    """The three detectors over every week of ``counts`` against given baselines (series x weeks).
+
+    ``series_scan`` estimates the baselines; call this directly when they are known (tests, simulation).
+    """
+    scanned = np.asarray(counts, dtype=np.float64)
+    baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float64), scanned.shape).copy()
+    watched = np.ones(scanned.shape, dtype=bool) if watched is None else np.asarray(watched, dtype=bool)
+    design = table or threshold_table()
+    state = state or state_initial(series=scanned.shape[0])
     band = band_of(rate=baseline)
     h_rise = np.asarray(design.h_rise)[band]
     h_fall = np.asarray(design.h_fall)[band]
@@ -377,16 +431,21 @@ def series_scan(
     down = baseline * (1.0 - FALL_RATIO) - scanned * LN2
     empty = scanned == 0
     shape = scanned.shape
-    rise, fall = np.empty(shape), np.empty(shape)
-    zero_run = np.empty(shape, dtype=np.int64)
+    rise, fall, rise_evidence, fall_evidence = (np.empty(shape) for _ in range(4))
+    zero_run, empty_weeks = np.empty(shape, dtype=np.int64), np.empty(shape, dtype=np.int64)
     alarm_rise, alarm_fall, alarm_quiet = (np.empty(shape, dtype=bool) for _ in range(3))
     s_up, s_down, run = state.rise.copy(), state.fall.copy(), state.zero_run.copy()
+    e_up, e_down, e_run = state.rise_evidence.copy(), state.fall_evidence.copy(), state.empty_weeks.copy()
     for week in range(shape[1]):
         on = watched[:, week]
         s_up = np.where(on, np.maximum(s_up + up[:, week], 0.0), 0.0)
         s_down = np.where(on, np.maximum(s_down + down[:, week], 0.0), 0.0)
         run = np.where(empty[:, week], run + 1, 0)
+        e_up = np.where(on, np.maximum(e_up + up[:, week], 0.0), 0.0)
+        e_down = np.where(on, np.maximum(e_down + down[:, week], 0.0), 0.0)
+        e_run = np.where(empty[:, week], e_run + 1, 0)
         rise[:, week], fall[:, week], zero_run[:, week] = s_up, s_down, run
+        rise_evidence[:, week], fall_evidence[:, week], empty_weeks[:, week] = e_up, e_down, e_run
         alarm_rise[:, week] = fired_up = on & (s_up >= h_rise[:, week])
         alarm_fall[:, week] = fired_down = on & (s_down >= h_fall[:, week])
         alarm_quiet[:, week] = fired_quiet = on & (run >= quiet_weeks[:, week])
@@ -394,12 +453,12 @@ def series_scan(
         s_up = np.where(fired_up, 0.0, s_up)
         s_down = np.where(fired_down, 0.0, s_down)
         run = np.where(fired_quiet, 0, run)
-    log_rise = np.asarray(design.log_arl_rise)
-    log_fall = np.asarray(design.log_arl_fall)
-    p_rise = _p_value(statistic=rise, band=band, log_arl=log_rise, grid_step=design.grid_step)
-    p_fall = _p_value(statistic=fall, band=band, log_arl=log_fall, grid_step=design.grid_step)
-    with np.errstate(divide="ignore"):
-        p_quiet = np.where(zero_run > 0, np.minimum(1.0, 1.0 / quiet_run_arl0(rate=baseline, run=zero_run)), 1.0)
+    log_rise = np.asarray(design.log_tail_rise)
+    log_fall = np.asarray(design.log_tail_fall)
+    p_rise = _p_value(statistic=rise_evidence, band=band, log_tail=log_rise, grid_step=design.grid_step)
+    p_fall = _p_value(statistic=fall_evidence, band=band, log_tail=log_fall, grid_step=design.grid_step)
+    # In steady state an in-control series has been empty for r weeks or more with chance e^(-b r).
+    p_quiet = np.exp(-baseline * empty_weeks)
     not_watched = ~watched
     for p in (p_rise, p_fall, p_quiet):
         p[not_watched] = 1.0
@@ -409,6 +468,9 @@ def series_scan(
         rise=_frozen(rise),
         fall=_frozen(fall),
         zero_run=_frozen(zero_run),
+        rise_evidence=_frozen(rise_evidence),
+        fall_evidence=_frozen(fall_evidence),
+        empty_weeks=_frozen(empty_weeks),
         h_rise=_frozen(h_rise),
         h_fall=_frozen(h_fall),
         quiet_weeks=_frozen(quiet_weeks),
@@ -418,7 +480,14 @@ def series_scan(
         p_rise=_frozen(p_rise),
         p_fall=_frozen(p_fall),
         p_quiet=_frozen(p_quiet),
-        state=ScanState(rise=_frozen(s_up), fall=_frozen(s_down), zero_run=_frozen(run)),
+        state=ScanState(
+            rise=_frozen(s_up),
+            fall=_frozen(s_down),
+            zero_run=_frozen(run),
+            rise_evidence=_frozen(e_up),
+            fall_evidence=_frozen(e_down),
+            empty_weeks=_frozen(e_run),
+        ),
     )
 
 
