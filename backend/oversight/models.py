@@ -58,6 +58,45 @@ class Measure(models.TextChoices):
     OPEN_ESCALATIONS = "open_escalations", "Open escalations"
     OVERDUE_CLOCKS = "overdue_clocks", "Overdue clocks"
     OPEN_ALERTS = "open_alerts", "Open alerts"
+    # Weekly, per unit (the early-warning series): ``quarter`` carries the week (its Monday) and
+    # ``bucket`` the theme (0: every theme; n: the n-th of the Theme vocabulary, for w_received).
+    WEEK_RECEIVED = "w_received", "Concerns received"
+    WEEK_DETRIMENT = "w_detriment", "Detriment reported"
+    WEEK_NOTHING_DONE = "w_nothing_done", "Raisers who said nothing was done"
+    WEEK_SPEAK_UP_ANSWERED = "w_speak_answered", "Raisers asked whether they would speak up again"
+    WEEK_WOULD_NOT_SPEAK_UP = "w_no_speak_again", "Raisers who would not speak up again"
+    WEEK_CLOSED = "w_closed", "Concerns closed"
+    WEEK_CLOSED_WITHOUT_FEEDBACK = "w_closed_no_fb", "Concerns closed without feedback"
+    WEEK_ACK_DECIDED = "w_ack_decided", "Acknowledgements due"
+    WEEK_ACK_LATE = "w_ack_late", "Acknowledgements late"
+
+
+WEEKLY_MEASURES: frozenset[str] = frozenset(m for m in Measure.values if m.startswith("w_"))
+
+
+class WeeklyCount(models.Model):
+    """One weekly count of one unit: concerns received (all themes, or one), and the other measures
+    early warning watches. Kept up to date by the figures fold, so a signal pass or a chart reads
+    these rows, never the concerns. Counts only: nothing names a raiser or a member of staff, and
+    the week is as close as a time gets."""
+
+    unit = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    week = models.DateField(help_text="Monday of the week (local time)")
+    measure = models.CharField(max_length=24, choices=[(m.value, m.label) for m in Measure if m.value.startswith("w_")])
+    # A theme's value from the vocabulary, or empty for every theme together.
+    theme = models.CharField(max_length=30, blank=True)
+    value = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "measure", "theme", "week"], name="weekly_count_one_per_series_week"
+            )
+        ]
+        indexes = [models.Index(fields=["week"], name="weekly_count_week")]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.theme or 'all'} of {self.unit_id} in week {self.week}"
 
 
 class FigureDelta(models.Model):
