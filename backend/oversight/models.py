@@ -10,6 +10,7 @@ from django.db import models
 from backend.concerns.models import Concern
 from backend.config.encryption import EncryptedTextField
 from workflows.engine.sidelining import LABELS, Rule
+from workflows.engine.vocabulary import Theme
 
 
 class Alert(models.Model):
@@ -184,3 +185,79 @@ class FiguresRollup(models.Model):
 
     def __str__(self) -> str:
         return f"figures rolled up at {self.rolled_at}"
+
+
+class SignalKind(models.TextChoices):
+    """What a series did: the early-warning detectors (workflows.engine.early_warning)."""
+
+    RISE = "rise", "More than usual"
+    FALL = "fall", "Fewer than usual"
+    QUIET = "quiet", "Gone quiet"
+
+
+class SignalState(models.TextChoices):
+    NEW = "new", "New"
+    UNDER_REVIEW = "under_review", "Under review"
+    CLOSED = "closed", "Closed"
+
+
+class Signal(models.Model):
+    """An early warning: one weekly series of one unit (concerns received, all themes or one; or
+    another measure) crossed its detector's threshold. One open signal per series and kind; the
+    nightly pass opens it, those who watch the unit review and close it with a reason (each change
+    a SignalChange). Counts and a unit only: nothing names a concern, a raiser or a member of staff."""
+
+    unit = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    measure = models.CharField(max_length=24, choices=[(m.value, m.label) for m in Measure if m.value.startswith("w_")])
+    theme = models.CharField(max_length=30, blank=True)
+    kind = models.CharField(max_length=10, choices=SignalKind.choices)
+    state = models.CharField(max_length=15, choices=SignalState.choices, default=SignalState.NEW)
+    # The week whose count crossed the threshold, and what the detector saw then.
+    week = models.DateField()
+    baseline = models.FloatField(help_text="Concerns a week expected from the unit's own history")
+    recent = models.FloatField(help_text="Concerns a week lately")
+    statistic = models.FloatField()
+    threshold = models.FloatField()
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Words of whoever closed it: encrypted like every member of staff's own words.
+    closed_reason = EncryptedTextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "measure", "theme", "kind"],
+                condition=~models.Q(state="closed"),
+                name="signal_one_open_per_series",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "opened_at"], name="signal_state_opened")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} signal on {self.unit_id} ({self.measure} {self.theme or 'all'})"
+
+    @property
+    def opened_on(self) -> date:
+        return self.opened_at.date()
+
+    @property
+    def theme_label(self) -> str:
+        """The theme in words ("" for every theme together)."""
+        return Theme(self.theme).label if self.theme else ""
+
+
+class SignalChange(models.Model):
+    """The audit of a signal's lifecycle: who moved it, when, and why."""
+
+    signal = models.ForeignKey(Signal, on_delete=models.CASCADE, related_name="changes")
+    from_state = models.CharField(max_length=15, blank=True)
+    to_state = models.CharField(max_length=15)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    at = models.DateTimeField()
+    reason = EncryptedTextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"signal {self.signal_id}: {self.from_state or 'opened'} -> {self.to_state}"
