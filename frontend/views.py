@@ -20,12 +20,12 @@ from backend.concerns.crypto import submission_key_new
 from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, SpeakUpAgainInput, StaffTextInput
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, IdentityMode, SpeakUpAgain
 from backend.config.access import access
-from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid
+from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid, NotFound
 from backend.organisations.inputs import StaffProfileInput
 from backend.organisations.models import AlertChannel
 from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
-from backend.oversight import alert_selectors
+from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
 from workflows.engine.vocabulary import Action
 
@@ -332,6 +332,55 @@ def alert_resolve_page(request: HttpRequest, alert_id: int) -> HttpResponse:
     except Forbidden as refused:
         return _alerts_page(request, errors={"maincontent": [str(refused)]}, status=403)
     return redirect("frontend:alerts")
+
+
+@access("staff")
+@require_GET
+def signals_page(request: HttpRequest) -> HttpResponse:
+    """Early warnings on the units the user watches: the series, what was seen, and the moves."""
+    return _signals_page(request)
+
+
+def _signals_page(
+    request: HttpRequest, *, errors: dict[str, list[str]] | None = None, status: int = 200
+) -> HttpResponse:
+    found = list(signals.signals_watched(user=request.user)[:500])
+    context = {
+        "open_signals": [x for x in found if x.state != "closed"],
+        "closed_signals": [x for x in found if x.state == "closed"][:50],
+        "errors": errors or {},
+    }
+    return render(request, "frontend/signals.html", context, status=status)
+
+
+@access("staff")
+@require_POST
+def signal_review_page(request: HttpRequest, signal_id: int) -> HttpResponse:
+    """Take a signal up: under review."""
+    return _signal_move(request, lambda: signals.signal_review(signal_id=signal_id, user=request.user))  # type: ignore[arg-type]
+
+
+@access("staff")
+@require_POST
+def signal_close_page(request: HttpRequest, signal_id: int) -> HttpResponse:
+    """Close a signal, saying why."""
+    reason = request.POST.get("reason", "").strip()[:500]
+    if not reason:
+        return _signals_page(request, errors={f"reason-{signal_id}": ["Say why the signal can be closed."]}, status=400)
+    return _signal_move(
+        request,
+        lambda: signals.signal_close(signal_id=signal_id, user=request.user, reason=reason),  # type: ignore[arg-type]
+    )
+
+
+def _signal_move(request: HttpRequest, move: Callable[[], object]) -> HttpResponse:
+    try:
+        move()
+    except NotFound as missing:
+        raise Http404 from missing
+    except Conflict as refused:
+        return _signals_page(request, errors={"maincontent": [str(refused)]}, status=409)
+    return redirect("frontend:signals")
 
 
 @access("staff")

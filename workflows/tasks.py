@@ -15,6 +15,7 @@ from backend.concerns.vault import vault_purge_stale
 from backend.config.sessions import sessions_clear_expired
 from backend.oversight.figures import figures_rollup
 from backend.oversight.services import concerns_arrival_check
+from backend.oversight.signals import signals_detect
 from backend.retention.services import retention_schedule, retention_sweep
 
 
@@ -66,3 +67,9 @@ def sms_inbound_requeue_stale_task() -> int:
 @shared_task(name="workflows.tasks.audit_heads_export", acks_late=True, ignore_result=True)
 def audit_heads_export_task() -> int:
     return audit_heads_export(path=Path(settings.CANDOUR_AUDIT_HEADS_FILE), now=timezone.now()).heads
+
+
+# Nightly (CANDOUR_SIGNALS_SECONDS). Idempotent: a second run, or a second beat, opens nothing new.
+@shared_task(name="workflows.tasks.signals_detect", acks_late=True, ignore_result=True)
+def signals_detect_task() -> int:
+    return len(signals_detect().opened)

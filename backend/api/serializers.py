@@ -188,3 +188,23 @@ class AlertOutput(serializers.Serializer):
     opened_on = serializers.DateField()
     resolved_at = serializers.DateTimeField(allow_null=True)
     resolution = serializers.CharField()
+
+
+class SignalOutput(serializers.Serializer):
+    """An early warning on a unit: the series, what the detector saw, and where it stands. Counts
+    only: no concern, no raiser."""
+
+    id = serializers.IntegerField()
+    unit = serializers.CharField(source="unit.code")
+    unit_name = serializers.CharField(source="unit.name")
+    measure = serializers.CharField()
+    measure_label = serializers.CharField(source="get_measure_display")
+    theme = serializers.CharField(help_text="A theme of the vocabulary, or empty for every theme together.")
+    kind = serializers.CharField()
+    kind_label = serializers.CharField(source="get_kind_display")
+    state = serializers.CharField()
+    state_label = serializers.CharField(source="get_state_display")
+    week = serializers.DateField(help_text="Monday of the week whose count crossed the threshold")
+    baseline = serializers.FloatField(help_text="Concerns a week expected from the unit's own history")
+    recent = serializers.FloatField(help_text="Concerns a week lately")
+    opened_on = serializers.DateField()

@@ -19,7 +19,7 @@ from backend.api import serializers as s
 from backend.concerns import selectors, services
 from backend.concerns.inputs import ConcernRaiseInput
 from backend.concerns.models import THEME_CHOICES, Concern
-from backend.oversight import alert_selectors
+from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
 from workflows.engine.lifecycle import State
 
@@ -337,3 +337,31 @@ class AlertResolveApi(APIView):
             reason=_reason(request),
         )
         return Response(s.AlertOutput(alert).data)
+
+
+class SignalListApi(generics.ListAPIView):
+    """Early warnings on the units the caller watches (guardians, governors, commissioners)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = s.SignalOutput
+
+    def get_queryset(self) -> Any:
+        return signals.signals_watched(user=self.request.user)
+
+
+class SignalReviewApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.SignalOutput})
+    def post(self, request: Request, signal_id: int) -> Response:
+        signal = signals.signal_review(signal_id=signal_id, user=request.user)  # type: ignore[arg-type]
+        return Response(s.SignalOutput(signal).data)
+
+
+class SignalCloseApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.SignalOutput})
+    def post(self, request: Request, signal_id: int) -> Response:
+        signal = signals.signal_close(signal_id=signal_id, user=request.user, reason=_reason(request))  # type: ignore[arg-type]
+        return Response(s.SignalOutput(signal).data)

@@ -91,7 +91,8 @@ def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Even
         actor_role=Actor.RAISER,
         now=now,
         to_state=concern.state,
-        data={"unit": concern.unit.code, "channel": channel},
+        # The themes too: the early-warning counts per unit and theme follow from this link alone.
+        data={"unit": concern.unit.code, "channel": channel, "themes": list(concern.themes)},
         visible_to_raiser=True,
     )
 

@@ -75,6 +75,15 @@ class Directory:
             self._governors[key] = self._users(Role.GOVERNOR, governs)
         return list(self._governors[key])
 
+    def governors_of_unit(self, unit: Organisation) -> list[User]:
+        """Governors of the board that governs the trust the unit is part of."""
+
+        def governs(m: Membership) -> bool:
+            governed = m.organisation.governs
+            return governed is not None and unit.path.startswith(governed.path)
+
+        return self._users(Role.GOVERNOR, governs)
+
     def _users(self, role: str, keep: Callable[[Membership], bool]) -> list[User]:
         seen: dict[int, User] = {}
         for m in self.memberships:
@@ -174,6 +183,18 @@ def alert_notices(*, directory: Directory, alert_id: int, concern: Concern, labe
         users=directory.governors_for(concern),
         subject="Candour: 1 new sidelining alert",
         body=f"1 new alert ({label}) at {concern.holder.name}. See {_link('/oversight/alerts/')}",
+    )
+
+
+def signal_notices(*, directory: Directory, signal_id: int, unit: Organisation, label: str) -> list[DeliveryRequest]:
+    """An early warning opened on a unit: its guardians and its trust's governors are told, with a
+    count-free line and a link (the signal page says the rest to those who may see it)."""
+    users = {u.pk: u for u in directory.guardians_of(unit) + directory.governors_of_unit(unit)}
+    return _requests(
+        key=f"signal:{signal_id}",
+        users=users.values(),
+        subject=f"Candour: early warning for {unit.name}",
+        body=f"An early warning ({label}) has opened for {unit.name}. See {_link('/oversight/signals/')}",
     )
 
 

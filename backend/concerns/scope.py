@@ -88,3 +88,24 @@ def may_be_assigned(*, user: User, concern: Concern) -> bool:
 def concerns_visible_q_subquery(*, user: User | AnonymousUser) -> QuerySet[Concern]:
     """Ids of every concern the user may know of, as handler or overseer, for use in a subquery."""
     return Concern.objects.filter(handling_q(user=user) | oversight_q(user=user)).values("pk")
+
+
+def units_watched_q(*, user: User | AnonymousUser, through: str = "unit__") -> Q:
+    """The units whose early-warning signals the user sees (``through``: the path to the unit from
+    the model filtered): a guardian's subtree (their organisation's wards and teams), the trust a
+    governor's board governs, the providers a commissioner commissions. Patterns, not concerns: a
+    signal names a unit and a count, never a concern or a raiser."""
+    conditions: list[tuple[str, str]] = []
+    commissioners: list[int] = []
+    for m in _memberships(user, {Role.GUARDIAN, Role.GOVERNOR, Role.COMMISSIONER}):
+        org = m.organisation
+        if m.role == Role.GUARDIAN:
+            conditions.append((f"{through}path__startswith", org.path))
+        elif m.role == Role.GOVERNOR and org.governs is not None:
+            conditions.append((f"{through}path__startswith", org.governs.path))
+        elif m.role == Role.COMMISSIONER:
+            commissioners.append(org.pk)
+    if commissioners:
+        paths = Organisation.objects.filter(commissioned_by__in=commissioners).values_list("path", flat=True)
+        conditions += [(f"{through}path__startswith", path) for path in paths]
+    return Q(*conditions, _connector=Q.OR) if conditions else NOTHING

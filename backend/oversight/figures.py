@@ -47,16 +47,18 @@ from backend.concerns.models import Clock, Concern, Event
 from backend.config.db import IdsIn, UnitOfWork, snapshot_isolation
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import (
+    WEEKLY_MEASURES,
     Alert,
     FigureDelta,
     FiguresRollup,
     Measure,
     OrganisationQuarterFigures,
     OversightTally,
+    WeeklyCount,
 )
 from workflows.engine.lifecycle import State
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import EventKind
+from workflows.engine.vocabulary import EventKind, Theme
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,14 @@ STORY_KINDS: frozenset[str] = ACTIVITY_KINDS | {
     EventKind.PLACED,
     EventKind.ESCALATE,
     EventKind.CLOCK_BREACHED,
+    # Counted by week for early warning.
+    EventKind.DETRIMENT_REPORTED,
+    EventKind.NOTHING_DONE_REPORTED,
+    EventKind.SPEAK_UP_AGAIN_ANSWERED,
 }
+# The themes of the vocabulary, by the bucket their weekly count is kept in (0: every theme).
+THEME_BUCKETS: dict[str, int] = {theme.value: n for n, theme in enumerate(Theme, start=1)}
+BUCKET_THEMES: dict[int, str] = {n: theme for theme, n in THEME_BUCKETS.items()} | {0: ""}
 
 PUBLIC_FIELDS = (
     Measure.RECEIVED,
@@ -106,6 +115,12 @@ _DECIDED: dict[str, tuple[str, str]] = {
 
 # (unit, holder or None, quarter or None, measure, bucket) -> change
 Key = tuple[int, int | None, date | None, str, int]
+
+
+def week_of(moment: datetime) -> date:
+    """Monday of the week, in local time: the early-warning series count by week."""
+    day = timezone.localtime(moment).date()
+    return day - timedelta(days=day.weekday())
 
 
 def quarter_of(moment: datetime) -> date:
@@ -206,6 +221,10 @@ class _Story:
         if out is not None:
             out[(self.unit_id, None, self.quarter, measure, bucket)] += 1
 
+    def _weekly(self, out: Counter[Key] | None, measure: str, at: datetime, bucket: int = 0) -> None:
+        if out is not None:
+            out[(self.unit_id, None, week_of(at), measure, bucket)] += 1
+
     def _tally(self, out: Counter[Key] | None, measure: str, change: int, holder: int | None = None) -> None:
         if out is not None and change:
             out[(self.unit_id, holder or self.holder_id, None, measure, 0)] += change
@@ -251,6 +270,10 @@ class _Story:
         # concern's own unit, and no look-up is needed).
         self.unit_id = ctx.org_ids.get(str(e.data.get("unit", "")), self.unit_id)
         self._public(out, Measure.RECEIVED)
+        self._weekly(out, Measure.WEEK_RECEIVED, self.received_at)
+        for theme in e.data.get("themes", ()):
+            if theme in THEME_BUCKETS:
+                self._weekly(out, Measure.WEEK_RECEIVED, self.received_at, THEME_BUCKETS[theme])
 
     def placed(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._move_unit(e, ctx, out)
@@ -271,20 +294,34 @@ class _Story:
             self.overdue.add(clock)
             self._tally(out, Measure.OVERDUE_CLOCKS, 1)
         if clock in _DECIDED and clock not in self.answered:
-            self._decide(out, ClockKind(clock))
+            self._decide(out, ClockKind(clock), at=e.created_at)
 
     def _decide(
-        self, out: Counter[Key] | None, kind: ClockKind, by: _E | None = None, ctx: _Context | None = None
+        self,
+        out: Counter[Key] | None,
+        kind: ClockKind,
+        by: _E | None = None,
+        ctx: _Context | None = None,
+        *,
+        at: datetime | None = None,
     ) -> None:
         """The first time a clock's outcome is known (answered, breached, or closed without an
-        answer) it counts as decided, once; in time only if answered (``by``) by its deadline."""
+        answer) it counts as decided, once; in time only if answered (``by``) by its deadline. An
+        acknowledgement decided is counted in the week it was decided (``by``'s, or ``at``), and
+        late unless answered in time."""
         if kind in self.decided:
             return
         self.decided.add(kind)
         decided, in_time = _DECIDED[kind]
         self._public(out, decided)
-        if by is not None and ctx is not None and out is not None and ctx.in_time(by, kind):
+        on_time = by is not None and ctx is not None and out is not None and ctx.in_time(by, kind)
+        if on_time:
             self._public(out, in_time)
+        when = by.created_at if by is not None else at
+        if kind == ClockKind.ACKNOWLEDGE and when is not None:
+            self._weekly(out, Measure.WEEK_ACK_DECIDED, when)
+            if not on_time:
+                self._weekly(out, Measure.WEEK_ACK_LATE, when)
 
     def acknowledged_by(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._answer(out, ClockKind.ACKNOWLEDGE)
@@ -308,9 +345,22 @@ class _Story:
     def closed(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._leave_level(out)
         self._public(out, Measure.CLOSED)
+        self._weekly(out, Measure.WEEK_CLOSED, e.created_at)
         if ClockKind.FEEDBACK not in self.answered:
             self._public(out, Measure.CLOSED_WITHOUT_FEEDBACK)
+            self._weekly(out, Measure.WEEK_CLOSED_WITHOUT_FEEDBACK, e.created_at)
         self._decide(out, ClockKind.FEEDBACK)
+
+    def detriment_reported(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._weekly(out, Measure.WEEK_DETRIMENT, e.created_at)
+
+    def nothing_done_reported(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._weekly(out, Measure.WEEK_NOTHING_DONE, e.created_at)
+
+    def speak_up_answered(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        self._weekly(out, Measure.WEEK_SPEAK_UP_ANSWERED, e.created_at)
+        if e.data.get("answer") == "no":
+            self._weekly(out, Measure.WEEK_WOULD_NOT_SPEAK_UP, e.created_at)
 
 
 # What each kind of Event means for the figures (kinds not here change no figure but, if they are
@@ -324,6 +374,9 @@ _STORY: dict[str, Callable[[_Story, _E, _Context, Counter[Key] | None], None]] =
     EventKind.GIVE_FEEDBACK: _Story.fed_back_by,
     EventKind.WITHDRAW: _Story.withdrawn,
     EventKind.CLOSE: _Story.closed,
+    EventKind.DETRIMENT_REPORTED: _Story.detriment_reported,
+    EventKind.NOTHING_DONE_REPORTED: _Story.nothing_done_reported,
+    EventKind.SPEAK_UP_AGAIN_ANSWERED: _Story.speak_up_answered,
 }
 
 
@@ -488,10 +541,14 @@ def _fold(changes: Iterable[tuple[Key, int]]) -> None:
     public: dict[tuple[int, date], Counter[str]] = defaultdict(Counter)
     days: dict[tuple[int, date], Counter[int]] = defaultdict(Counter)
     tally: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
+    weekly: Counter[tuple[int, str, str, date]] = Counter()
     pending_public: list[tuple[Key, int]] = []
     for key, value in changes:
         unit, holder, quarter, measure, bucket = key
-        if quarter is not None:
+        if measure in WEEKLY_MEASURES:
+            assert quarter is not None  # the week
+            weekly[(unit, measure, BUCKET_THEMES[bucket], quarter)] += value
+        elif quarter is not None:
             pending_public.append((key, value))
         elif holder is not None:
             tally[(unit, holder)][measure] += value
@@ -509,6 +566,8 @@ def _fold(changes: Iterable[tuple[Key, int]]) -> None:
         _fold_public(public, days)
     if tally:
         _fold_tally(tally)
+    if weekly:
+        _fold_weekly(weekly)
 
 
 def _fold_public(public: dict[tuple[int, date], Counter[str]], days: dict[tuple[int, date], Counter[int]]) -> None:
@@ -556,6 +615,26 @@ def _fold_tally(tally: dict[tuple[int, int], Counter[str]]) -> None:
         rows.append(row)
     OversightTally.objects.bulk_create(
         rows, batch_size=500, update_conflicts=True, unique_fields=["unit", "holder"], update_fields=list(TALLY_FIELDS)
+    )
+
+
+def _fold_weekly(weekly: Counter[tuple[int, str, str, date]]) -> None:
+    units, weeks = {k[0] for k in weekly}, {k[3] for k in weekly}
+    existing = {
+        (w.unit_id, w.measure, w.theme, w.week): w.value
+        for w in WeeklyCount.objects.filter(unit_id__in=units, week__in=weeks)
+    }
+    rows = [
+        WeeklyCount(unit_id=unit, measure=measure, theme=theme, week=week, value=existing.get(key, 0) + change)
+        for key, change in weekly.items()
+        for unit, measure, theme, week in [key]
+    ]
+    WeeklyCount.objects.bulk_create(
+        rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["unit", "measure", "theme", "week"],
+        update_fields=["value"],
     )
 
 
@@ -638,6 +717,7 @@ def figures_rebuild(*, now: datetime | None = None, chunk: int = REBUILD_CHUNK) 
         FigureDelta.objects.all().delete()
         OrganisationQuarterFigures.objects.all().delete()
         OversightTally.objects.all().delete()
+        WeeklyCount.objects.all().delete()
         out: Counter[Key] = Counter()
         org_ids = dict(Organisation.objects.values_list("code", "pk"))
         replayed, last = 0, 0

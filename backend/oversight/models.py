@@ -10,6 +10,7 @@ from django.db import models
 from backend.concerns.models import Concern
 from backend.config.encryption import EncryptedTextField
 from workflows.engine.sidelining import LABELS, Rule
+from workflows.engine.vocabulary import Theme
 
 
 class Alert(models.Model):
@@ -58,6 +59,45 @@ class Measure(models.TextChoices):
     OPEN_ESCALATIONS = "open_escalations", "Open escalations"
     OVERDUE_CLOCKS = "overdue_clocks", "Overdue clocks"
     OPEN_ALERTS = "open_alerts", "Open alerts"
+    # Weekly, per unit (the early-warning series): ``quarter`` carries the week (its Monday) and
+    # ``bucket`` the theme (0: every theme; n: the n-th of the Theme vocabulary, for w_received).
+    WEEK_RECEIVED = "w_received", "Concerns received"
+    WEEK_DETRIMENT = "w_detriment", "Detriment reported"
+    WEEK_NOTHING_DONE = "w_nothing_done", "Raisers who said nothing was done"
+    WEEK_SPEAK_UP_ANSWERED = "w_speak_answered", "Raisers asked whether they would speak up again"
+    WEEK_WOULD_NOT_SPEAK_UP = "w_no_speak_again", "Raisers who would not speak up again"
+    WEEK_CLOSED = "w_closed", "Concerns closed"
+    WEEK_CLOSED_WITHOUT_FEEDBACK = "w_closed_no_fb", "Concerns closed without feedback"
+    WEEK_ACK_DECIDED = "w_ack_decided", "Acknowledgements due"
+    WEEK_ACK_LATE = "w_ack_late", "Acknowledgements late"
+
+
+WEEKLY_MEASURES: frozenset[str] = frozenset(m for m in Measure.values if m.startswith("w_"))
+
+
+class WeeklyCount(models.Model):
+    """One weekly count of one unit: concerns received (all themes, or one), and the other measures
+    early warning watches. Kept up to date by the figures fold, so a signal pass or a chart reads
+    these rows, never the concerns. Counts only: nothing names a raiser or a member of staff, and
+    the week is as close as a time gets."""
+
+    unit = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    week = models.DateField(help_text="Monday of the week (local time)")
+    measure = models.CharField(max_length=24, choices=[(m.value, m.label) for m in Measure if m.value.startswith("w_")])
+    # A theme's value from the vocabulary, or empty for every theme together.
+    theme = models.CharField(max_length=30, blank=True)
+    value = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "measure", "theme", "week"], name="weekly_count_one_per_series_week"
+            )
+        ]
+        indexes = [models.Index(fields=["week"], name="weekly_count_week")]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.theme or 'all'} of {self.unit_id} in week {self.week}"
 
 
 class FigureDelta(models.Model):
@@ -145,3 +185,79 @@ class FiguresRollup(models.Model):
 
     def __str__(self) -> str:
         return f"figures rolled up at {self.rolled_at}"
+
+
+class SignalKind(models.TextChoices):
+    """What a series did: the early-warning detectors (workflows.engine.early_warning)."""
+
+    RISE = "rise", "More than usual"
+    FALL = "fall", "Fewer than usual"
+    QUIET = "quiet", "Gone quiet"
+
+
+class SignalState(models.TextChoices):
+    NEW = "new", "New"
+    UNDER_REVIEW = "under_review", "Under review"
+    CLOSED = "closed", "Closed"
+
+
+class Signal(models.Model):
+    """An early warning: one weekly series of one unit (concerns received, all themes or one; or
+    another measure) crossed its detector's threshold. One open signal per series and kind; the
+    nightly pass opens it, those who watch the unit review and close it with a reason (each change
+    a SignalChange). Counts and a unit only: nothing names a concern, a raiser or a member of staff."""
+
+    unit = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    measure = models.CharField(max_length=24, choices=[(m.value, m.label) for m in Measure if m.value.startswith("w_")])
+    theme = models.CharField(max_length=30, blank=True)
+    kind = models.CharField(max_length=10, choices=SignalKind.choices)
+    state = models.CharField(max_length=15, choices=SignalState.choices, default=SignalState.NEW)
+    # The week whose count crossed the threshold, and what the detector saw then.
+    week = models.DateField()
+    baseline = models.FloatField(help_text="Concerns a week expected from the unit's own history")
+    recent = models.FloatField(help_text="Concerns a week lately")
+    statistic = models.FloatField()
+    threshold = models.FloatField()
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Words of whoever closed it: encrypted like every member of staff's own words.
+    closed_reason = EncryptedTextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "measure", "theme", "kind"],
+                condition=~models.Q(state="closed"),
+                name="signal_one_open_per_series",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "opened_at"], name="signal_state_opened")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} signal on {self.unit_id} ({self.measure} {self.theme or 'all'})"
+
+    @property
+    def opened_on(self) -> date:
+        return self.opened_at.date()
+
+    @property
+    def theme_label(self) -> str:
+        """The theme in words ("" for every theme together)."""
+        return Theme(self.theme).label if self.theme else ""
+
+
+class SignalChange(models.Model):
+    """The audit of a signal's lifecycle: who moved it, when, and why."""
+
+    signal = models.ForeignKey(Signal, on_delete=models.CASCADE, related_name="changes")
+    from_state = models.CharField(max_length=15, blank=True)
+    to_state = models.CharField(max_length=15)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    at = models.DateTimeField()
+    reason = EncryptedTextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"signal {self.signal_id}: {self.from_state or 'opened'} -> {self.to_state}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from django.db import transaction
 from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from backend.concerns import services
 from backend.concerns.models import Concern
@@ -40,6 +42,7 @@ from backend.organisations.demo import USERS, demo_seed
 from backend.organisations.models import Organisation
 from backend.oversight.figures import figures_rollup
 from backend.oversight.models import Alert
+from backend.oversight.signals import SignalFound, signals_open
 from tests.support.concern_bodies import concern_body
 from tests.support.factories import WardFactory
 from tests.support.sign_in import api_client, staff_client
@@ -97,6 +100,11 @@ api:concern-resume@elsewhere             login  404    404    404    404    404 
 api:alert-list                           login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 # Only oversight resolves an alert; the guardian and handler it is about are refused (issue 10, item 10).
 api:alert-resolve                        login  403    403    ok     404    ok     404    404    404    404
+# Early warnings: those who watch the ward's unit (its trust's guardian, the governors, the
+# commissioners) see and move its signal; anyone else hears nothing of it.
+api:signal-list                          login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+api:signal-review                        login  ok     404    ok     404    ok     404    404    404    404
+api:signal-close                         login  ok     404    ok     404    ok     404    404    404    404
 api:follow-up-escalate                   ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:follow-up                            ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:follow-up-message                    ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
@@ -127,6 +135,9 @@ frontend:two_step                        login  ok     ok     ok     ok     ok  
 frontend:oversight_dashboard             login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alerts                          login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alert_resolve                   login  403    403    ok     404    ok     404    404    404    404
+frontend:signals                         login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:signal_review                   login  ok     404    ok     404    ok     404    404    404    404
+frontend:signal_close                    login  ok     404    ok     404    ok     404    404    404    404
 frontend:notification_settings           login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:inbox                           login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 # The case page and its moves answer as the API does.
@@ -232,6 +243,7 @@ class World:
     own: dict[str, dict[str, str]]
     elsewhere: str  # a concern in a system none of the demo users belongs to
     alert: int  # an open alert on the ward's received concern
+    signal: int  # an open early warning on the ward
     code: str  # an organisation with public figures
     # role -> the cookies of a session signed in as that role (signed in once: a move like sign-out
     # ends the session of the client it is made on, so each request gets a client of its own)
@@ -280,6 +292,24 @@ def _in_each_state(code: str, guardian: str, handler: str | None, received: Conc
     return refs
 
 
+def _signal() -> int:
+    """An early warning on the ward, as the nightly pass opens one."""
+    ward = Organisation.objects.get(code="RNX07")
+    found = SignalFound(
+        unit_id=ward.pk,
+        measure="w_received",
+        theme="",
+        kind="rise",
+        week=date(2026, 3, 2),
+        baseline=1.0,
+        recent=3.5,
+        statistic=6.0,
+        threshold=4.2,
+    )
+    [opened] = signals_open(found=[found], now=timezone.now())
+    return opened
+
+
 def _world() -> World:
     demo_seed()
     users = get_user_model().objects
@@ -303,6 +333,7 @@ def _world() -> World:
         own=own,
         elsewhere=_raise(str(WardFactory().code)).reference,
         alert=alert.pk,
+        signal=_signal(),
         code="RNX",
         sessions=sessions,
         tokens={role: api_client(role) for role in staff},
@@ -339,6 +370,7 @@ def _url(route: Route, row: str, role: str, world: World) -> str:
     fills = {
         "reference": world.own[role][_state(row)] if row.endswith("@own") else world.elsewhere,
         "alert_id": str(world.alert),
+        "signal_id": str(world.signal),
         "code": world.code,
         "action": row.partition("[")[2].partition("]")[0],
     }

@@ -288,6 +288,8 @@ CANDOUR_NOTICE_DIGEST_AFTER_SECONDS = int(os.environ.get("CANDOUR_NOTICE_DIGEST_
 # application cannot rewrite (an append-only mount, a file shipped to a log host as it grows).
 CANDOUR_AUDIT_HEADS_FILE = os.environ.get("CANDOUR_AUDIT_HEADS_FILE", str(VAR_DIR / "audit-heads.log"))
 CANDOUR_AUDIT_HEADS_SECONDS = float(os.environ.get("CANDOUR_AUDIT_HEADS_SECONDS", "300"))
+# How often the early-warning pass runs: nightly; it judges the last complete week each time.
+CANDOUR_SIGNALS_SECONDS = float(os.environ.get("CANDOUR_SIGNALS_SECONDS", str(24 * 60 * 60)))
 
 
 def _every(seconds: float, task: str, *, expires: bool = True) -> dict[str, object]:
@@ -309,6 +311,8 @@ CELERY_BEAT_SCHEDULE = {
     # Arrival detectors for any concern whose after-commit task was lost (a broker outage, say).
     "arrival-checks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.arrival_checks_sweep"),
     "clocks-sweep": _every(CANDOUR_SWEEP_SECONDS, "workflows.tasks.clocks_sweep"),
+    # Early warning: the weekly series scanned for signals, once a night (the last complete week).
+    "signals-detect": _every(CANDOUR_SIGNALS_SECONDS, "workflows.tasks.signals_detect", expires=False),
     # The audit chain's heads, appended to a file a rewrite of the database cannot reach.
     "audit-heads-export": _every(CANDOUR_AUDIT_HEADS_SECONDS, "workflows.tasks.audit_heads_export"),
     # Expired sessions (`manage.py clearsessions`): a raiser's follow-up session is gone from the
