@@ -17,6 +17,7 @@ from workflows.engine.spc import (
     assurance_of,
     xmr_chart,
     xmr_rules,
+    xmr_rules_as_they_arrive,
 )
 
 
@@ -159,6 +160,18 @@ def test_rules_do_not_depend_on_units_or_origin(values: list[int], scale: float,
     plain = xmr_chart(values=[float(v) for v in values])
     moved = xmr_chart(values=[v * scale + offset for v in values])
     assert [p.rules for p in plain.points] == [p.rules for p in moved.points]
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(min_value=0, max_value=12), min_size=1, max_size=30))
+def test_rules_as_they_arrive_are_the_rules_on_the_points_so_far(values: list[int]) -> None:
+    data = np.array([values], dtype=float)
+    mean, amr = np.array([np.mean(values)]), np.array([1.5])
+    arriving = xmr_rules_as_they_arrive(values=data, mean=mean, average_moving_range=amr)
+    for t in range(len(values)):
+        so_far = xmr_rules(values=data[:, : t + 1], mean=mean, average_moving_range=amr)
+        for rule in ("beyond_limits", "shift", "trend", "two_of_three"):
+            assert getattr(arriving, rule)[0, t] == getattr(so_far, rule)[0, t], (rule, t)
 
 
 @pytest.mark.parametrize(

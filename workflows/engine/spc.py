@@ -156,15 +156,21 @@ def xmr_limits(*, values: Floats) -> tuple[Floats, Floats]:
     return values.mean(axis=1), average
 
 
-def _in_runs(flags: Flags, *, length: int) -> Flags:
-    """Which entries belong to a run of at least ``length`` consecutive True along each row."""
+def _run_lengths(flags: Flags) -> NDArray[np.int64]:
+    """How many consecutive True end at each entry, along each row."""
     series, points = flags.shape
     run = np.zeros(flags.shape, dtype=np.int64)
     current = np.zeros(series, dtype=np.int64)
     for i in range(points):
         current = np.where(flags[:, i], current + 1, 0)
         run[:, i] = current
-    ends = run >= length
+    return run
+
+
+def _in_runs(flags: Flags, *, length: int) -> Flags:
+    """Which entries belong to a run of at least ``length`` consecutive True along each row."""
+    series, points = flags.shape
+    ends = _run_lengths(flags) >= length
     # An entry is in a long run exactly when one of it and the next length-1 entries ends one.
     padded = np.concatenate([np.zeros((series, 1), np.int64), np.cumsum(ends, axis=1)], axis=1)
     ahead = np.minimum(np.arange(points) + length, points)
@@ -198,6 +204,32 @@ def xmr_rules(*, values: Floats, mean: Floats, average_moving_range: Floats) -> 
         same_side = np.abs(side[:, window].sum(axis=1)) == 3
         enough = close[:, window].sum(axis=1) >= 2
         two_of_three[:, window] |= (same_side & enough)[:, None] & close[:, window]
+    return XmRRules(beyond_limits=beyond, shift=shift, trend=trend, two_of_three=two_of_three, side=side)
+
+
+def xmr_rules_as_they_arrive(*, values: Floats, mean: Floats, average_moving_range: Floats) -> XmRRules:
+    """The rules as a board would first see them, week by week: a point is flagged when the points up to
+    it make the rule hold (the seventh point of a shift or trend, the second close point of two out of
+    three), never for points that come after it. For signals and for judging how fast the rules see a
+    change; ``xmr_rules`` flags every point of a pattern, for the chart.
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    centre = np.asarray(mean, dtype=np.float64).reshape(-1, 1)
+    spread = np.asarray(average_moving_range, dtype=np.float64).reshape(-1, 1)
+    upper, lower = centre + LIMIT_FACTOR * spread, centre - LIMIT_FACTOR * spread
+    near = CLOSE_FRACTION * LIMIT_FACTOR * spread
+    beyond = (values > upper) | (values < lower)
+    side = np.sign(values - centre).astype(np.int64)
+    shift = (_run_lengths(side > 0) >= RUN_POINTS) | (_run_lengths(side < 0) >= RUN_POINTS)
+    step = np.diff(values, axis=1)
+    trend = np.zeros(values.shape, dtype=bool)
+    trend[:, 1:] = (_run_lengths(step > 0) >= RUN_POINTS - 1) | (_run_lengths(step < 0) >= RUN_POINTS - 1)
+    close = ~beyond & (np.abs(values - centre) > near)
+    two_of_three = np.zeros(values.shape, dtype=bool)
+    if values.shape[1] >= 3:
+        last_three_close = close[:, 2:].astype(int) + close[:, 1:-1] + close[:, :-2]
+        last_three_side = side[:, 2:] + side[:, 1:-1] + side[:, :-2]
+        two_of_three[:, 2:] = close[:, 2:] & (last_three_close >= 2) & (np.abs(last_three_side) == 3)
     return XmRRules(beyond_limits=beyond, shift=shift, trend=trend, two_of_three=two_of_three, side=side)
 
 
