@@ -30,7 +30,7 @@ from typing import Literal
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-Better = Literal["higher", "lower"] | None
+Improvement = Literal["increase", "decrease", "neutral"]
 Special = Literal["high", "low"] | None
 Direction = Literal["rise", "fall"]
 
@@ -38,22 +38,24 @@ FEWER_THAN_5 = "fewer than 5"
 
 
 class Variation(StrEnum):
-    """The Making Data Count variation icon: common cause, or special cause of a nature and side."""
+    """The Making Data Count variation icon: common cause, or special cause of a nature and side. The
+    values are the engine's (workflows/engine/spc.py), so a page passes ``Variation(result.value)``."""
 
     COMMON_CAUSE = "common_cause"
-    CONCERNING_HIGH = "concerning_high"
-    CONCERNING_LOW = "concerning_low"
-    IMPROVING_HIGH = "improving_high"
-    IMPROVING_LOW = "improving_low"
-    NEITHER_HIGH = "neither_high"
-    NEITHER_LOW = "neither_low"
+    IMPROVEMENT_HIGH = "improvement_high"
+    IMPROVEMENT_LOW = "improvement_low"
+    CONCERN_HIGH = "concern_high"
+    CONCERN_LOW = "concern_low"
+    NEUTRAL_HIGH = "neutral_high"
+    NEUTRAL_LOW = "neutral_low"
 
 
 class Assurance(StrEnum):
-    """The Making Data Count assurance icon: can the process be relied on to meet its target?"""
+    """The Making Data Count assurance icon: can the process be relied on to meet its target? (The
+    engine's values too.)"""
 
-    PASS = "pass"
-    FAIL = "fail"
+    CONSISTENTLY_PASSING = "consistently_passing"
+    CONSISTENTLY_FAILING = "consistently_failing"
     HIT_AND_MISS = "hit_and_miss"
 
 
@@ -72,7 +74,7 @@ class SpcChartData:
     mean: float
     lower: float  # lower process limit
     upper: float  # upper process limit
-    better: Better  # which way is an improvement; None: neither way is (colours purple)
+    improvement: Improvement  # which way is better: "increase", "decrease", or "neutral" (neither; purple)
     variation: Variation
     assurance: Assurance | None = None  # only with a target
     target: float | None = None
@@ -163,10 +165,10 @@ def week_words(week: date) -> str:
     return f"{week.day} {week:%B %Y}"
 
 
-def nature_of(*, special: Literal["high", "low"], better: Better) -> Nature:
-    if better is None:
+def nature_of(*, special: Literal["high", "low"], improvement: Improvement) -> Nature:
+    if improvement == "neutral":
         return "neither"
-    return "improving" if (special == "high") == (better == "higher") else "concerning"
+    return "improving" if (special == "high") == (improvement == "increase") else "concerning"
 
 
 SPECIAL_WORDS: dict[Nature, dict[str, str]] = {
@@ -176,42 +178,42 @@ SPECIAL_WORDS: dict[Nature, dict[str, str]] = {
 }
 VARIATION_WORDS: dict[Variation, str] = {
     Variation.COMMON_CAUSE: "common cause variation only: no sign of change",
-    Variation.CONCERNING_HIGH: "special cause of concerning nature, higher than usual",
-    Variation.CONCERNING_LOW: "special cause of concerning nature, lower than usual",
-    Variation.IMPROVING_HIGH: "special cause of improving nature, higher than usual",
-    Variation.IMPROVING_LOW: "special cause of improving nature, lower than usual",
-    Variation.NEITHER_HIGH: "special cause, higher than usual",
-    Variation.NEITHER_LOW: "special cause, lower than usual",
+    Variation.CONCERN_HIGH: "special cause of concerning nature, higher than usual",
+    Variation.CONCERN_LOW: "special cause of concerning nature, lower than usual",
+    Variation.IMPROVEMENT_HIGH: "special cause of improving nature, higher than usual",
+    Variation.IMPROVEMENT_LOW: "special cause of improving nature, lower than usual",
+    Variation.NEUTRAL_HIGH: "special cause, higher than usual",
+    Variation.NEUTRAL_LOW: "special cause, lower than usual",
 }
 ASSURANCE_WORDS: dict[Assurance, str] = {
-    Assurance.PASS: "the target is met every week the limits allow: it can be relied on",
-    Assurance.FAIL: "the target will be missed while the process stays as it is",
+    Assurance.CONSISTENTLY_PASSING: "the target is met every week the limits allow: it can be relied on",
+    Assurance.CONSISTENTLY_FAILING: "the target will be missed while the process stays as it is",
     Assurance.HIT_AND_MISS: "the target will be met in some weeks and missed in others, by chance",
 }
 # The icons' short labels, beside the badges on the chart.
 VARIATION_BADGE: dict[Variation, tuple[str, str]] = {
     # letter on the badge, label beside it
     Variation.COMMON_CAUSE: ("~", "Common cause"),
-    Variation.CONCERNING_HIGH: ("H", "Concerning, high"),
-    Variation.CONCERNING_LOW: ("L", "Concerning, low"),
-    Variation.IMPROVING_HIGH: ("H", "Improving, high"),
-    Variation.IMPROVING_LOW: ("L", "Improving, low"),
-    Variation.NEITHER_HIGH: ("H", "Special cause, high"),
-    Variation.NEITHER_LOW: ("L", "Special cause, low"),
+    Variation.CONCERN_HIGH: ("H", "Concerning, high"),
+    Variation.CONCERN_LOW: ("L", "Concerning, low"),
+    Variation.IMPROVEMENT_HIGH: ("H", "Improving, high"),
+    Variation.IMPROVEMENT_LOW: ("L", "Improving, low"),
+    Variation.NEUTRAL_HIGH: ("H", "Special cause, high"),
+    Variation.NEUTRAL_LOW: ("L", "Special cause, low"),
 }
 ASSURANCE_BADGE: dict[Assurance, tuple[str, str, str]] = {
-    Assurance.PASS: ("P", "Target met", IMPROVING),
-    Assurance.FAIL: ("F", "Target missed", CONCERNING_EDGE),
+    Assurance.CONSISTENTLY_PASSING: ("P", "Target met", IMPROVING),
+    Assurance.CONSISTENTLY_FAILING: ("F", "Target missed", CONCERNING_EDGE),
     Assurance.HIT_AND_MISS: ("?", "Target hit and miss", SECONDARY_TEXT),
 }
 
 
 def _variation_colour(variation: Variation) -> str:
-    if variation.value.startswith("concerning"):
+    if variation.value.startswith("concern_"):
         return CONCERNING_EDGE
-    if variation.value.startswith("improving"):
+    if variation.value.startswith("improvement_"):
         return IMPROVING
-    if variation.value.startswith("neither"):
+    if variation.value.startswith("neutral_"):
         return NEITHER
     return SECONDARY_TEXT
 
@@ -225,7 +227,7 @@ def _special_runs(data: SpcChartData) -> list[tuple[Nature, str, date, int]]:
         if point.value is None or point.special is None:
             previous = None
             continue
-        key = (nature_of(special=point.special, better=data.better), point.special)
+        key = (nature_of(special=point.special, improvement=data.improvement), point.special)
         if key == previous:
             nature, side, start, length = runs[-1]
             runs[-1] = (nature, side, start, length + 1)
@@ -319,7 +321,7 @@ def spc_rows(data: SpcChartData) -> tuple[SpcRow, ...]:
                 if p.value is None
                 else "Usual variation"
                 if p.special is None
-                else SPECIAL_WORDS[nature_of(special=p.special, better=data.better)][p.special]
+                else SPECIAL_WORDS[nature_of(special=p.special, improvement=data.improvement)][p.special]
             ),
         )
         for p in data.points
@@ -540,7 +542,7 @@ def spc_chart_svg(data: SpcChartData) -> SafeString:
     for point, xy in zip(data.points, coordinates, strict=True):
         if xy is None:
             continue
-        nature = None if point.special is None else nature_of(special=point.special, better=data.better)
+        nature = None if point.special is None else nature_of(special=point.special, improvement=data.improvement)
         body.append(_dot(x=xy[0], y=xy[1], nature=nature))
 
     letter, label = VARIATION_BADGE[data.variation]

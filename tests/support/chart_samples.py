@@ -32,8 +32,8 @@ def ward_7_spc(*, title: str = "Concerns a week on Ward 7") -> SpcChartData:
         mean=2.1,
         lower=0.0,
         upper=5.6,
-        better="lower",
-        variation=Variation.CONCERNING_HIGH,
+        improvement="decrease",
+        variation=Variation.CONCERN_HIGH,
         assurance=Assurance.HIT_AND_MISS,
         target=3.0,
     )

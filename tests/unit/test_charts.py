@@ -66,10 +66,10 @@ def test_each_shown_week_is_a_dot_coloured_by_its_special_cause() -> None:
 
 
 def test_the_same_high_week_is_an_improvement_when_higher_is_better() -> None:
-    data = dataclasses.replace(ward_7_spc(), better="higher")
+    data = dataclasses.replace(ward_7_spc(), improvement="increase")
     fills = [d.get("fill") for d in dots(parse(charts.spc_chart_svg(data)))]
     assert fills.count(charts.IMPROVING) == 4 and fills.count(charts.CONCERNING) == 1
-    neither = dataclasses.replace(ward_7_spc(), better=None)
+    neither = dataclasses.replace(ward_7_spc(), improvement="neutral")
     assert [d.get("fill") for d in dots(parse(charts.spc_chart_svg(neither)))].count(charts.NEITHER) == 5
 
 
