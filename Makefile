@@ -7,6 +7,7 @@ MANAGE := $(PY) backend/manage.py
 run: setup
 	@$(MANAGE) migrate --noinput -v 0
 	@$(MANAGE) demo_seed
+	@$(MANAGE) demo_history
 	@echo "Open http://127.0.0.1:$${PORT:-8000}/"
 	@$(PY) infra/scripts/run.py
 

@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ _CHAINED = tuple(f.attname for f in Event._meta.concrete_fields if f.attname not
 
 
 def _chained_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    # A moment in UTC: the database gives it back in UTC, whatever zone the service passed it in.
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
 
 
 def event_hash(event: Event) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -156,3 +157,13 @@ def test_each_export_appends_only_the_heads_that_moved(tmp_path: Path) -> None:
         second.pk,
     }
     call_command("audit_verify", heads=heads)
+
+
+def test_a_link_made_at_a_local_time_verifies_as_the_database_gives_it_back() -> None:
+    """A service handed a moment in local summer time (BST) still writes a link that verifies: the
+    database returns the moment in UTC, and the link is made of the moment in UTC."""
+    summer = datetime(2026, 7, 1, 14, 30, tzinfo=ZoneInfo("Europe/London"))
+    concern = ConcernFactory(raiser_kind="staff", identity_mode="named", themes=["other"], what_happened="text")
+    services.concern_withdraw(concern_id=concern.pk, now=summer)
+    assert Event.objects.get(concern=concern, kind="withdraw").created_at.utcoffset() == timedelta(0)
+    assert _broken() == []

@@ -13,7 +13,13 @@ clocks fall due, and writes the change, its Events and its clocks through one un
 """
 
 from backend.concerns.services.escalation import concern_escalate_by_guardian
-from backend.concerns.services.intake import ConcernDraft, DuplicateSubmission, RaisedConcern, concern_raise
+from backend.concerns.services.intake import (
+    ConcernDraft,
+    DuplicateSubmission,
+    RaisedConcern,
+    concern_import,
+    concern_raise,
+)
 from backend.concerns.services.raiser import (
     TooManyAttempts,
     concern_answer_speak_up_again,
@@ -58,6 +64,7 @@ __all__ = [
     "concern_for_receipt",
     "concern_give_feedback",
     "concern_identity_reveal",
+    "concern_import",
     "concern_message_from_raiser",
     "concern_message_to_raiser",
     "concern_place_on_unit",

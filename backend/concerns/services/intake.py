@@ -103,18 +103,34 @@ def concern_rows_build(concern: Concern, *, receipt: str, notices: Sequence[Deli
     ]
 
 
-def _raise_once(concern: Concern, *, receipt: str, guardians: Directory) -> bool:
+def _raise_once(concern: Concern, *, receipt: str, guardians: Directory | None) -> bool:
     """One attempt under a fresh key and reference: the concern and everything that follows from it
-    (receipt, first Event, clocks, the guardians' notices; the figures follow from the Event) in one
-    statement. False, with nothing written, if the reference or submission clashed."""
+    (receipt, first Event, clocks, the guardians' notices unless ``guardians`` is None; the figures
+    follow from the Event) in one statement. False, with nothing written, if the reference or
+    submission clashed."""
     concern.pk = id_reserve(Concern)
     concern.reference = reference_new()
     concern.audit_seq, concern.audit_head = 0, ""
     work = UnitOfWork()
-    hold = notice_hold(concern, at=concern.received_at)
-    notices = [replace(n, not_before=hold) for n in raised_notices(directory=guardians, concern=concern)]
+    notices = []
+    if guardians is not None:
+        hold = notice_hold(concern, at=concern.received_at)
+        notices = [replace(n, not_before=hold) for n in raised_notices(directory=guardians, concern=concern)]
     work.add(*concern_rows_build(concern, receipt=receipt, notices=notices))
     return work.flush_together(concern)
+
+
+def concern_import(*, draft: ConcernDraft, at: datetime) -> Concern:
+    """A concern recorded before Candour (a guardian's spreadsheet, or the demo's history), raised
+    as intake raises one, at its own time, with its receipt, first Event, clocks and figures; but
+    nobody is told now (it is not news) and its arrival checks count as done. Its receipt is not
+    shown to anyone: the raiser of an imported concern follows it up through its guardian."""
+    concern = concern_build(draft, now=at)
+    concern.arrival_checks_pending = False
+    for _ in range(5):
+        if _raise_once(concern, receipt=receipt_new(), guardians=None):
+            return concern
+    raise RuntimeError("could not allocate a concern reference")  # pragma: no cover
 
 
 def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetime | None = None) -> RaisedConcern:
