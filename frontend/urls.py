@@ -23,6 +23,7 @@ urlpatterns = [
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
     path("oversight/signals/", views.signals_page, name="signals"),
+    path("oversight/signals/<int:signal_id>/", views.signal_page, name="signal"),
     path("oversight/signals/<int:signal_id>/review/", views.signal_review_page, name="signal_review"),
     path("oversight/signals/<int:signal_id>/close/", views.signal_close_page, name="signal_close"),
     path("account/notifications/", views.notification_settings_page, name="notification_settings"),

@@ -27,6 +27,7 @@ from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
+from frontend.chart_data import signal_charts
 from workflows.engine.vocabulary import Action
 
 
@@ -351,6 +352,20 @@ def _signals_page(
         "errors": errors or {},
     }
     return render(request, "frontend/signals.html", context, status=status)
+
+
+@access("staff")
+@require_GET
+def signal_page(request: HttpRequest, signal_id: int) -> HttpResponse:
+    """One early warning: what was seen, the unit's weekly counts as a Making Data Count chart, and
+    the detector that opened it, each with its figures in a table."""
+    try:
+        signal = signals.signal_watched(user=request.user, signal_id=signal_id)
+    except NotFound as missing:
+        raise Http404 from missing
+    series = signals.signal_series(signal=signal)
+    context = {"signal": signal, **signal_charts(signal=signal, series=series)}
+    return render(request, "frontend/signal.html", context)
 
 
 @access("staff")

@@ -28,7 +28,7 @@ from backend.errors import Conflict, Invalid, NotFound
 from backend.organisations.models import Organisation
 from backend.oversight.figures import week_of
 from backend.oversight.models import Measure, Signal, SignalChange, SignalKind, WeeklyCount
-from workflows.engine import early_warning, signal_lifecycle
+from workflows.engine import early_warning, signal_lifecycle, spc
 
 logger = logging.getLogger(__name__)
 
@@ -252,3 +252,55 @@ def _numbered(labels: Sequence[object]) -> NDArray[np.int64]:
     """Each label as a small integer, the same for equal labels."""
     numbers: dict[object, int] = {}
     return np.array([numbers.setdefault(label, len(numbers)) for label in labels], dtype=np.int64)
+
+
+# The weeks a signal's page draws: a year, the picture a board reads.
+CHART_WEEKS = 52
+
+
+@dataclass(frozen=True)
+class SignalSeries:
+    """A signal's series as its page draws it: each week's count, the Making Data Count XmR chart of
+    them, and the detector that opened the signal, week by week, with its threshold."""
+
+    weeks: list[date]
+    counts: list[int]
+    xmr: spc.XmRChart
+    detector: list[float]  # the rise CUSUM for a rise; the fall CUSUM for a fall or going quiet
+    threshold: float
+
+
+def signal_series(*, signal: Signal) -> SignalSeries:
+    """Read the signal's series (its unit, measure and theme) up to the week it opened, and run the
+    engine over it alone (its own history for the baseline: the page explains a signal, it does not
+    judge one)."""
+    last = signal.week
+    first = last - timedelta(weeks=WINDOW_WEEKS - 1)
+    counts = np.zeros((1, WINDOW_WEEKS), dtype=np.int64)
+    rows = WeeklyCount.objects.filter(
+        unit_id=signal.unit_id, measure=signal.measure, theme=signal.theme, week__gte=first, week__lte=last
+    ).values_list("week", "value")
+    for week, value in rows:
+        counts[0, (week - first).days // 7] = value
+    concerned = counts[0] > 0
+    first_week = np.array([int(concerned.argmax()) if concerned.any() else 0], dtype=np.int64)
+    scan = early_warning.series_scan(counts=counts, first_week=first_week)
+    rising = signal.kind == SignalKind.RISE
+    statistic = (scan.rise if rising else scan.fall)[0, -CHART_WEEKS:]
+    threshold = float((scan.h_rise if rising else scan.h_fall)[0, -1])
+    shown = counts[0, -CHART_WEEKS:]
+    return SignalSeries(
+        weeks=[first + timedelta(weeks=WINDOW_WEEKS - CHART_WEEKS + i) for i in range(CHART_WEEKS)],
+        counts=[int(c) for c in shown],
+        # More concerns is not of itself worse (more people may feel safe to speak): neither way is better.
+        xmr=spc.xmr_chart(values=[float(c) for c in shown], improvement=spc.Improvement.NEUTRAL),
+        detector=[float(v) for v in statistic],
+        threshold=threshold,
+    )
+
+
+def signal_watched(*, user: User | AnonymousUser, signal_id: int) -> Signal:
+    found = signals_watched(user=user).filter(pk=signal_id).first()
+    if found is None:
+        raise NotFound("No such signal.")
+    return found

@@ -3,17 +3,18 @@ those who watch the unit (audited), and nothing to anyone else."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from backend.organisations.models import Organisation
-from backend.oversight.models import Signal, SignalChange
+from backend.oversight.models import Signal, SignalChange, WeeklyCount
 from backend.oversight.signals import SignalFound, signals_open
 from notifications.models import Delivery
-from tests.support.sign_in import api_client
+from tests.support.sign_in import api_client, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +79,25 @@ def test_only_those_who_watch_the_unit_see_or_move_its_signal(demo: None) -> Non
         assert client.get("/api/v1/signals/").json()["results"] == []
         assert client.post(f"/api/v1/signals/{signal_id}/review/").status_code == 404
     assert Signal.objects.get(pk=signal_id).state == "new"
+
+
+def test_a_signal_page_draws_the_weekly_chart_and_the_detector_with_their_tables(demo: None) -> None:
+    ward = Organisation.objects.get(code="RNX07")
+    week = date(2026, 3, 2)
+    for back in range(60):
+        value = 9 if back < 4 else 2 + back % 3
+        WeeklyCount.objects.create(unit=ward, measure="w_received", week=week - timedelta(weeks=back), value=value)
+    [signal_id] = signals_open(found=[_found()], now=timezone.now())
+    client = Client()
+    sign_in(client, "governor")
+    page = client.get(f"/oversight/signals/{signal_id}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('<div class="candour-chart">') == 2 and html.count("How to read this chart") == 2
+    assert "Concerns received a week on Ward 7, Acute Medicine" in html
+    assert "Rise detector for concerns received on Ward 7" in html
+    assert "w_received" not in html  # words, never the stored value
+    # Outside the unit's watchers: nothing, not even that it exists.
+    other = Client()
+    sign_in(other, "guardian-community")
+    assert other.get(f"/oversight/signals/{signal_id}/").status_code == 404
