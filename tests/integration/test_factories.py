@@ -9,6 +9,7 @@ from backend.concerns import services
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, Event, Receipt
 from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
+from backend.oversight.figures import THEME_BUCKETS
 from backend.oversight.models import FigureDelta
 from notifications.models import Delivery
 from tests.support.factories import (
@@ -76,7 +77,12 @@ def test_a_concern_is_raised_by_the_intake_service_with_everything_a_raise_write
     assert Receipt.objects.filter(concern=concern).count() == 1
     assert list(Event.objects.filter(concern=concern).values_list("kind", flat=True)) == ["raised"]
     assert Clock.objects.filter(concern=concern).count() == 3
-    assert FigureDelta.objects.filter(unit=system.wards[0]).count() == 1
+    # Received this quarter; and this week, every theme together and its one theme.
+    assert sorted(FigureDelta.objects.filter(unit=system.wards[0]).values_list("measure", "bucket")) == [
+        ("received", 0),
+        ("w_received", 0),
+        ("w_received", THEME_BUCKETS["bullying"]),
+    ]
     assert set(Delivery.objects.values_list("recipient", flat=True)) == {str(guardian.pk), guardian.email}
     assert not [link for link in audit_verify() if isinstance(link, BrokenLink)]
 
