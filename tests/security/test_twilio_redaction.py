@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ from tests.support.processes import (
     wait_http,
     worker_cmd,
 )
-from tests.support.sent_tasks import tasks_sent
+from tests.support.sent_tasks import redactions_sent, tasks_sent_after_commit
 
 BASE = "https://candour.example"
 RAISER = "+447700900562"
@@ -85,17 +84,6 @@ def fake(settings: Any) -> Iterator[FakeTwilio]:
         settings.NOTIFICATIONS_CHANNELS = None  # sms is Twilio
         settings.NOTIFICATIONS_SMS_RESOLVER = f"{__name__}.resolve"
         yield server
-
-
-@contextmanager
-def _after_commit(capture: Callable[..., Any]) -> Iterator[list[tuple[str, list[Any]]]]:
-    """The tasks the block sends once it commits, by name and arguments (none is published)."""
-    with tasks_sent() as sent, capture(execute=True):
-        yield sent
-
-
-def _redactions(sent: list[tuple[str, list[Any]]]) -> list[int]:
-    return [args[0] for name, args in sent if name == REDACTION_RUN_TASK]
 
 
 def _leaks(caplog: pytest.LogCaptureFixture, *secrets: str) -> list[str]:
@@ -155,9 +143,9 @@ def test_a_processed_inbound_text_and_its_photos_are_forgotten_by_twilio(
     inbound_id = sms_inbound_store(message_sid=sid, from_number=RAISER, to_number=TRUST_NUMBER, body=WORDS)
     assert inbound_id is not None
     assert Redaction.objects.count() == 0  # stored, not processed: Twilio's copy is still needed
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert sms_inbound_process(inbound_id=inbound_id) == "replied"
-    [redaction_id] = _redactions(sent)  # asked after the processing committed
+    [redaction_id] = redactions_sent(sent)  # asked after the processing committed
     assert fake.bodies_held()[sid] == WORDS
     assert redaction_run(redaction_id=redaction_id) == RedactionStatus.REDACTED
     assert sid not in fake.bodies_held()
@@ -187,13 +175,13 @@ def test_an_outbound_text_is_forgotten_once_its_final_status_arrives(
     assert (row.provider_id, row.direction, row.status) == (delivery.provider_id, Direction.OUTBOUND, "pending")
     assert row.retry_at > timezone.now() + FINAL_STATUS_WAIT - timedelta(minutes=1)
     fake.set_status(delivery.provider_id, "sent")
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert _status_callback(delivery.provider_id, "sent", fake.auth_token) == 204
     assert sent == []  # sent is not final: Twilio would refuse
     fake.set_status(delivery.provider_id, final)
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert _status_callback(delivery.provider_id, final, fake.auth_token) == 204
-    assert _redactions(sent) == [row.pk]
+    assert redactions_sent(sent) == [row.pk]
     assert redaction_run(redaction_id=row.pk) == RedactionStatus.REDACTED
     assert fake.bodies_held() == {}
     assert fake.redactions == [(delivery.provider_id, 200)]
@@ -207,9 +195,9 @@ def test_a_redaction_asked_too_early_is_retried_and_later_succeeds(
     delivery = _sent(fake)
     # Twilio's callback says delivered before its API does (or the sweep asks before any callback).
     fake.set_status(delivery.provider_id, "sent")
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert _status_callback(delivery.provider_id, "delivered", fake.auth_token) == 204
-    [redaction_id] = _redactions(sent)
+    [redaction_id] = redactions_sent(sent)
     assert _run_until_done(redaction_id, attempts=2) == ["retry", "retry"]
     assert fake.redactions == [(delivery.provider_id, 400)] * 2
     row = Redaction.objects.get(pk=redaction_id)
@@ -254,9 +242,9 @@ def test_the_sweep_sends_again_what_was_lost_with_longer_waits_then_gives_up(
     done = Redaction.objects.create(
         provider_id="SMdone", direction="inbound", retry_at=now - timedelta(hours=1), status="redacted"
     )
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert redactions_requeue_stale(now=now) == 1
-    assert _redactions(sent) == [lost.pk]  # not the one still within its time, nor the one done
+    assert redactions_sent(sent) == [lost.pk]  # not the one still within its time, nor the one done
     assert Redaction.objects.get(pk=later.pk).requeues == 0
     waits = []
     at = now
@@ -264,14 +252,14 @@ def test_the_sweep_sends_again_what_was_lost_with_longer_waits_then_gives_up(
         row = Redaction.objects.get(pk=lost.pk)
         waits.append(row.retry_at - at)
         at = row.retry_at + timedelta(seconds=1)
-        with _after_commit(django_capture_on_commit_callbacks) as sent:
+        with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
             assert redactions_requeue_stale(now=at) >= 1
     assert waits[:3] == [ATTEMPT_HOLD, 2 * ATTEMPT_HOLD, 4 * ATTEMPT_HOLD]  # each wait twice the last
     assert max(waits) == 64 * ATTEMPT_HOLD  # up to a cap
     row = Redaction.objects.get(pk=lost.pk)
-    with caplog.at_level(logging.ERROR), _after_commit(django_capture_on_commit_callbacks) as sent:
+    with caplog.at_level(logging.ERROR), tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         redactions_requeue_stale(now=row.retry_at + timedelta(seconds=1))
-    assert lost.pk not in _redactions(sent)
+    assert lost.pk not in redactions_sent(sent)
     assert Redaction.objects.get(pk=lost.pk).status == RedactionStatus.GIVEN_UP
     assert any("given up" in r.getMessage() for r in caplog.records)
     assert Redaction.objects.get(pk=done.pk).status == "redacted"  # never touched
@@ -283,10 +271,10 @@ def test_an_outbound_text_whose_final_status_never_comes_is_asked_about_all_the_
 ) -> None:
     delivery = _sent(fake)  # status callbacks lost, or turned off
     row = Redaction.objects.get()
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert redactions_requeue_stale(now=timezone.now()) == 0  # waiting for the callback
         assert redactions_requeue_stale(now=row.retry_at + timedelta(seconds=1)) == 1
-    assert _redactions(sent) == [row.pk]
+    assert redactions_sent(sent) == [row.pk]
     fake.set_status(delivery.provider_id, "delivered")
     assert redaction_run(redaction_id=row.pk) == RedactionStatus.REDACTED
     assert fake.bodies_held() == {}
@@ -301,9 +289,9 @@ def test_a_text_given_up_unprocessed_is_forgotten_by_twilio_too(
         message_sid=params["MessageSid"], from_number=RAISER, to_number=TRUST_NUMBER, body=WORDS
     )
     InboundSms.objects.filter(pk=inbound_id).update(requeues=5, retry_at=timezone.now() - timedelta(seconds=1))
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         sms_inbound_requeue_stale(max_requeues=5)
-    [redaction_id] = _redactions(sent)
+    [redaction_id] = redactions_sent(sent)
     assert redaction_run(redaction_id=redaction_id) == RedactionStatus.REDACTED
     assert fake.bodies_held() == {}
 

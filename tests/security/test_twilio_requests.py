@@ -28,7 +28,6 @@ import http.client
 import os
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -40,13 +39,13 @@ from django.test import Client
 from backend.concerns.models import Concern, InboundSms, Message
 from backend.concerns.sms import sms_inbound_process
 from notifications.models import Delivery, DeliveryStatus, Redaction, RedactionStatus
-from notifications.redactions import REDACTION_RUN_TASK, redaction_run
+from notifications.redactions import redaction_run
 from notifications.services import delivery_send
 from tests.integration.test_settings import _production_env, _secrets
 from tests.support.fake_twilio import FakeTwilio, inbound_params, sign, status_callback_params
 from tests.support.processes import BIN, ROOT, Proc, free_port, running, wait_http
 from tests.support.processes import test_database_url as database_url
-from tests.support.sent_tasks import tasks_sent
+from tests.support.sent_tasks import redactions_sent, tasks_sent_after_commit
 
 BASE = "https://candour.example"
 SMS_PATH = "/twilio/sms/"
@@ -82,17 +81,6 @@ def resolve(token: str) -> str | None:
     return RAISER if token == "tok" else None
 
 
-@contextmanager
-def _after_commit(capture: Callable[..., Any]) -> Iterator[list[tuple[str, list[Any]]]]:
-    """The tasks the block sends once it commits, by name and arguments (none is published)."""
-    with tasks_sent() as sent, capture(execute=True):
-        yield sent
-
-
-def _redactions(sent: list[tuple[str, list[Any]]]) -> list[int]:
-    return [args[0] for name, args in sent if name == REDACTION_RUN_TASK]
-
-
 # -- replays --------------------------------------------------------------------------------------
 
 
@@ -106,18 +94,18 @@ def test_a_replayed_text_is_one_text_one_concern_one_reply_and_one_redaction(
     signature = sign(fake.auth_token, BASE + SMS_PATH, params)
 
     def replay(times: int = 3) -> None:
-        with _after_commit(django_capture_on_commit_callbacks) as sent:
+        with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
             for _ in range(times):
                 assert _post(SMS_PATH, params, signature).status_code == 200
         assert sent == []  # nothing stored, nothing queued
 
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert _post(SMS_PATH, params, signature).status_code == 200
     [(_, [inbound_id])] = sent  # the processing task
     replay()  # before the worker has it
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert sms_inbound_process(inbound_id=inbound_id) == "replied"  # what the task does
-    [redaction_id] = _redactions(sent)
+    [redaction_id] = redactions_sent(sent)
     replay()  # processed: the stored text is emptied, its sid kept
     assert redaction_run(redaction_id=redaction_id) == RedactionStatus.REDACTED
     assert params["MessageSid"] not in fake.bodies_held()
@@ -164,11 +152,11 @@ def test_a_replayed_final_status_asks_twilio_nothing_more(
 ) -> None:
     delivery = _sent_text(fake)
     fake.set_status(delivery.provider_id, "delivered")
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert _callback(delivery.provider_id, "delivered", token=fake.auth_token) == 204
-    [redaction_id] = _redactions(sent)
+    [redaction_id] = redactions_sent(sent)
     assert redaction_run(redaction_id=redaction_id) == RedactionStatus.REDACTED
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         for status in ("delivered", "undelivered", "failed", "delivered"):
             assert _callback(delivery.provider_id, status, token=fake.auth_token) == 204
     assert sent == []
@@ -185,7 +173,7 @@ def test_a_forged_final_status_makes_no_redaction_due(
     # able to set Candour's workers asking: only a signed callback makes a redaction due.
     delivery = _sent_text(fake)
     [waiting] = Redaction.objects.values_list("retry_at", flat=True)
-    with _after_commit(django_capture_on_commit_callbacks) as sent:
+    with tasks_sent_after_commit(django_capture_on_commit_callbacks) as sent:
         assert _callback(delivery.provider_id, "delivered", token="not-the-token") == 403
         elsewhere = "https://evil.example" + STATUS_PATH
         assert _callback(delivery.provider_id, "delivered", signed_for=elsewhere, token=fake.auth_token) == 403
