@@ -10,7 +10,7 @@ from backend.oversight.signals import SignalSeries
 from frontend.charts import CusumChartData, CusumPoint, SpcChartData, SpcPoint, Variation
 
 
-def _special(variation: str) -> Any:
+def special_of(variation: str) -> Any:
     """The engine's kind of point as the chart's side of the mean: "high", "low" or None."""
     if variation.endswith("_high"):
         return "high"
@@ -31,7 +31,7 @@ def signal_charts(*, signal: Signal, series: SignalSeries) -> dict[str, Any]:
         title=f"{what.capitalize()} a week on {where}",
         unit_label=f"{what} a week",
         points=tuple(
-            SpcPoint(week=week, value=float(count), special=_special(point.variation.value))
+            SpcPoint(week=week, value=float(count), special=special_of(point.variation.value))
             for week, count, point in zip(series.weeks, series.counts, xmr.points, strict=True)
         ),
         mean=xmr.mean,

@@ -33,6 +33,7 @@ from django.utils.safestring import SafeString, mark_safe
 Improvement = Literal["increase", "decrease", "neutral"]
 Special = Literal["high", "low"] | None
 Direction = Literal["rise", "fall"]
+Period = Literal["week", "month"]
 
 FEWER_THAN_5 = "fewer than 5"
 
@@ -78,6 +79,8 @@ class SpcChartData:
     variation: Variation
     assurance: Assurance | None = None  # only with a target
     target: float | None = None
+    # What each point is: a week (``week`` is its Monday) or a month (``week`` is its first day).
+    period: Period = "week"
 
     def __post_init__(self) -> None:
         weeks = [p.week for p in self.points]
@@ -161,8 +164,12 @@ def number_words(value: float) -> str:
     return text.replace("-", "\u2212") if rounded < 0 else text
 
 
-def week_words(week: date) -> str:
-    return f"{week.day} {week:%B %Y}"
+def week_words(week: date, period: Period = "week") -> str:
+    return f"{week:%B %Y}" if period == "month" else f"{week.day} {week:%B %Y}"
+
+
+def periods_words(count: int, period: Period) -> str:
+    return f"1 {period}" if count == 1 else f"{count} {period}s"
 
 
 def nature_of(*, special: Literal["high", "low"], improvement: Improvement) -> Nature:
@@ -241,11 +248,12 @@ def spc_description(data: SpcChartData) -> str:
     """The chart in words, for the SVG's <desc> (a screen reader reads it out)."""
     shown = [p for p in data.points if p.value is not None]
     suppressed = len(data.points) - len(shown)
+    period = data.period
     if not data.points:
-        return f"{data.title}: no weeks to show yet."
-    weeks = "1 week" if len(data.points) == 1 else f"{len(data.points)} weeks"
+        return f"{data.title}: no {period}s to show yet."
+    first, last = week_words(data.points[0].week, period), week_words(data.points[-1].week, period)
     parts = [
-        f"{data.title}: {weeks} from {week_words(data.points[0].week)} to {week_words(data.points[-1].week)}; "
+        f"{data.title}: {periods_words(len(data.points), period)} from {first} to {last}; "
         f"mean {number_words(data.mean)} {data.unit_label}, process limits {number_words(data.lower)} "
         f"to {number_words(data.upper)}"
         + (f"; target {number_words(data.target)}" if data.target is not None else "")
@@ -256,8 +264,8 @@ def spc_description(data: SpcChartData) -> str:
     if runs:
         said = [
             f"{'higher' if side == 'high' else 'lower'} than usual "
-            f"{'in the week of' if length == 1 else 'from'} {week_words(start)}"
-            + ("" if length == 1 else f" ({length} weeks)")
+            f"{f'in the {period} of' if length == 1 else 'from'} {week_words(start, period)}"
+            + ("" if length == 1 else f" ({periods_words(length, period)})")
             + {"concerning": ", of concerning nature", "improving": ", of improving nature", "neither": ""}[nature]
             for nature, side, start, length in runs[-3:]
         ]
@@ -267,7 +275,7 @@ def spc_description(data: SpcChartData) -> str:
         parts.append(f"Assurance: {ASSURANCE_WORDS[data.assurance]}.")
     if suppressed:
         parts.append(
-            f"{'1 week has' if suppressed == 1 else f'{suppressed} weeks have'} {FEWER_THAN_5} and "
+            f"{periods_words(suppressed, period)} {'has' if suppressed == 1 else 'have'} {FEWER_THAN_5} and "
             f"{'is' if suppressed == 1 else 'are'} not shown."
         )
     return " ".join(parts)
@@ -310,7 +318,7 @@ def cusum_description(data: CusumChartData) -> str:
 def spc_rows(data: SpcChartData) -> tuple[SpcRow, ...]:
     return tuple(
         SpcRow(
-            week=week_words(p.week),
+            week=week_words(p.week, data.period),
             value=FEWER_THAN_5 if p.value is None else number_words(p.value),
             mean=number_words(data.mean),
             lower=number_words(data.lower),

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from backend.config.access import access
+from backend.errors import NotFound
 from backend.oversight import selectors
+from backend.oversight.trends import organisation_trends
+from frontend.trend_data import trend_charts
 
 
 @access("staff")
@@ -41,3 +45,15 @@ def public_figures_organisation_page(request: HttpRequest, code: str) -> HttpRes
     if figures is None:
         raise Http404
     return render(request, "frontend/public_figures_organisation.html", {"figures": figures})
+
+
+@access("staff")
+@require_GET
+def trends_page(request: HttpRequest, code: str) -> HttpResponse:
+    """An organisation's trends beyond the count of concerns, month by month, for those who watch it."""
+    try:
+        trends = organisation_trends(user=request.user, code=code, today=timezone.localdate())
+    except NotFound as missing:
+        raise Http404 from missing
+    context = {"organisation": trends.organisation, "charts": trend_charts(trends=trends)}
+    return render(request, "frontend/trends.html", context)

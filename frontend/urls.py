@@ -22,6 +22,7 @@ urlpatterns = [
     path("oversight/", oversight_views.oversight_dashboard_page, name="oversight_dashboard"),
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
+    path("oversight/trends/<str:code>/", oversight_views.trends_page, name="trends"),
     path("oversight/signals/", views.signals_page, name="signals"),
     path("oversight/signals/<int:signal_id>/", views.signal_page, name="signal"),
     path("oversight/signals/<int:signal_id>/review/", views.signal_review_page, name="signal_review"),

@@ -87,7 +87,11 @@ def signals_open(*, found: Sequence[SignalFound], now: datetime) -> list[int]:
 
 def signals_watched(*, user: User | AnonymousUser) -> QuerySet[Signal]:
     """The signals of the units the user watches (scope.units_watched_q), newest first."""
-    return Signal.objects.filter(scope.units_watched_q(user=user)).select_related("unit").order_by("-opened_at", "-pk")
+    return (
+        Signal.objects.filter(scope.units_watched_q(user=user))
+        .select_related("unit", "unit__parent")
+        .order_by("-opened_at", "-pk")
+    )
 
 
 def _locked(*, signal_id: int, user: User) -> Signal:

@@ -136,6 +136,7 @@ frontend:oversight_dashboard             login  ok     ok     ok     ok     ok  
 frontend:alerts                          login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alert_resolve                   login  403    403    ok     404    ok     404    404    404    404
 frontend:signals                         login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:trends                          login  ok     404    ok     404    ok     404    404    404    404
 frontend:signal                          login  ok     404    ok     404    ok     404    404    404    404
 frontend:signal_review                   login  ok     404    ok     404    ok     404    404    404    404
 frontend:signal_close                    login  ok     404    ok     404    ok     404    404    404    404
