@@ -27,6 +27,7 @@ from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
+from backend.oversight.indicators import indicators_beside, indicators_trust
 from frontend.chart_data import signal_charts
 from workflows.engine.vocabulary import Action
 
@@ -364,7 +365,14 @@ def signal_page(request: HttpRequest, signal_id: int) -> HttpResponse:
     except NotFound as missing:
         raise Http404 from missing
     series = signals.signal_series(signal=signal)
-    context = {"signal": signal, **signal_charts(signal=signal, series=series)}
+    # Triangulation: the other indicators of the unit and the bodies above it, over the chart's year.
+    indicators = indicators_beside(organisation=signal.unit, first=series.weeks[0], last=signal.week)
+    context = {
+        "signal": signal,
+        "indicators": indicators,
+        "indicators_trust": indicators_trust(organisation=signal.unit),
+        **signal_charts(signal=signal, series=series),
+    }
     return render(request, "frontend/signal.html", context)
 
 

@@ -261,3 +261,27 @@ class SignalChange(models.Model):
 
     def __str__(self) -> str:
         return f"signal {self.signal_id}: {self.from_state or 'opened'} -> {self.to_state}"
+
+
+class Indicator(models.Model):
+    """Another measure of one organisation for one month, imported from elsewhere (the staff survey's
+    "I would feel secure raising concerns", complaints, a mortality index), so the concern signals can
+    be read beside it: a quiet ward in a trust whose staff say they would not feel secure is no comfort."""
+
+    organisation = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    # A short code the file uses again month after month ("staff_survey_secure_raising").
+    name = models.SlugField(max_length=60)
+    label = models.CharField(max_length=200, help_text="The indicator in words, as the page shows it")
+    month = models.DateField(help_text="The first day of the month the value is for")
+    value = models.FloatField()
+    source = models.CharField(max_length=200, help_text="Where the figure comes from")
+
+    class Meta:
+        ordering = ["organisation", "name", "month"]
+        constraints = [
+            # One value per organisation, indicator and month: a file imported again updates it.
+            models.UniqueConstraint(fields=["organisation", "name", "month"], name="indicator_one_per_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.month:%Y-%m} for {self.organisation_id}"
