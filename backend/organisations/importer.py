@@ -47,12 +47,17 @@ class RowError:
         return f"line {self.line}: {self.message}"
 
 
-class OrganisationImportError(Exception):
-    """The file was rejected and nothing was written; ``errors`` names every bad row."""
+class FileRejected(Exception):
+    """A CSV import rejected its file and wrote nothing; ``errors`` names every bad row with its line.
+    Every all-or-nothing importer (organisations, indicators) raises one of its kind."""
 
     def __init__(self, errors: Sequence[RowError]) -> None:
         self.errors = list(errors)
         super().__init__(f"{len(self.errors)} problem(s) in the file; nothing was imported")
+
+
+class OrganisationImportError(FileRejected):
+    """The organisations file was rejected and nothing was written."""
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,14 @@ import csv
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
 from django.db import transaction
 
-from backend.organisations.importer import RowError
+from backend.organisations.importer import FileRejected, ImportResult, RowError
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import Indicator
 
@@ -36,18 +35,8 @@ _NAME_SHAPE = re.compile(r"^[a-z0-9_-]+$")
 _MONTH_SHAPE = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-class IndicatorImportError(Exception):
-    """The file was rejected and nothing was written; ``errors`` names every bad row with its line."""
-
-    def __init__(self, errors: Sequence[RowError]) -> None:
-        self.errors = list(errors)
-        super().__init__(f"{len(self.errors)} problem(s) in the file; nothing was imported")
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    created: int
-    updated: int
+class IndicatorImportError(FileRejected):
+    """The indicators file was rejected and nothing was written."""
 
 
 class _Row(NamedTuple):
