@@ -1,12 +1,15 @@
 """The charts' inputs (frontend/charts.py) filled from what the engine and the selectors found: the
-one place that turns a signal's series into the pictures its page draws."""
+one place that turns a signal's series, or an organisation's trends, into the pictures a page draws."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backend.oversight.models import Signal
+from backend.oversight import signals
+from backend.oversight.indicators import indicators_beside, indicators_trust
+from backend.oversight.models import Signal, SignalKind
 from backend.oversight.signals import SignalSeries
+from backend.oversight.trends import OrganisationTrends, Trend
 from frontend.charts import CusumChartData, CusumPoint, SpcChartData, SpcPoint, Variation
 
 
@@ -49,3 +52,53 @@ def signal_charts(*, signal: Signal, series: SignalSeries) -> dict[str, Any]:
         direction="rise" if rising else "fall",
     )
     return {"spc_chart": spc_chart, "cusum_chart": cusum_chart}
+
+
+def trend_chart(*, trend: Trend, where: str) -> SpcChartData | None:
+    """A trend's monthly chart (None: not two months to chart yet). Lower is better for every one,
+    so a rise is drawn as a concern (orange) and a fall as an improvement (blue)."""
+    xmr = trend.xmr
+    if xmr is None:
+        return None
+    title = f"{trend.definition.title}, {where}"
+    return SpcChartData(
+        title=title,
+        unit_label=trend.definition.unit_label,
+        points=tuple(
+            SpcPoint(week=month, value=value, special=special_of(point.variation.value))
+            for month, value, point in zip(trend.months, trend.values, xmr.points, strict=True)
+        ),
+        mean=xmr.mean,
+        lower=max(0.0, xmr.lower_limit),
+        upper=xmr.upper_limit,
+        improvement="decrease",
+        variation=Variation(xmr.variation.value),
+        period="month",
+    )
+
+
+def trend_charts(*, trends: OrganisationTrends) -> list[tuple[str, SpcChartData | None]]:
+    """Each trend's title and its monthly chart."""
+    where = trends.organisation.name
+    return [(f"{t.definition.title}, {where}", trend_chart(trend=t, where=where)) for t in trends.trends]
+
+
+def signal_picture(*, signal: Signal) -> dict[str, Any]:
+    """Everything a signal's page draws: for a unit's weekly series, its SPC chart and the detector
+    that opened it; for a trust's trend, the trend's monthly SPC chart (the rule that opened it is
+    on the chart itself). Beside either, the other indicators of the unit and the bodies above it
+    over the chart's span (triangulation)."""
+    charts: dict[str, Any]
+    if signal.kind == SignalKind.SHIFT:
+        trend = signals.signal_trend(signal=signal)
+        charts = {"spc_chart": trend_chart(trend=trend, where=signal.unit.name), "trend": trend}
+        first = trend.months[0] if trend.months else signal.week
+    else:
+        series = signals.signal_series(signal=signal)
+        charts = signal_charts(signal=signal, series=series)
+        first = series.weeks[0]
+    return {
+        "indicators": indicators_beside(organisation=signal.unit, first=first, last=signal.week),
+        "indicators_trust": indicators_trust(organisation=signal.unit),
+        **charts,
+    }

@@ -15,7 +15,7 @@ from backend.config.access import access
 from backend.errors import NotFound
 from backend.oversight import selectors
 from backend.oversight.trends import organisation_trends
-from frontend.trend_data import trend_charts
+from frontend.chart_data import trend_charts
 
 
 @access("staff")

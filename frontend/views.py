@@ -17,7 +17,13 @@ from rest_framework.serializers import Serializer
 
 from backend.concerns import selectors, services
 from backend.concerns.crypto import submission_key_new
-from backend.concerns.inputs import ConcernRaiseInput, RaiserMessageInput, SpeakUpAgainInput, StaffTextInput
+from backend.concerns.inputs import (
+    ConcernRaiseInput,
+    RaiserMessageInput,
+    SpeakUpAgainInput,
+    StaffNoteInput,
+    StaffTextInput,
+)
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, IdentityMode, SpeakUpAgain
 from backend.config.access import access
 from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid, NotFound
@@ -27,8 +33,7 @@ from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
-from backend.oversight.indicators import indicators_beside, indicators_trust
-from frontend.chart_data import signal_charts
+from frontend.chart_data import signal_picture
 from workflows.engine.vocabulary import Action
 
 
@@ -67,7 +72,14 @@ def concern_raise_page(request: HttpRequest) -> HttpResponse:
     except services.DuplicateSubmission as duplicate:
         return render(request, "frontend/already_received.html", {"reference": duplicate.reference}, status=409)
     # The receipt is rendered into this one response and never stored: no redirect, no cache.
-    return render(request, "frontend/receipt.html", {"reference": raised.concern.reference, "receipt": raised.receipt})
+    # So is the certificate of disclosure, with the words it was signed over, for the raiser to keep.
+    context = {
+        "reference": raised.concern.reference,
+        "receipt": raised.receipt,
+        "certificate": raised.certificate,
+        "words": form.validated_data["what_happened"],
+    }
+    return render(request, "frontend/receipt.html", context)
 
 
 FOLLOW_UP_SESSION_KEY = "follow_up_concern"
@@ -223,6 +235,7 @@ def _case_page(
         "history": case.history,
         "clocks": case.clocks,
         "messages_": case.messages,  # empty in the escalation packet
+        "notes": case.notes,  # staff-only; empty in the escalation packet
         "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
         "errors": errors or {},
     }
@@ -239,6 +252,12 @@ def _text(request: HttpRequest) -> str:
     form = StaffTextInput(data=request.POST)
     form.is_valid(raise_exception=True)
     return str(form.validated_data["text"])
+
+
+def _note(request: HttpRequest) -> str:
+    form = StaffNoteInput(data=request.POST)
+    form.is_valid(raise_exception=True)
+    return str(form.validated_data["note"])
 
 
 def _handler(request: HttpRequest) -> User:
@@ -260,6 +279,7 @@ STAFF_ACTIONS: dict[Action, Callable[[int, User, HttpRequest], object]] = {
     Action.MESSAGE: lambda cid, user, req: services.concern_message_to_raiser(
         concern_id=cid, user=user, body=_text(req)
     ),
+    Action.NOTE: lambda cid, user, req: services.concern_note_add(concern_id=cid, user=user, text=_note(req)),
     Action.ASSIGN: lambda cid, user, req: services.concern_assign(concern_id=cid, user=user, handler=_handler(req)),
     Action.ESCALATE: lambda cid, user, req: services.concern_escalate_by_guardian(
         concern_id=cid, user=user, reason=_text(req)
@@ -364,15 +384,7 @@ def signal_page(request: HttpRequest, signal_id: int) -> HttpResponse:
         signal = signals.signal_watched(user=request.user, signal_id=signal_id)
     except NotFound as missing:
         raise Http404 from missing
-    series = signals.signal_series(signal=signal)
-    # Triangulation: the other indicators of the unit and the bodies above it, over the chart's year.
-    indicators = indicators_beside(organisation=signal.unit, first=series.weeks[0], last=signal.week)
-    context = {
-        "signal": signal,
-        "indicators": indicators,
-        "indicators_trust": indicators_trust(organisation=signal.unit),
-        **signal_charts(signal=signal, series=series),
-    }
+    context = {"signal": signal, **signal_picture(signal=signal)}
     return render(request, "frontend/signal.html", context)
 
 

@@ -193,6 +193,9 @@ class SignalKind(models.TextChoices):
     RISE = "rise", "More than usual"
     FALL = "fall", "Fewer than usual"
     QUIET = "quiet", "Gone quiet"
+    # A trust's monthly trend (the share who would not speak up again, say) began a concerning special
+    # cause on its Making Data Count chart (backend.oversight.trends.trend_shifts).
+    SHIFT = "shift", "Worse than usual"
 
 
 class SignalState(models.TextChoices):
@@ -214,8 +217,10 @@ class Signal(models.Model):
     state = models.CharField(max_length=15, choices=SignalState.choices, default=SignalState.NEW)
     # The week whose count crossed the threshold, and what the detector saw then.
     week = models.DateField()
-    baseline = models.FloatField(help_text="Concerns a week expected from the unit's own history")
-    recent = models.FloatField(help_text="Concerns a week lately")
+    # For a weekly series: concerns a week. For a trust's monthly trend (kind "shift"): the month's
+    # value (a count, or a share in per cent), the chart's mean, and the upper process limit.
+    baseline = models.FloatField(help_text="Expected from the series' own history (a week, or a month for a trend)")
+    recent = models.FloatField(help_text="Seen lately (a week, or the month for a trend)")
     statistic = models.FloatField()
     threshold = models.FloatField()
     opened_at = models.DateTimeField()

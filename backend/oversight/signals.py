@@ -26,6 +26,7 @@ from backend.concerns.notices import Directory, notices_send, signal_notices
 from backend.config.db import UnitOfWork, rows_insert
 from backend.errors import Conflict, Invalid, NotFound
 from backend.organisations.models import Organisation
+from backend.oversight import trends
 from backend.oversight.figures import week_of
 from backend.oversight.models import Measure, Signal, SignalChange, SignalKind, WeeklyCount
 from workflows.engine import early_warning, signal_lifecycle, spc
@@ -165,13 +166,45 @@ def signals_detect(*, now: datetime | None = None) -> SignalsDetected:
     and is a discovery among the series of its trust (workflows.engine.early_warning). Reads the
     weekly counts only, streamed into one array (series x weeks: a few bytes a cell, never a row
     object per count). Idempotent: an open signal of a series is not opened again, so a second run,
-    or two at once, open nothing new and tell nobody twice."""
+    or two at once, open nothing new and tell nobody twice. The same pass judges every trust's
+    monthly trends (the share who would not speak up again, and the rest: backend.oversight.trends)
+    and opens a "worse than usual" signal on the trust when one shifts."""
     now = now or timezone.now()
+    found, series = _weekly_found(now=now)
+    found += _shifts_found(today=timezone.localdate(now))
+    opened = signals_open(found=_not_yet_signalled(found), now=now)
+    if opened:
+        logger.info("signals opened=%s of %s series", len(opened), series)
+    return SignalsDetected(series=series, opened=opened)
+
+
+def _shifts_found(*, today: date) -> list[SignalFound]:
+    """Each trust's trend that began a concerning special cause last month, as a signal on the trust:
+    week is the month's first day; baseline the chart's mean, recent the month's value, threshold
+    the upper process limit (for a share, in percentage points)."""
+    return [
+        SignalFound(
+            unit_id=shift.organisation_id,
+            measure=shift.measure,
+            theme="",
+            kind=SignalKind.SHIFT,
+            week=shift.month,
+            baseline=shift.onset.mean,
+            recent=shift.onset.value,
+            statistic=shift.onset.value,
+            threshold=shift.onset.upper_limit,
+        )
+        for shift in trends.trend_shifts(today=today)
+    ]
+
+
+def _weekly_found(*, now: datetime) -> tuple[list[SignalFound], int]:
+    """The weekly series' alarms that are discoveries, and how many series were read."""
     judged = week_of(now) - timedelta(weeks=1)  # the last complete week
     first = judged - timedelta(weeks=WINDOW_WEEKS - 1)
     rows, index = _series_rows(first=first, last=judged)
     if not rows:
-        return SignalsDetected(series=0, opened=[])
+        return [], 0
     counts = np.zeros((len(rows), WINDOW_WEEKS), dtype=np.int64)
     window = WeeklyCount.objects.filter(measure=Measure.WEEK_RECEIVED, week__gte=first, week__lte=judged)
     for unit_id, theme, week, value in window.values_list("unit_id", "theme", "week", "value").iterator(
@@ -227,11 +260,7 @@ def signals_detect(*, now: datetime | None = None) -> SignalsDetected:
                         threshold=float(threshold[i, column]),
                     ),
                 )
-    fresh = _not_yet_signalled(list(found.values()))
-    opened = signals_open(found=fresh, now=now)
-    if opened:
-        logger.info("signals opened=%s of %s series", len(opened), len(rows))
-    return SignalsDetected(series=len(rows), opened=opened)
+    return list(found.values()), len(rows)
 
 
 def _not_yet_signalled(found: list[SignalFound]) -> list[SignalFound]:
@@ -301,6 +330,15 @@ def signal_series(*, signal: Signal) -> SignalSeries:
         detector=[float(v) for v in statistic],
         threshold=threshold,
     )
+
+
+def signal_trend(*, signal: Signal) -> trends.Trend:
+    """A "worse than usual" signal's trend, month by month up to the month that opened it: the chart
+    its page draws (the trust's own, from the same weekly counts the nightly pass read)."""
+    definition = next(t for t in trends.TRENDS if t.numerator == signal.measure)
+    after = (signal.week + timedelta(days=32)).replace(day=1)
+    found = trends.trends_of(organisation=signal.unit, today=after, last_month=signal.week)
+    return next(t for t in found if t.definition == definition)
 
 
 def signal_watched(*, user: User | AnonymousUser, signal_id: int) -> Signal:

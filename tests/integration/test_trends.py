@@ -3,15 +3,18 @@ its units, as Making Data Count charts; for those who watch it, and nobody else.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from backend.organisations.models import Organisation
-from backend.oversight.models import WeeklyCount
+from backend.oversight.models import Signal, WeeklyCount
+from backend.oversight.signals import signals_detect
 from backend.oversight.trends import organisation_trends
+from notifications.models import Delivery
 from tests.support.sign_in import staff_client
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +62,51 @@ def test_the_trends_page_for_a_watcher_and_nothing_for_anyone_else(demo: None) -
     assert "Month</th>" in html and "w_ack_late" not in html
     assert staff_client("guardian-community").get("/oversight/trends/RNX/").status_code == 404
     assert Client().get("/oversight/trends/RNX/").status_code == 302  # sign in first
+
+
+def _month_of_answers(month: date, *, answered: int, would_not: int) -> None:
+    monday = month + timedelta(days=(7 - month.weekday()) % 7)  # the month's first Monday
+    _weekly("RNX07", "w_speak_answered", monday, answered)
+    _weekly("RNX07", "w_no_speak_again", monday, would_not)
+
+
+def _months_back(count: int) -> list[date]:
+    months, month = [], date(2026, 11, 1)
+    for _ in range(count):
+        months.append(month)
+        month = (month - timedelta(days=1)).replace(day=1)
+    return months[::-1]
+
+
+def test_a_trusts_trend_that_shifts_opens_one_worse_than_usual_signal(demo: None) -> None:
+    # Two years of about one in ten who would not speak up again at Northshire, then November: half.
+    months = _months_back(24)
+    for i, month in enumerate(months[:-1]):
+        _month_of_answers(month, answered=20, would_not=(1, 2, 3)[i % 3])
+    _month_of_answers(months[-1], answered=20, would_not=10)
+    # The other trust's steady figures open nothing.
+    for month in months:
+        monday = month + timedelta(days=(7 - month.weekday()) % 7)
+        _weekly("RCXDNE", "w_speak_answered", monday, 20)
+        _weekly("RCXDNE", "w_no_speak_again", monday, 2)
+    now = timezone.make_aware(datetime(2026, 12, 2, 2, 0))
+    first = signals_detect(now=now)
+    shifts = Signal.objects.filter(kind="shift")
+    assert len(first.opened) == 1 and shifts.count() == 1
+    signal = shifts.get()
+    assert (signal.unit.code, signal.measure, signal.week) == ("RNX", "w_no_speak_again", date(2026, 11, 1))
+    assert signal.recent == 50.0 and signal.recent > signal.threshold > signal.baseline
+    told = Delivery.objects.filter(idempotency_key__startswith=f"signal:{signal.pk}:")
+    assert told.exists() and all("worse than usual: raisers who would not speak up again" in d.body for d in told)
+    # The next night sees the same month: nothing new, nobody told twice.
+    told_before = Delivery.objects.filter(idempotency_key__startswith="signal:").count()
+    assert signals_detect(now=now + timedelta(days=1)).opened == []
+    assert Delivery.objects.filter(idempotency_key__startswith="signal:").count() == told_before
+    assert Signal.objects.filter(kind="shift").count() == 1
+    # Its page draws the trust's month-by-month chart that opened it, and says why in words.
+    page = staff_client("governor").get(f"/oversight/signals/{signal.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Raisers who would not speak up again, Northshire Hospitals NHS Foundation Trust" in html
+    assert "was above the upper process limit" in html and "November 2026" in html
+    assert "The detector that opened it" not in html and "w_no_speak_again" not in html

@@ -15,6 +15,7 @@ from workflows.engine.spc import (
     Rule,
     Variation,
     assurance_of,
+    concerning_onset,
     xmr_chart,
     xmr_rules,
     xmr_rules_as_they_arrive,
@@ -211,3 +212,61 @@ def test_assurance_icon(improvement: Improvement, target: float | None, icon: As
 def test_an_empty_chart_is_refused() -> None:
     with pytest.raises(ValueError, match="non-empty"):
         xmr_chart(values=[])
+
+
+# A year of a steady share (mean 10, average moving range 2: limits 4.68 and 15.32) before the
+# points judged. The limits rest on every point but the last seven.
+STEADY_YEAR = [10.0, 12.0, 10.0, 8.0, 10.0, 12.0, 10.0, 8.0, 10.0, 12.0, 10.0, 8.0]
+
+
+def test_a_point_beyond_the_upper_limit_is_a_concerning_onset_when_lower_is_better() -> None:
+    values = [*STEADY_YEAR, 10.0, 9.0, 11.0, 10.0, 9.0, 11.0, 16.0]
+    onset = concerning_onset(values=values, improvement=Improvement.DECREASE)
+    assert onset is not None and onset.rule is Rule.BEYOND_LIMITS
+    assert (onset.mean, onset.value) == (10.0, 16.0)
+    assert onset.upper_limit == pytest.approx(10.0 + 2.66 * 2.0)
+    # The same point is an improvement when higher is better, and neither way is better: no onset.
+    assert concerning_onset(values=values, improvement=Improvement.INCREASE) is None
+    assert concerning_onset(values=values, improvement=Improvement.NEUTRAL) is None
+
+
+def test_a_second_point_beyond_the_limit_is_the_same_episode() -> None:
+    values = [*STEADY_YEAR, 10.0, 9.0, 11.0, 10.0, 9.0, 16.0, 17.0]
+    assert concerning_onset(values=values, improvement=Improvement.DECREASE) is None
+
+
+def test_the_seventh_point_above_the_mean_is_a_shift_and_the_eighth_is_not_new() -> None:
+    values = [*STEADY_YEAR, 11.0, 12.0, 11.0, 13.0, 12.0, 11.0, 12.0]
+    onset = concerning_onset(values=values, improvement=Improvement.DECREASE)
+    assert onset is not None and onset.rule is Rule.SHIFT
+    assert concerning_onset(values=STEADY_YEAR[1:] + values[12:] + [12.0], improvement=Improvement.DECREASE) is None
+    # Below the mean is better: seven below is no concern.
+    below = [*STEADY_YEAR, 9.0, 8.0, 9.0, 7.0, 8.0, 9.0, 8.0]
+    assert concerning_onset(values=below, improvement=Improvement.DECREASE) is None
+
+
+def test_too_short_a_history_judges_nothing() -> None:
+    values = [*STEADY_YEAR[:11], 10.0, 9.0, 11.0, 10.0, 9.0, 11.0, 40.0]
+    assert concerning_onset(values=values, improvement=Improvement.DECREASE) is None
+
+
+# Powers of two and whole offsets, so rescaling rounds nothing: a point on the mean stays on it.
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(min_value=0, max_value=30), min_size=19, max_size=40),
+    st.sampled_from([0.25, 0.5, 2.0, 8.0]),
+    st.integers(min_value=-100, max_value=100),
+)
+def test_an_onset_is_on_the_worse_side_and_does_not_depend_on_units(
+    values: list[int], scale: float, offset: int
+) -> None:
+    series = [float(v) for v in values]
+    onset = concerning_onset(values=series, improvement=Improvement.DECREASE)
+    if onset is not None:
+        assert onset.value > onset.mean
+        if onset.rule is Rule.BEYOND_LIMITS:
+            assert onset.value > onset.upper_limit
+    moved = concerning_onset(values=[v * scale + offset for v in series], improvement=Improvement.DECREASE)
+    # Rescaling can move a point exactly onto a limit by rounding; away from the limits, the same rule.
+    if onset is None or abs(onset.value - onset.upper_limit) > 1e-6 * max(1.0, abs(onset.upper_limit)):
+        assert (moved.rule if moved else None) is (onset.rule if onset else None)

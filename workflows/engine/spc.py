@@ -310,3 +310,56 @@ def xmr_chart(
         target=target,
         baseline_points=resting,
     )
+
+
+# A trend's signal needs a year of months behind the points it judges: fewer, and the limits say
+# more about the few points than about the process.
+SHIFT_BASELINE_MIN = 12
+
+
+@dataclass(frozen=True)
+class ShiftOnset:
+    """The last point began special cause variation of a concerning nature."""
+
+    rule: Rule  # BEYOND_LIMITS or SHIFT
+    mean: float
+    upper_limit: float
+    lower_limit: float
+    value: float
+
+
+def concerning_onset(*, values: Sequence[float], improvement: Improvement) -> ShiftOnset | None:
+    """Whether the last point starts a concerning special cause, judged as a board would see it
+    arrive: limits fixed on the points before the last RUN_POINTS (so a shift in progress does not
+    widen its own limits), then the two rules that carry a meaning alone (a point beyond a limit, a
+    run of seven on the worse side). The trend and two-of-three rules are left to the chart: with
+    several trends a month for every trust they would add false alarms and little speed. An onset,
+    not a state: a point beyond the limit after one that was beyond it, or the eighth point of a
+    run, is the same episode and opens nothing new. None when the worse side is not defined
+    (neutral) or the history is too short."""
+    if improvement is Improvement.NEUTRAL:
+        return None
+    data = np.asarray(values, dtype=np.float64)
+    resting = data.size - RUN_POINTS
+    if data.ndim != 1 or resting < SHIFT_BASELINE_MIN:
+        return None
+    mean, amr = xmr_limits(values=data[:resting])
+    rules = xmr_rules_as_they_arrive(values=data, mean=mean, average_moving_range=amr)
+    worse = 1 if improvement is Improvement.DECREASE else -1
+    beyond = rules.beyond_limits[0] & (rules.side[0] == worse)
+    runs = _run_lengths(rules.side == worse)[0]
+    centre, spread = float(mean[0]), float(amr[0])
+    found = None
+    if runs[-1] == RUN_POINTS:
+        found = Rule.SHIFT
+    elif beyond[-1] and not beyond[-2] and runs[-1] < RUN_POINTS:
+        found = Rule.BEYOND_LIMITS
+    if found is None:
+        return None
+    return ShiftOnset(
+        rule=found,
+        mean=centre,
+        upper_limit=centre + LIMIT_FACTOR * spread,
+        lower_limit=centre - LIMIT_FACTOR * spread,
+        value=float(data[-1]),
+    )
