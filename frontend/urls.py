@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import oversight_views, sign_in_views, views
+from frontend import disclosure_views, oversight_views, sign_in_views, views
 
 app_name = "frontend"
 urlpatterns = [
@@ -13,6 +13,9 @@ urlpatterns = [
     path("follow-up/concern/escalate/", views.follow_up_escalate_page, name="follow_up_escalate"),
     path("follow-up/concern/withdraw/", views.follow_up_withdraw_page, name="follow_up_withdraw"),
     path("follow-up/concern/speak-up-again/", views.follow_up_speak_up_again_page, name="follow_up_speak_up_again"),
+    path("disclosure/verify/", disclosure_views.disclosure_verify_page, name="disclosure_verify"),
+    path("disclosure/certificate/", disclosure_views.disclosure_certificate_download, name="disclosure_certificate"),
+    path(".well-known/candour-disclosure-keys.json", disclosure_views.disclosure_keys, name="disclosure_keys"),
     path("figures/", oversight_views.public_figures_page, name="public_figures"),
     path("figures/<str:code>/", oversight_views.public_figures_organisation_page, name="public_figures_organisation"),
     path("sign-in/", sign_in_views.staff_sign_in_page, name="login"),

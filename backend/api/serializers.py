@@ -34,9 +34,21 @@ class CloseInput(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
+class DisclosureCertificateOutput(serializers.Serializer):
+    certificate = serializers.DictField(
+        help_text="The signed fields: version, kind, key_id, reference, organisation_code, organisation_name, "
+        "received_hour (UTC), words_rule, words_sha256 (of what_happened)."
+    )
+    signature = serializers.CharField(help_text="Base64 Ed25519 signature over the fields' canonical JSON.")
+
+
 class RaisedOutput(serializers.Serializer):
     reference = serializers.CharField()
     receipt = serializers.CharField(help_text="Shown once. Keep it: it is the only way to follow up.")
+    disclosure_certificate = DisclosureCertificateOutput(
+        help_text="Proof of disclosure: save it as a .json file; Candour keeps no copy. "
+        "Check it at /disclosure/verify/ against the public keys at /.well-known/candour-disclosure-keys.json."
+    )
 
 
 class MessageOutput(serializers.Serializer):

@@ -35,7 +35,10 @@ class ConcernRaiseApi(APIView):
         data = ConcernRaiseInput(data=request.data)
         data.is_valid(raise_exception=True)
         raised = services.concern_raise(draft=data.draft(), submission_key=data.validated_data["submission_key"])
-        body = s.RaisedOutput({"reference": raised.concern.reference, "receipt": raised.receipt}).data
+        certificate = {"certificate": raised.certificate.fields, "signature": raised.certificate.signature}
+        body = s.RaisedOutput(
+            {"reference": raised.concern.reference, "receipt": raised.receipt, "disclosure_certificate": certificate}
+        ).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.exceptions import ImproperlyConfigured
 
 SECRET_NAMES = (
@@ -23,6 +27,7 @@ SECRET_NAMES = (
     "CANDOUR_ENCRYPTION_KEYS",
     "CANDOUR_CONTACT_PEPPER",
     "CANDOUR_AUDIT_KEY",
+    "CANDOUR_SIGNING_KEYS",
 )
 
 
@@ -37,10 +42,22 @@ class Secrets:
     # Keys the audit chain's HMAC. It lives outside the database, so someone who can write the events
     # table cannot write a chain that verifies.
     audit_key: bytes
+    # Ed25519 keys that sign disclosure certificates, as "key_id:seed" (backend/concerns/disclosure.py):
+    # the first signs, all verify, so certificates signed before a rotation still check.
+    signing_keys: tuple[str, ...]
 
 
 def _fernet_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def signing_key_new() -> str:
+    """A new "key_id:seed" entry for CANDOUR_SIGNING_KEYS: the id is the date and a digest of the public
+    key, so two keys never share one; the seed is the raw private key, base64url."""
+    seed = os.urandom(32)  # an Ed25519 private key is any 32 random bytes
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_id = f"{datetime.now(UTC):%Y%m%d}-{hashlib.sha256(public).hexdigest()[:8]}"
+    return f"{key_id}:{base64.urlsafe_b64encode(seed).decode()}"
 
 
 def _generate() -> dict[str, str]:
@@ -50,6 +67,7 @@ def _generate() -> dict[str, str]:
         "CANDOUR_CONTACT_PEPPER": secrets.token_hex(32),
         "CANDOUR_ENCRYPTION_KEYS": _fernet_key(),
         "CANDOUR_AUDIT_KEY": secrets.token_hex(32),
+        "CANDOUR_SIGNING_KEYS": signing_key_new(),
     }
 
 
@@ -57,12 +75,16 @@ def _from_mapping(values: dict[str, str]) -> Secrets:
     keys = tuple(k.strip() for k in values["CANDOUR_ENCRYPTION_KEYS"].split(",") if k.strip())
     if not keys:
         raise ImproperlyConfigured("CANDOUR_ENCRYPTION_KEYS holds no key")
+    signing = tuple(k.strip() for k in values["CANDOUR_SIGNING_KEYS"].split(",") if k.strip())
+    if not signing:
+        raise ImproperlyConfigured("CANDOUR_SIGNING_KEYS holds no key")
     return Secrets(
         secret_key=values["DJANGO_SECRET_KEY"],
         receipt_pepper=values["CANDOUR_RECEIPT_PEPPER"].encode(),
         contact_pepper=values["CANDOUR_CONTACT_PEPPER"].encode(),
         encryption_keys=keys,
         audit_key=values["CANDOUR_AUDIT_KEY"].encode(),
+        signing_keys=signing,
     )
 
 

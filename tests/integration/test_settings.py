@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from backend.config.secrets import signing_key_new
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,6 +45,7 @@ def _secrets() -> dict[str, str]:
         "CANDOUR_CONTACT_PEPPER": os.urandom(32).hex(),
         "CANDOUR_AUDIT_KEY": os.urandom(32).hex(),
         "CANDOUR_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "CANDOUR_SIGNING_KEYS": signing_key_new(),
     }
 
 

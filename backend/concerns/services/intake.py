@@ -12,6 +12,7 @@ from django.db.models import Model
 from backend.concerns.audit import raised_event_build
 from backend.concerns.clocks import ALL_KINDS, clocks_build
 from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new, submission_digest
+from backend.concerns.disclosure import Certificate, certificate_sign, keyring
 from backend.concerns.models import Channel, Concern, IdentityMode, Receipt
 from backend.concerns.notices import Directory, raised_notices
 from backend.concerns.services.common import notice_hold, now_or
@@ -36,6 +37,8 @@ class DuplicateSubmission(Conflict):
 class RaisedConcern:
     concern: Concern
     receipt: str  # shown once to the raiser, never stored
+    # Proof of disclosure, signed over the words as received: shown once beside the receipt, never stored.
+    certificate: Certificate
 
 
 @dataclass(frozen=True)
@@ -162,4 +165,17 @@ def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetim
         logger.info("concern raised, anonymous")
     else:
         logger.info("concern raised id=%s", concern.pk)
-    return RaisedConcern(concern=concern, receipt=receipt)
+    return RaisedConcern(concern=concern, receipt=receipt, certificate=_certificate(concern, words=draft.what_happened))
+
+
+def _certificate(concern: Concern, *, words: str) -> Certificate:
+    """Signed from the words the raiser sent (as the input schema left them), not read back from the
+    row: the certificate is of what was received, made while Candour still holds it in clear."""
+    return certificate_sign(
+        keys=keyring(),
+        reference=concern.reference,
+        organisation_code=concern.unit.code,
+        organisation_name=concern.unit.name,
+        received_at=concern.received_at,
+        words=words,
+    )

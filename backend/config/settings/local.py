@@ -31,6 +31,7 @@ CANDOUR_RECEIPT_PEPPER = _secrets.receipt_pepper
 CANDOUR_CONTACT_PEPPER = _secrets.contact_pepper
 CANDOUR_AUDIT_KEY = _secrets.audit_key
 CANDOUR_ENCRYPTION_KEYS = _secrets.encryption_keys
+CANDOUR_SIGNING_KEYS = _secrets.signing_keys
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 

@@ -47,6 +47,7 @@ CANDOUR_RECEIPT_PEPPER = _secrets.receipt_pepper
 CANDOUR_CONTACT_PEPPER = _secrets.contact_pepper
 CANDOUR_AUDIT_KEY = _secrets.audit_key
 CANDOUR_ENCRYPTION_KEYS = _secrets.encryption_keys
+CANDOUR_SIGNING_KEYS = _secrets.signing_keys
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
