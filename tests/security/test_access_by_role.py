@@ -124,6 +124,11 @@ frontend:follow_up_message               ok     ok     ok     ok     ok     ok  
 frontend:follow_up_escalate              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_withdraw              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_speak_up_again        ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+# Proof of disclosure: anyone checks a certificate, downloads the one their receipt page shows (a
+# POST without a certificate Candour signed is a 400 in words), and reads the published keys.
+frontend:disclosure_verify               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:disclosure_certificate          ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:disclosure_keys                 ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:public_figures                  ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:public_figures_organisation     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:login                           ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
