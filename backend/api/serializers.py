@@ -26,6 +26,21 @@ class StaffMessageInput(serializers.Serializer):
     body = serializers.CharField(max_length=NARRATIVE_MAX)
 
 
+class StaffNoteInput(inputs.StaffNoteInput):
+    pass
+
+
+class StaffNoteOutput(serializers.Serializer):
+    seq = serializers.IntegerField(help_text="The link of the concern's audit chain this note is.")
+    author = serializers.CharField()
+    note = serializers.CharField(source="text")
+    created_at = serializers.DateTimeField()
+    audience = serializers.SerializerMethodField(help_text="Always `staff`: the raiser never sees a note.")
+
+    def get_audience(self, note: object) -> str:
+        return "staff"
+
+
 class FeedbackInput(serializers.Serializer):
     feedback = serializers.CharField(max_length=NARRATIVE_MAX)
 

@@ -252,6 +252,32 @@ class ConcernMessageApi(StaffMoveApi):
     status_code = status.HTTP_201_CREATED
 
 
+class ConcernNotesApi(StaffMoveApi):
+    """Staff-only notes on a concern, apart from messages to the raiser: GET lists them, POST writes
+    one (`{"note": ...}`). Only those handling the concern at its origin: a body further up the
+    route is refused (403, it sees the packet only), and nothing written here reaches the raiser by
+    any channel. Every note is an Event of the concern's audit chain."""
+
+    service = services.concern_note_add
+    input_class = s.StaffNoteInput
+    output_class = s.StaffNoteOutput
+    status_code = status.HTTP_201_CREATED
+
+    def arguments(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {"text": data["note"]}
+
+    @extend_schema(responses={200: s.StaffNoteOutput(many=True)})
+    def get(self, request: Request, reference: str) -> Response:
+        notes = selectors.concern_notes(user=request.user, reference=reference)
+        if notes is None:
+            raise Http404
+        return Response(s.StaffNoteOutput(notes, many=True).data)
+
+    @extend_schema(request=s.StaffNoteInput, responses={201: s.StaffNoteOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        return super().post(request, reference)
+
+
 @extend_schema(request=s.AssignInput, responses={200: s.ConcernSummaryOutput})
 class ConcernAssignApi(StaffMoveApi):
     """A guardian places the concern with a handler."""

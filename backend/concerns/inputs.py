@@ -73,3 +73,13 @@ class StaffTextInput(serializers.Serializer):
     """The one free-text field a staff move may carry: feedback, a message, or a reason to close."""
 
     text = serializers.CharField(max_length=NARRATIVE_MAX)
+
+
+class StaffNoteInput(serializers.Serializer):
+    """A staff-only note: a field of its own name, so its form and its errors never mix with a
+    message to the raiser's."""
+
+    note = serializers.CharField(
+        max_length=NARRATIVE_MAX,
+        help_text="For those handling the concern only: never sent to the raiser, never in the packet.",
+    )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from backend.concerns import scope
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message, Reason
 from backend.config.encryption import EncryptedTextField
+from backend.errors import Forbidden
 from backend.organisations.models import Membership, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
@@ -65,6 +66,8 @@ class CaseView:
     clocks: list[Clock]
     # The conversation with the raiser: empty in the packet.
     messages: list[Message]
+    # Staff-only notes, oldest first: empty in the packet (they stay at the concern's origin).
+    notes: list[StaffNote]
 
     @property
     def view(self) -> str:
@@ -88,21 +91,85 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     actor = scope.actor_for(user=user, concern=concern)  # type: ignore[arg-type]
     actions = [Action(name) for name in lifecycle.allowed(state=concern.state, actor=actor)] if actor else []
     clocks = list(Clock.objects.filter(concern=concern, status=ClockStatus.PENDING).order_by("due_at"))
+    packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
     if actor and concern.state not in lifecycle.TERMINAL:
         # Not moves of the lifecycle, but what the same people may do while it is open.
         actions.append(Action.MESSAGE)
+        if not packet:
+            actions.append(Action.NOTE)
         if actor is Actor.GUARDIAN:
             actions.append(Action.ASSIGN)
             paused = any(c.paused_at for c in clocks)
             actions.append(Action.RESUME if paused else Action.PAUSE)
     if actor is not Actor.GUARDIAN or concern.holder.escalates_to is None:
         actions = [a for a in actions if a != Action.ESCALATE]
-    packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
+    # The packet leaves staff notes out altogether, not only their words: upstream sees what was done.
+    hidden = (*PRIVATE_EVENTS, *ORIGIN_ONLY_EVENTS) if packet else PRIVATE_EVENTS
     history = list(
-        Event.objects.filter(concern=concern).exclude(kind__in=PRIVATE_EVENTS).annotate(reason=_reason).order_by("seq")
+        Event.objects.filter(concern=concern).exclude(kind__in=hidden).annotate(reason=_reason).order_by("seq")
     )
     messages = [] if packet else concern_messages(concern=concern)
-    return CaseView(concern=concern, actions=actions, packet=packet, history=history, clocks=clocks, messages=messages)
+    notes = [] if packet else _notes(concern=concern)
+    return CaseView(
+        concern=concern,
+        actions=actions,
+        packet=packet,
+        history=history,
+        clocks=clocks,
+        messages=messages,
+        notes=notes,
+    )
+
+
+# Kept at the concern's origin: never in the escalation packet.
+ORIGIN_ONLY_EVENTS = (EventKind.STAFF_NOTE.value,)
+
+
+@dataclass(frozen=True)
+class StaffNote:
+    """A staff-only note: the link of the concern's chain it is (``seq``), who wrote it, when, and its
+    words (kept encrypted in a Reason beside that link, like staff's words with a move)."""
+
+    seq: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+def _notes(*, concern: Concern) -> list[StaffNote]:
+    events = (
+        Event.objects.filter(concern=concern, kind=EventKind.STAFF_NOTE)
+        .select_related("actor")
+        .annotate(reason=_reason)
+        .order_by("seq")
+    )
+    return [
+        StaffNote(
+            seq=e.seq,
+            author=(e.actor.get_full_name() or e.actor.get_username()) if e.actor else "",
+            text=e.reason,  # annotated
+            created_at=e.created_at,
+        )
+        for e in events
+    ]
+
+
+def concern_notes(*, user: User | AnonymousUser, reference: str) -> list[StaffNote] | None:
+    """The staff-only notes on a concern, for those who see its whole case (its guardian and handler
+    at its origin); None for a concern the caller may not see. A body further up the route sees the
+    packet and no notes: Forbidden, since it knows the concern exists."""
+    concern = concern_for_handler(user=user, reference=reference)
+    if concern is None:
+        return None
+    if scope.outside_origin(user=user, concern=concern):  # type: ignore[arg-type]
+        raise Forbidden(NOTES_STAY_AT_ORIGIN)
+    return _notes(concern=concern)
+
+
+NOTES_STAY_AT_ORIGIN = (
+    "Staff notes stay with the organisation the concern is about: bodies further up the route see the "
+    "escalation packet only."
+)
 
 
 # Staff's words with each Event (``Event.reason``, "" for none), decrypted as the rows are read.

@@ -72,6 +72,8 @@ class EventKind(Labelled):
     CLOCKS_PAUSED = "clocks_paused", "Deadlines paused"
     CLOCKS_RESUMED = "clocks_resumed", "Deadlines resumed"
     CLOCK_BREACHED = "clock_breached", "A deadline passed"
+    # Those handling a concern write to each other: never to the raiser, never in the packet.
+    STAFF_NOTE = "staff_note", "Staff note written (the raiser never sees it)"
     # The retention schedule (the system, not a person) deleting what it says is old.
     IDENTITY_FORGOTTEN = "identity_forgotten", "Raiser's identity deleted (retention schedule)"
     CASE_FILE_FORGOTTEN = "case_file_forgotten", "Case file deleted (retention schedule)"
@@ -88,6 +90,7 @@ class Action(Labelled):
     ESCALATE = "escalate", "Escalate"
     REOPEN = "reopen", "Reopen"
     MESSAGE = "message", "Write to the raiser"
+    NOTE = "note", "Write a staff note"
     ASSIGN = "assign", "Place with a handler"
     PAUSE = "pause", "Pause the deadlines"
     RESUME = "resume", "Resume the deadlines"

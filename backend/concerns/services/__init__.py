@@ -12,6 +12,7 @@ clocks fall due, and writes the change, its Events and its clocks through one un
 (backend.config.db) in one transaction. Entry points reach every use case here.
 """
 
+from backend.concerns.selectors import StaffNote
 from backend.concerns.services.escalation import concern_escalate_by_guardian
 from backend.concerns.services.intake import (
     ConcernDraft,
@@ -38,6 +39,7 @@ from backend.concerns.services.staff import (
     concern_give_feedback,
     concern_identity_reveal,
     concern_message_to_raiser,
+    concern_note_add,
     concern_place_on_unit,
     concern_reopen,
     concern_start_review,
@@ -50,6 +52,7 @@ __all__ = [
     "DuplicateSubmission",
     "RaisedConcern",
     "RaiserIdentity",
+    "StaffNote",
     "SweepResult",
     "TooManyAttempts",
     "clocks_fire_due",
@@ -67,6 +70,7 @@ __all__ = [
     "concern_import",
     "concern_message_from_raiser",
     "concern_message_to_raiser",
+    "concern_note_add",
     "concern_place_on_unit",
     "concern_raise",
     "concern_reopen",

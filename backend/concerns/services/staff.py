@@ -23,6 +23,7 @@ from backend.concerns.clocks import (
 )
 from backend.concerns.models import Channel, Concern, Direction, IdentityMode, Message, MessageKind
 from backend.concerns.notices import notices_send
+from backend.concerns.selectors import NOTES_STAY_AT_ORIGIN, StaffNote
 from backend.concerns.services.common import (
     Act,
     actor_for,
@@ -198,6 +199,27 @@ def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: da
     act.done()
     _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=body)
     return message
+
+
+@transaction.atomic
+def concern_note_add(*, concern_id: int, user: User, text: str, now: datetime | None = None) -> StaffNote:
+    """A guardian or handler writes a note for those handling the concern with them. It is an Event
+    (never visible to the raiser) whose words are a Reason, encrypted like the narrative: nothing here
+    writes a Message or a Delivery, so no note can reach the raiser by any channel, and the packet
+    leaves notes out (selectors.concern_case). A note is not "recorded activity": writing to one's
+    colleagues does not answer the raiser, so it does not hold off the inactivity alert."""
+    now = now_or(now)
+    concern = locked(concern_id)
+    actor = actor_for(user=user, concern=concern)
+    if scope.outside_origin(user=user, concern=concern):
+        raise Forbidden(NOTES_STAY_AT_ORIGIN)
+    refuse_if_closed(concern=concern, name="note", actor=actor)
+    if not text.strip():
+        raise Invalid("a note needs some words")
+    act = Act(concern, actor, user.pk, now)
+    event = act.record(EventKind.STAFF_NOTE, reason=text)
+    act.done(fields=["audit_seq", "audit_head"])
+    return StaffNote(seq=event.seq, author=user.get_full_name() or user.get_username(), text=text, created_at=now)
 
 
 @dataclass(frozen=True)
