@@ -3,14 +3,34 @@ one place that turns a signal's series, or an organisation's trends, into the pi
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
+
 from backend.oversight import signals
-from backend.oversight.indicators import indicators_beside, indicators_trust
-from backend.oversight.models import Signal, SignalKind
+from backend.oversight.indicators import indicators_trust
+from backend.oversight.models import Signal, SignalKind, SignalState
+from backend.oversight.selectors import oversight_dashboard
 from backend.oversight.signals import SignalSeries
-from backend.oversight.trends import OrganisationTrends, Trend
-from frontend.charts import CusumChartData, CusumPoint, SpcChartData, SpcPoint, Variation
+from backend.oversight.timeline import (
+    Timeline,
+    dashboard_timelines,
+    last_complete_month,
+    organisation_timeline,
+    signal_words,
+)
+from backend.oversight.trends import OrganisationTrends, Trend, organisation_trends
+from frontend.charts import (
+    CusumChartData,
+    CusumPoint,
+    SpcChartData,
+    SpcPoint,
+    TimelineData,
+    TimelineLane,
+    TimelineMark,
+    Variation,
+)
 
 
 def special_of(variation: str) -> Any:
@@ -92,13 +112,73 @@ def signal_picture(*, signal: Signal) -> dict[str, Any]:
     if signal.kind == SignalKind.SHIFT:
         trend = signals.signal_trend(signal=signal)
         charts = {"spc_chart": trend_chart(trend=trend, where=signal.unit.name), "trend": trend}
-        first = trend.months[0] if trend.months else signal.week
+        months = max(len(trend.months), 1)
     else:
         series = signals.signal_series(signal=signal)
         charts = signal_charts(signal=signal, series=series)
-        first = series.weeks[0]
+        months = SIGNAL_TIMELINE_MONTHS
+    # The timeline spans the months the chart above it shows.
+    timeline = organisation_timeline(organisation=signal.unit, last_month=signal.week, months=months)
     return {
-        "indicators": indicators_beside(organisation=signal.unit, first=first, last=signal.week),
+        "indicators": timeline.indicators,
         "indicators_trust": indicators_trust(organisation=signal.unit),
+        "timeline": timeline_chart(timeline=timeline),
         **charts,
+    }
+
+
+# The months a signal's timeline draws: the year its weekly chart shows.
+SIGNAL_TIMELINE_MONTHS = 12
+
+
+def timeline_chart(*, timeline: Timeline) -> TimelineData:
+    """An organisation's timeline as the chart draws it: concerns raised first, then each indicator,
+    and every early warning as a numbered mark."""
+    where = timeline.organisation.name
+    lanes = [
+        TimelineLane(name="Concerns raised", unit_label="a month", values=tuple(float(v) for v in timeline.received))
+    ]
+    lanes += [
+        TimelineLane(
+            name=lane.label if lane.organisation_name == where else f"{lane.label} ({lane.organisation_name})",
+            unit_label="",
+            values=tuple(lane.values),
+        )
+        for lane in timeline.indicators
+    ]
+    return TimelineData(
+        title=f"Concerns, early warnings and other indicators, {where}",
+        months=tuple(timeline.months),
+        lanes=tuple(lanes),
+        marks=tuple(TimelineMark(month=timeline.signal_month(s), words=signal_words(s)) for s in timeline.signals),
+    )
+
+
+# The open early warnings a dashboard lists; the early warnings page has the rest.
+DASHBOARD_SIGNALS = 5
+
+
+def dashboard_picture(*, user: User | AnonymousUser, today: date) -> dict[str, Any]:
+    """Everything the oversight dashboard shows: the counts that need attention, the open early
+    warnings, and each watched trust's timeline (concerns, warnings and indicators on one axis)."""
+    drawn, more = dashboard_timelines(user=user, today=today)
+    open_signals = signals.signals_watched(user=user).exclude(state=SignalState.CLOSED)
+    return {
+        "dashboard": oversight_dashboard(user=user),
+        "open_signals": list(open_signals[:DASHBOARD_SIGNALS]),
+        "open_signal_count": open_signals.count(),
+        "timelines": [(t.organisation, timeline_chart(timeline=t)) for t in drawn],
+        "more_trusts": more,
+    }
+
+
+def trends_picture(*, user: User | AnonymousUser, code: str, today: date) -> dict[str, Any]:
+    """An organisation's trends page: its timeline (concerns, early warnings and other indicators to
+    the last complete month), then each trend's chart. NotFound unless the user watches it."""
+    trends = organisation_trends(user=user, code=code, today=today)
+    timeline = organisation_timeline(organisation=trends.organisation, last_month=last_complete_month(today))
+    return {
+        "organisation": trends.organisation,
+        "charts": trend_charts(trends=trends),
+        "timeline": timeline_chart(timeline=timeline),
     }

@@ -615,3 +615,162 @@ def cusum_chart_svg(data: CusumChartData) -> SafeString:
     return _svg(
         chart_id=chart_id, height=CUSUM_HEIGHT, title=data.title, description=cusum_description(data), body=body
     )
+
+
+# ---------------------------------------------------------------- the timeline
+
+# The timeline puts different measures on one time axis, a lane each with its own scale, so a board
+# reads the concern signals against the other indicators month by month (triangulation).
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineLane:
+    name: str  # "Concerns raised, Northshire Hospitals"
+    unit_label: str  # "a month"; "" when the name says it ("Staff who would feel secure (%)")
+    values: tuple[float | None, ...]  # one a month, oldest first; None: no figure that month
+
+    @property
+    def heading(self) -> str:
+        return f"{self.name} ({self.unit_label})" if self.unit_label else self.name
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineMark:
+    month: date
+    words: str  # "Early warning on Ward 7: more than usual (concerns received)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineData:
+    title: str
+    months: tuple[date, ...]  # the first day of each month, oldest first, none missing
+    lanes: tuple[TimelineLane, ...]
+    marks: tuple[TimelineMark, ...] = ()
+
+    def __post_init__(self) -> None:
+        if list(self.months) != sorted(set(self.months)):
+            raise ValueError("a timeline's months must be distinct and oldest first")
+        if any(len(lane.values) != len(self.months) for lane in self.lanes):
+            raise ValueError("every lane of a timeline has one value a month")
+        if any(mark.month not in self.months for mark in self.marks):
+            raise ValueError("a timeline's marks fall on its months")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimelineRow:
+    month: str
+    cells: tuple[tuple[str, str], ...]  # (the lane's heading, its figure in words), in lane order
+    marks: str  # the early warnings that month, numbered as on the chart
+
+
+NO_FIGURE = "no figure"
+
+
+def _mark_numbers(data: TimelineData) -> list[tuple[int, TimelineMark]]:
+    return list(enumerate(sorted(data.marks, key=lambda m: m.month), start=1))
+
+
+def timeline_description(data: TimelineData) -> str:
+    if not data.months:
+        return "No months to show yet."
+    parts = [f"Month by month from {week_words(data.months[0], 'month')} to {week_words(data.months[-1], 'month')}."]
+    for lane in data.lanes:
+        shown = [v for v in lane.values if v is not None]
+        if not shown:
+            parts.append(f"{lane.name}: no figures.")
+            continue
+        latest = next(v for v in reversed(lane.values) if v is not None)
+        parts.append(
+            f"{lane.heading}: from {number_words(min(shown))} to {number_words(max(shown))}, "
+            f"latest {number_words(latest)}."
+        )
+    numbered = _mark_numbers(data)
+    if numbered:
+        parts.append(
+            "Early warnings: " + "; ".join(f"{n}, {week_words(m.month, 'month')}: {m.words}" for n, m in numbered) + "."
+        )
+    else:
+        parts.append("No early warnings in these months.")
+    return " ".join(parts)
+
+
+def timeline_rows(data: TimelineData) -> tuple[TimelineRow, ...]:
+    numbered = _mark_numbers(data)
+    rows = []
+    for index, month in enumerate(data.months):
+        rows.append(
+            TimelineRow(
+                month=week_words(month, "month"),
+                cells=tuple(
+                    (
+                        lane.heading,
+                        NO_FIGURE if lane.values[index] is None else number_words(lane.values[index] or 0.0),
+                    )
+                    for lane in data.lanes
+                ),
+                marks="; ".join(f"{n}: {m.words}" for n, m in numbered if m.month == month),
+            )
+        )
+    return tuple(rows)
+
+
+LANE_HEIGHT = 118
+LANE_GAP = 26
+TIMELINE_TOP = 44
+
+
+def timeline_chart_svg(data: TimelineData) -> SafeString:
+    """Lanes stacked on one month axis, each with its own scale, and the early warnings as numbered
+    lines across every lane at the month they opened."""
+    chart_id = _chart_id(kind="timeline", data=data)
+    count = len(data.months)
+    height = TIMELINE_TOP + len(data.lanes) * (LANE_HEIGHT + LANE_GAP) + 40
+    body: list[str] = []
+    placement = _Frame(top=TIMELINE_TOP, bottom=height - 40, low=0.0, high=1.0, count=count)
+    for n, mark in _mark_numbers(data):
+        x = placement.x(data.months.index(mark.month))
+        body.append(
+            f'<line class="candour-chart__mark" x1="{_f(x)}" x2="{_f(x)}" y1="{TIMELINE_TOP - 12}" '
+            f'y2="{_f(height - 40)}" stroke="{CONCERNING_EDGE}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+        )
+        body.append(
+            f'<circle cx="{_f(x)}" cy="{TIMELINE_TOP - 24}" r="11" fill="{CONCERNING}" stroke="{CONCERNING_EDGE}" '
+            f'stroke-width="2"/>'
+        )
+        body.append(_text(x=x, y=TIMELINE_TOP - 19, words=str(n), size=13, anchor="middle", fill=TEXT))
+    for lane_index, lane in enumerate(data.lanes):
+        top = TIMELINE_TOP + lane_index * (LANE_HEIGHT + LANE_GAP) + 22
+        bottom = top + LANE_HEIGHT - 22
+        shown = [v for v in lane.values if v is not None]
+        body.append(_text(x=PLOT_LEFT - 48, y=top - 8, words=lane.heading, size=13))
+        frame, ticks = _frame(values=shown or [0.0], top=top, bottom=bottom, count=count)
+        kept = [ticks[0], ticks[-1]] if len(ticks) > 1 else ticks  # a lane is small: its ends say its scale
+        for tick in kept:
+            y = frame.y(tick)
+            body.append(
+                f'<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{_f(y)}" y2="{_f(y)}" stroke="{GRID}" stroke-width="1"/>'
+            )
+            body.append(_text(x=PLOT_LEFT - 8, y=y + 4, words=number_words(tick), anchor="end", size=12))
+        coordinates = [None if v is None else (frame.x(i), frame.y(v)) for i, v in enumerate(lane.values)]
+        body += _polylines(coordinates, colour=IMPROVING)
+        for xy in coordinates:
+            if xy is not None:
+                body.append(
+                    f'<circle class="candour-chart__dot" cx="{_f(xy[0])}" cy="{_f(xy[1])}" r="3" fill="{IMPROVING}"/>'
+                )
+        if not shown:
+            body.append(_text(x=PLOT_LEFT + 8, y=(top + bottom) / 2, words="No figures", size=13, fill=SECONDARY_TEXT))
+    axis_y = height - 40
+    body.append(
+        f'<line x1="{PLOT_LEFT}" x2="{PLOT_RIGHT}" y1="{_f(axis_y)}" y2="{_f(axis_y)}" stroke="{SECONDARY_TEXT}" '
+        f'stroke-width="1"/>'
+    )
+    every = max(1, math.ceil(count / 8))
+    last_year = None
+    for index in range(0, count, every):
+        month, x = data.months[index], placement.x(index)
+        body.append(_text(x=x, y=axis_y + 17, words=f"{month:%b}", anchor="middle", size=13))
+        if month.year != last_year:
+            body.append(_text(x=x, y=axis_y + 32, words=str(month.year), anchor="middle", size=13))
+            last_year = month.year
+    return _svg(chart_id=chart_id, height=height, title=data.title, description=timeline_description(data), body=body)

@@ -14,16 +14,14 @@ from django.views.decorators.http import require_GET
 from backend.config.access import access
 from backend.errors import NotFound
 from backend.oversight import selectors
-from backend.oversight.trends import organisation_trends
-from frontend.chart_data import trend_charts
+from frontend.chart_data import dashboard_picture, trends_picture
 
 
 @access("staff")
 @require_GET
 def oversight_dashboard_page(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "frontend/oversight_dashboard.html", {"dashboard": selectors.oversight_dashboard(user=request.user)}
-    )
+    context = dashboard_picture(user=request.user, today=timezone.localdate())
+    return render(request, "frontend/oversight_dashboard.html", context)
 
 
 @access("public")
@@ -52,8 +50,7 @@ def public_figures_organisation_page(request: HttpRequest, code: str) -> HttpRes
 def trends_page(request: HttpRequest, code: str) -> HttpResponse:
     """An organisation's trends beyond the count of concerns, month by month, for those who watch it."""
     try:
-        trends = organisation_trends(user=request.user, code=code, today=timezone.localdate())
+        context = trends_picture(user=request.user, code=code, today=timezone.localdate())
     except NotFound as missing:
         raise Http404 from missing
-    context = {"organisation": trends.organisation, "charts": trend_charts(trends=trends)}
     return render(request, "frontend/trends.html", context)

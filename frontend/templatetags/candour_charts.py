@@ -28,3 +28,13 @@ def cusum_chart_svg(data: charts.CusumChartData) -> SafeString:
 @register.simple_tag
 def cusum_chart_rows(data: charts.CusumChartData) -> tuple[charts.CusumRow, ...]:
     return charts.cusum_rows(data)
+
+
+@register.simple_tag
+def timeline_chart_svg(data: charts.TimelineData) -> SafeString:
+    return charts.timeline_chart_svg(data)
+
+
+@register.simple_tag
+def timeline_chart_rows(data: charts.TimelineData) -> tuple[charts.TimelineRow, ...]:
+    return charts.timeline_rows(data)

@@ -116,8 +116,10 @@ def test_a_signal_page_shows_the_indicators_of_the_unit_and_its_trust_over_the_c
     html = client.get(f"/oversight/signals/{signal_id}/").content.decode()
     assert "Other indicators for Northshire Hospitals NHS Foundation Trust" in html
     assert html.index("November 2025") < html.index("January 2026") < html.index("February 2026")
-    assert "Staff who would feel secure raising concerns (%)" in html and "58.3" in html
-    assert "Complaints received (Ward 7, Acute Medicine)" in html
+    # On the ward's time line: its own indicators by name, its trust's named with the trust.
+    trust = "Northshire Hospitals NHS Foundation Trust"
+    assert f"Staff who would feel secure raising concerns (%) ({trust})" in html and "58.3" in html
+    assert f"Complaints received ({trust})" in html and "Complaints received</th>" in html
     assert "June 2024" not in html, "outside the chart's year"
     assert maternity.name not in html and ">77<" not in html, "a sibling ward's figures are not the unit's"
     assert "staff_survey_secure_raising" not in html  # words, never the stored code
@@ -125,6 +127,7 @@ def test_a_signal_page_shows_the_indicators_of_the_unit_and_its_trust_over_the_c
     Indicator.objects.all().delete()
     html = client.get(f"/oversight/signals/{signal_id}/").content.decode()
     assert "No other indicators imported." in html
+    assert "Concerns raised (a month)" in html, "the timeline still draws the concerns and the warnings"
 
 
 def test_the_admin_lists_indicators_and_opens_one_to_correct(demo: None) -> None:

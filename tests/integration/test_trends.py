@@ -55,9 +55,10 @@ def test_the_trends_page_for_a_watcher_and_nothing_for_anyone_else(demo: None) -
     assert page.status_code == 200
     html = page.content.decode()
     assert "Acknowledgements late, Northshire Hospitals NHS Foundation Trust" in html
-    # Late acknowledgements, and the two monthly reports (none: still a month of data); the two
-    # shares nobody has answered for yet say so instead.
-    assert html.count('<div class="candour-chart">') == 3
+    # The timeline; late acknowledgements, and the two monthly reports (none: still a month of
+    # data); the two shares nobody has answered for yet say so instead.
+    assert html.count('<div class="candour-chart">') == 4
+    assert "Concerns, early warnings and other indicators, Northshire Hospitals NHS Foundation Trust" in html
     assert html.count("Not enough months to chart yet.") == 2
     assert "Month</th>" in html and "w_ack_late" not in html
     assert staff_client("guardian-community").get("/oversight/trends/RNX/").status_code == 404

@@ -176,3 +176,58 @@ def test_an_empty_series_still_renders() -> None:
     assert "no weeks to show yet" in charts.spc_chart_svg(data)
     parse(charts.spc_chart_svg(data))
     assert week(0) == date(2025, 9, 1)
+
+
+def _timeline(**changes: object) -> charts.TimelineData:
+    months = tuple(date(2026, m, 1) for m in range(1, 7))
+    data = charts.TimelineData(
+        title="Concerns, early warnings and other indicators, Northshire",
+        months=months,
+        lanes=(
+            charts.TimelineLane(name="Concerns raised", unit_label="a month", values=(4.0, 6.0, 5.0, 12.0, 11.0, 3.0)),
+            charts.TimelineLane(
+                name="Staff who would feel secure (%)", unit_label="", values=(None, 61.0, None, None, 55.5, None)
+            ),
+        ),
+        marks=(
+            charts.TimelineMark(month=date(2026, 5, 1), words="Ward 7: more than usual"),
+            charts.TimelineMark(month=date(2026, 4, 1), words="Ward 9: gone quiet"),
+        ),
+    )
+    return dataclasses.replace(data, **changes)  # type: ignore[arg-type]
+
+
+def test_a_timeline_draws_every_lane_on_one_month_axis_and_numbers_its_warnings_by_month() -> None:
+    data = _timeline()
+    root = parse(charts.timeline_chart_svg(data))
+    assert len(dots(root)) == 6 + 2  # a dot a month with a figure; none where there is no figure
+    marks = [e for e in root.iter(f"{SVG}line") if e.get("class") == "candour-chart__mark"]
+    assert len(marks) == 2
+    # The same month sits at the same x in every lane: April's mark passes through April's dot.
+    april_dot_x = {c.get("cx") for c in dots(root)}
+    assert all(m.get("x1") in april_dot_x for m in marks)
+    assert float(marks[0].get("x1", "0")) < float(marks[1].get("x1", "0")), "numbered in month order"
+    rows = charts.timeline_rows(data)
+    assert [r.month for r in rows][:2] == ["January 2026", "February 2026"]
+    assert rows[1].cells == (("Concerns raised (a month)", "6"), ("Staff who would feel secure (%)", "61"))
+    assert rows[0].cells[1][1] == "no figure"
+    assert rows[3].marks == "1: Ward 9: gone quiet" and rows[4].marks == "2: Ward 7: more than usual"
+    description = charts.timeline_description(data)
+    assert "from January 2026 to June 2026" in description
+    assert "Concerns raised (a month): from 3 to 12, latest 3." in description
+    assert "1, April 2026: Ward 9: gone quiet; 2, May 2026: Ward 7: more than usual." in description
+
+
+def test_a_timeline_refuses_lanes_and_marks_off_its_months_and_escapes_its_words() -> None:
+    with pytest.raises(ValueError, match="one value a month"):
+        _timeline(lanes=(charts.TimelineLane(name="x", unit_label="", values=(1.0,)),))
+    with pytest.raises(ValueError, match="marks fall on its months"):
+        _timeline(marks=(charts.TimelineMark(month=date(2025, 1, 1), words="old"),))
+    with pytest.raises(ValueError, match="distinct and oldest first"):
+        _timeline(months=tuple(reversed(_timeline().months)))
+    hostile = _timeline(title=HOSTILE, marks=(charts.TimelineMark(month=date(2026, 2, 1), words=HOSTILE),))
+    svg = charts.timeline_chart_svg(hostile)
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    parse(svg)
+    html = render_to_string("frontend/includes/timeline_chart.html", {"chart": hostile})
+    assert "<script>" not in html and "1: &lt;script&gt;" in html

@@ -1,0 +1,122 @@
+"""The governors' dashboard in headless Chromium: a governor signs in through the pages and finds the
+open early warnings and the trust's time line (concerns, warnings and other indicators on one axis),
+drawn as SVG with JavaScript off, no style or script refused by the Content-Security-Policy, and no
+axe violations on a wide screen or a phone."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from playwright.sync_api import Browser, ConsoleMessage, Page
+
+from backend.organisations.demo import DEMO_PASSWORD
+from backend.organisations.models import Organisation
+from backend.oversight.indicators import indicators_import
+from backend.oversight.models import WeeklyCount
+from backend.oversight.signals import SignalFound, signals_open
+from tests.support.sign_in import backup_code_for
+
+AXE_JS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "vendor" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run();
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" ")),
+  }));
+}"""
+
+
+def _history() -> None:
+    """Two years of concerns on Ward 7, an early warning last month, and a staff survey figure."""
+    ward = Organisation.objects.get(code="RNX07")
+    monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+    WeeklyCount.objects.bulk_create(
+        WeeklyCount(unit=ward, measure="w_received", week=monday - timedelta(weeks=back), value=2 + back % 3)
+        for back in range(1, 104)
+    )
+    last_month = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+    first_monday = last_month + timedelta(days=(7 - last_month.weekday()) % 7)
+    signals_open(
+        found=[
+            SignalFound(
+                unit_id=ward.pk,
+                measure="w_received",
+                theme="",
+                kind="rise",
+                week=first_monday,
+                baseline=2.9,
+                recent=6.5,
+                statistic=5.2,
+                threshold=4.8,
+            )
+        ],
+        now=timezone.now(),
+    )
+    survey = date(last_month.year - 1, 10, 1).strftime("%Y-%m")
+    indicators_import(
+        source=io.StringIO(
+            "organisation,indicator,label,month,value,source\n"
+            f"RNX,secure_raising,Staff who would feel secure raising concerns (%),{survey},58.3,Staff Survey\n"
+        )
+    )
+
+
+def _sign_in(page: Page, base: str) -> None:
+    page.goto(base + "/sign-in/")
+    page.fill("#id_username", "governor")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.locator("form[action*=sign-in] button").click()
+    page.fill("#code", backup_code_for(get_user_model().objects.get(username="governor")))
+    page.get_by_role("button", name="Continue").click()
+
+
+@pytest.mark.browser
+def test_the_dashboard_draws_its_charts_without_javascript_and_passes_axe(
+    browser: Browser, live_server: Any, demo: None, tmp_path: Path
+) -> None:
+    _history()
+    refused: list[str] = []
+
+    def keep(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Refused" in message.text:
+            refused.append(message.text)
+
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.on("console", keep)
+        _sign_in(page, live_server.url)
+        page.goto(live_server.url + "/oversight/")
+        assert page.get_by_role("heading", name="Early warnings").is_visible()
+        assert page.get_by_role("link", name="Ward 7, Acute Medicine: more than usual").is_visible()
+        timeline = page.locator("svg.candour-chart__svg")
+        assert timeline.count() == 1
+        box = timeline.first.bounding_box()
+        assert box is not None and box["width"] >= 640 and box["height"] > 300
+        # One dot a month of concerns (24) and the survey's one, and the warning's numbered line.
+        assert page.locator("svg.candour-chart__svg circle.candour-chart__dot").count() == 25
+        assert page.locator("svg.candour-chart__svg line.candour-chart__mark").count() == 1
+        page.screenshot(path=tmp_path / "dashboard-1280.png", full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert refused == []
+    finally:
+        context.close()
+
+    # axe is JavaScript, injected into a second context that lets it past the page's own policy.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    try:
+        page = context.new_page()
+        _sign_in(page, live_server.url)
+        page.goto(live_server.url + "/oversight/")
+        page.add_script_tag(content=AXE_JS.read_text())
+        assert page.evaluate(AXE_RUN) == []
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate(AXE_RUN) == []
+    finally:
+        context.close()
