@@ -37,6 +37,10 @@ OPEN_ROUTES = {
     "api/v1/public/figures/<str:code>/",
     "api/schema/",
     "api/docs/",
+    # Proof of disclosure: anyone checks a certificate or downloads one Candour signed; the public keys.
+    "disclosure/verify/",
+    "disclosure/certificate/",
+    ".well-known/candour-disclosure-keys.json",
     # Twilio's webhooks: open to the internet, guarded by Twilio's request signature instead.
     "twilio/sms/",
     "twilio/status/",
