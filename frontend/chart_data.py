@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from backend.oversight import signals
 from backend.oversight.indicators import indicators_trust
 from backend.oversight.models import Signal, SignalKind, SignalState
-from backend.oversight.selectors import oversight_dashboard
+from backend.oversight.selectors import oversight_dashboard, public_figures_for_organisation
 from backend.oversight.signals import SignalSeries
 from backend.oversight.timeline import (
     Timeline,
@@ -20,7 +20,7 @@ from backend.oversight.timeline import (
     organisation_timeline,
     signal_words,
 )
-from backend.oversight.trends import OrganisationTrends, Trend, organisation_trends
+from backend.oversight.trends import OrganisationTrends, PublicTrend, Trend, organisation_trends, public_trends
 from frontend.charts import (
     CusumChartData,
     CusumPoint,
@@ -182,3 +182,48 @@ def trends_picture(*, user: User | AnonymousUser, code: str, today: date) -> dic
         "charts": trend_charts(trends=trends),
         "timeline": timeline_chart(timeline=timeline),
     }
+
+
+def public_charts(*, trends: list[PublicTrend]) -> list[tuple[str, SpcChartData | None]]:
+    """The public page's charts: each quarter's published figure, a withheld or suppressed quarter
+    drawn as a gap with the words the table uses ("fewer than 5", "withheld")."""
+    out: list[tuple[str, SpcChartData | None]] = []
+    for trend in trends:
+        if trend.xmr is None:
+            out.append((trend.title, None))
+            continue
+        judged = iter(trend.xmr.points)
+        points = []
+        for quarter, figure, value in zip(trend.quarters, trend.figures, trend.values, strict=True):
+            if value is None:
+                points.append(SpcPoint(week=quarter, value=None, hidden=figure.display))
+            else:
+                point = next(judged)
+                points.append(SpcPoint(week=quarter, value=value, special=special_of(point.variation.value)))
+        xmr = trend.xmr
+        out.append(
+            (
+                trend.title,
+                SpcChartData(
+                    title=trend.title,
+                    unit_label=trend.unit_label,
+                    points=tuple(points),
+                    mean=xmr.mean,
+                    lower=max(0.0, xmr.lower_limit),
+                    upper=xmr.upper_limit if trend.improvement.value == "neutral" else min(100.0, xmr.upper_limit),
+                    improvement=trend.improvement.value,
+                    variation=Variation(xmr.variation.value),
+                    period="quarter",
+                ),
+            )
+        )
+    return out
+
+
+def public_organisation_picture(*, code: str) -> dict[str, Any] | None:
+    """An organisation's public page: its figures quarter by quarter and their charts, suppressed as
+    published. None when it has no figures."""
+    figures = public_figures_for_organisation(code=code)
+    if figures is None:
+        return None
+    return {"figures": figures, "charts": public_charts(trends=public_trends(figures=figures))}

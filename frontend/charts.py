@@ -33,7 +33,7 @@ from django.utils.safestring import SafeString, mark_safe
 Improvement = Literal["increase", "decrease", "neutral"]
 Special = Literal["high", "low"] | None
 Direction = Literal["rise", "fall"]
-Period = Literal["week", "month"]
+Period = Literal["week", "month", "quarter"]
 
 FEWER_THAN_5 = "fewer than 5"
 
@@ -63,8 +63,9 @@ class Assurance(StrEnum):
 @dataclass(frozen=True, kw_only=True)
 class SpcPoint:
     week: date  # the Monday the week begins
-    value: float | None  # None: suppressed, shown as "fewer than 5"
+    value: float | None  # None: suppressed, shown as ``hidden`` says
     special: Special = None  # the engine's special cause on this week, by side of the mean
+    hidden: str = FEWER_THAN_5  # the words for a value not shown ("withheld" for a share built on few)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +80,7 @@ class SpcChartData:
     variation: Variation
     assurance: Assurance | None = None  # only with a target
     target: float | None = None
-    # What each point is: a week (``week`` is its Monday) or a month (``week`` is its first day).
+    # What each point is: a week (``week`` is its Monday), a month or a quarter (its first day).
     period: Period = "week"
 
     def __post_init__(self) -> None:
@@ -165,7 +166,16 @@ def number_words(value: float) -> str:
 
 
 def week_words(week: date, period: Period = "week") -> str:
+    if period == "quarter":
+        return f"{week:%B} to {date(week.year, week.month + 2, 1):%B %Y}"
     return f"{week:%B %Y}" if period == "month" else f"{week.day} {week:%B %Y}"
+
+
+def _tick_words(week: date, period: Period) -> str:
+    """A point's short name under the axis (the year is written under it where it changes)."""
+    if period == "quarter":
+        return f"{week:%b}-{date(week.year, week.month + 2, 1):%b}"
+    return f"{week:%b}" if period == "month" else f"{week.day} {week:%b}"
 
 
 def periods_words(count: int, period: Period) -> str:
@@ -273,11 +283,14 @@ def spc_description(data: SpcChartData) -> str:
         parts.append(f"Special cause{earlier}: " + "; ".join(said) + ".")
     if data.assurance is not None:
         parts.append(f"Assurance: {ASSURANCE_WORDS[data.assurance]}.")
-    if suppressed:
+    hidden = sorted({p.hidden for p in data.points if p.value is None})
+    if hidden == [FEWER_THAN_5]:
         parts.append(
             f"{periods_words(suppressed, period)} {'has' if suppressed == 1 else 'have'} {FEWER_THAN_5} and "
             f"{'is' if suppressed == 1 else 'are'} not shown."
         )
+    elif hidden:
+        parts.append(f"{periods_words(suppressed, period)} not shown ({'; '.join(hidden)}).")
     return " ".join(parts)
 
 
@@ -319,7 +332,7 @@ def spc_rows(data: SpcChartData) -> tuple[SpcRow, ...]:
     return tuple(
         SpcRow(
             week=week_words(p.week, data.period),
-            value=FEWER_THAN_5 if p.value is None else number_words(p.value),
+            value=p.hidden if p.value is None else number_words(p.value),
             mean=number_words(data.mean),
             lower=number_words(data.lower),
             upper=number_words(data.upper),
@@ -409,7 +422,7 @@ def _text(*, x: float, y: float, words: str, size: int = 13, anchor: str = "star
     )
 
 
-def _axes(*, frame: _Frame, ticks: list[float], weeks: list[date]) -> list[str]:
+def _axes(*, frame: _Frame, ticks: list[float], weeks: list[date], period: Period = "week") -> list[str]:
     parts = []
     for tick in ticks:
         y = frame.y(tick)
@@ -431,7 +444,7 @@ def _axes(*, frame: _Frame, ticks: list[float], weeks: list[date]) -> list[str]:
                 f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(frame.bottom)}" y2="{_f(frame.bottom + 5)}" '
                 f'stroke="{SECONDARY_TEXT}" stroke-width="1"/>'
             )
-            parts.append(_text(x=x, y=frame.bottom + 19, words=f"{week.day} {week:%b}", anchor="middle", size=13))
+            parts.append(_text(x=x, y=frame.bottom + 19, words=_tick_words(week, period), anchor="middle", size=13))
             if week.year != last_year:
                 parts.append(_text(x=x, y=frame.bottom + 34, words=str(week.year), anchor="middle", size=13))
                 last_year = week.year
@@ -527,7 +540,7 @@ def spc_chart_svg(data: SpcChartData) -> SafeString:
         levels.append(data.target)
     shown = [p.value for p in data.points if p.value is not None]
     frame, ticks = _frame(values=levels + shown, top=ICON_ROW + 60, bottom=SPC_HEIGHT - 44, count=len(data.points))
-    body = _axes(frame=frame, ticks=ticks, weeks=[p.week for p in data.points])
+    body = _axes(frame=frame, ticks=ticks, weeks=[p.week for p in data.points], period=data.period)
 
     named = [
         (frame.y(data.upper), "Upper limit", data.upper, SECONDARY_TEXT, "6 4", 1.5),

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from backend.config.access import access
 from backend.errors import NotFound
 from backend.oversight import selectors
-from frontend.chart_data import dashboard_picture, trends_picture
+from frontend.chart_data import dashboard_picture, public_organisation_picture, trends_picture
 
 
 @access("staff")
@@ -39,10 +39,10 @@ def public_figures_page(request: HttpRequest) -> HttpResponse:
 @access("public")
 @require_GET
 def public_figures_organisation_page(request: HttpRequest, code: str) -> HttpResponse:
-    figures = selectors.public_figures_for_organisation(code=code)
-    if figures is None:
+    context = public_organisation_picture(code=code)
+    if context is None:
         raise Http404
-    return render(request, "frontend/public_figures_organisation.html", {"figures": figures})
+    return render(request, "frontend/public_figures_organisation.html", context)
 
 
 @access("staff")

@@ -18,6 +18,7 @@ from backend.concerns import scope
 from backend.errors import NotFound
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import Measure, WeeklyCount
+from backend.oversight.selectors import Figure, PublicOrganisation
 from workflows.engine import spc
 
 MONTHS = 24
@@ -182,3 +183,52 @@ def trend_shifts(*, today: date) -> list[TrendShift]:
                     TrendShift(organisation_id=trusts[path], measure=definition.numerator, month=judged, onset=onset)
                 )
     return shifts
+
+
+@dataclass(frozen=True)
+class PublicTrend:
+    """One published figure of an organisation quarter by quarter, as its public page charts it. The
+    values are the published ones, suppressed as published (a count from 1 to 4, a share built on
+    one): the chart, its limits and its special causes rest on those alone, so the chart can tell
+    nobody more than the table beside it."""
+
+    title: str
+    unit_label: str
+    improvement: spc.Improvement
+    quarters: list[date]  # complete quarters, oldest first
+    figures: list[Figure]
+    # Each figure to the precision it is published at (a whole number, a whole per cent); None: not shown.
+    values: list[float | None]
+    xmr: spc.XmRChart | None  # over the shown values; None: fewer than two shown
+
+
+PUBLIC_TRENDS = (
+    ("Concerns received", "concerns a quarter", "concerns_received", spc.Improvement.NEUTRAL),
+    ("Acknowledged in time", "% of acknowledgements due", "acknowledged_in_time", spc.Improvement.INCREASE),
+    ("Feedback in time", "% of feedback due", "feedback_in_time", spc.Improvement.INCREASE),
+    ("Closed without feedback", "% of concerns closed", "closed_without_feedback", spc.Improvement.DECREASE),
+)
+
+
+def public_trends(*, figures: PublicOrganisation) -> list[PublicTrend]:
+    """The public page's charts, from the quarters that have ended (a quarter so far would look like a
+    fall), built from the published figures and nothing else."""
+    ended = sorted((q for q in figures.quarters if q.complete), key=lambda q: q.quarter)
+    found = []
+    for title, unit_label, field, improvement in PUBLIC_TRENDS:
+        published: list[Figure] = [getattr(q, field) for q in ended]
+        values = [None if f.value is None else float(round(f.value)) for f in published]
+        shown = [v for v in values if v is not None]
+        xmr = spc.xmr_chart(values=shown, improvement=improvement) if len(shown) >= 2 else None
+        found.append(
+            PublicTrend(
+                title=f"{title}, {figures.name}",
+                unit_label=unit_label,
+                improvement=improvement,
+                quarters=[q.quarter for q in ended],
+                figures=published,
+                values=values,
+                xmr=xmr,
+            )
+        )
+    return found

@@ -1,7 +1,7 @@
-"""The governors' dashboard in headless Chromium: a governor signs in through the pages and finds the
-open early warnings and the trust's time line (concerns, warnings and other indicators on one axis),
-drawn as SVG with JavaScript off, no style or script refused by the Content-Security-Policy, and no
-axe violations on a wide screen or a phone."""
+"""The governors' dashboard, and an organisation's public page, in headless Chromium: a governor
+signs in through the pages and finds the open early warnings and the trust's time line (concerns,
+warnings and other indicators on one axis), drawn as SVG with JavaScript off, no style or script
+refused by the Content-Security-Policy, and no axe violations on a wide screen or a phone."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page
 from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Organisation
 from backend.oversight.indicators import indicators_import
-from backend.oversight.models import WeeklyCount
+from backend.oversight.models import OrganisationQuarterFigures, WeeklyCount
 from backend.oversight.signals import SignalFound, signals_open
 from tests.support.sign_in import backup_code_for
 
@@ -117,6 +117,36 @@ def test_the_dashboard_draws_its_charts_without_javascript_and_passes_axe(
         page.add_script_tag(content=AXE_JS.read_text())
         assert page.evaluate(AXE_RUN) == []
         page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate(AXE_RUN) == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_an_organisations_public_page_draws_its_charts_without_javascript_and_passes_axe(
+    browser: Browser, live_server: Any, demo: None
+) -> None:
+    trust = Organisation.objects.get(code="RNX")
+    quarter = date(2024, 10, 1)
+    for received in (21, 3, 25, 18, 30, 27, 22, 19):
+        OrganisationQuarterFigures.objects.create(
+            organisation=trust, quarter=quarter, received=received, closed=received, closed_without_feedback=5
+        )
+        quarter = date(quarter.year + quarter.month // 10, (quarter.month + 2) % 12 + 1, 1)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(live_server.url + "/figures/RNX/")
+        assert page.locator("svg.candour-chart__svg").count() == 2
+        # The quarter with 3 concerns is a gap: 7 dots of concerns received, not 8.
+        assert page.locator("svg.candour-chart__svg").first.locator("circle.candour-chart__dot").count() == 7
+    finally:
+        context.close()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.goto(live_server.url + "/figures/RNX/")
+        page.add_script_tag(content=AXE_JS.read_text())
         assert page.evaluate(AXE_RUN) == []
     finally:
         context.close()
