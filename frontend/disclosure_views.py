@@ -19,7 +19,9 @@ from backend.config.access import access
 @cache_control(public=True, max_age=300)
 def disclosure_keys(request: HttpRequest) -> JsonResponse:
     """Every key that ever signed a certificate, so old certificates can be checked without Candour."""
-    return JsonResponse({"algorithm": "Ed25519", "keys": disclosure.keyring().published()})
+    response = JsonResponse({"algorithm": "Ed25519", "keys": disclosure.keyring().published()})
+    response["Access-Control-Allow-Origin"] = "*"  # public keys: any site's own checker may fetch them
+    return response
 
 
 def _errors(form: DisclosureCheckInput) -> dict[str, list[str]]:

@@ -60,6 +60,30 @@ def signing_key_new() -> str:
     return f"{key_id}:{base64.urlsafe_b64encode(seed).decode()}"
 
 
+def _signing_keys(text: str) -> tuple[str, ...]:
+    """The entries, each checked now: a bad key must stop Candour starting, not fail a raise later.
+    The messages name the key id, never the seed."""
+    entries = tuple(k.strip() for k in text.split(",") if k.strip())
+    if not entries:
+        raise ImproperlyConfigured("CANDOUR_SIGNING_KEYS holds no key")
+    ids = [entry.partition(":")[0] for entry in entries]
+    if len(set(ids)) != len(ids):
+        raise ImproperlyConfigured("CANDOUR_SIGNING_KEYS lists a key id twice")
+    for entry in entries:
+        key_id, _, seed = entry.partition(":")
+        if not key_id or not all((ch.isascii() and ch.isalnum()) or ch in "_.-" for ch in key_id) or len(key_id) > 40:
+            raise ImproperlyConfigured("CANDOUR_SIGNING_KEYS: each entry is key_id:seed, the id letters, digits, . _ -")
+        try:
+            raw = base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"CANDOUR_SIGNING_KEYS: key {key_id} is not a base64url Ed25519 seed of 32 bytes"
+            )
+    return entries
+
+
 def _generate() -> dict[str, str]:
     return {
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -75,9 +99,7 @@ def _from_mapping(values: dict[str, str]) -> Secrets:
     keys = tuple(k.strip() for k in values["CANDOUR_ENCRYPTION_KEYS"].split(",") if k.strip())
     if not keys:
         raise ImproperlyConfigured("CANDOUR_ENCRYPTION_KEYS holds no key")
-    signing = tuple(k.strip() for k in values["CANDOUR_SIGNING_KEYS"].split(",") if k.strip())
-    if not signing:
-        raise ImproperlyConfigured("CANDOUR_SIGNING_KEYS holds no key")
+    signing = _signing_keys(values["CANDOUR_SIGNING_KEYS"])
     return Secrets(
         secret_key=values["DJANGO_SECRET_KEY"],
         receipt_pepper=values["CANDOUR_RECEIPT_PEPPER"].encode(),

@@ -63,6 +63,22 @@ def test_production_passes_check_deploy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        ("k1:c2VjcmV0LXNlZWQ", "key k1 is not a base64url Ed25519 seed of 32 bytes"),
+        (signing_key_new() + "," + signing_key_new().replace("-", "_", 1)[:8] + ":c2VjcmV0LXNlZWQ", "not a base64url"),
+        ("no id here", "each entry is key_id:seed"),
+    ],
+)
+def test_production_refuses_a_signing_key_that_is_not_one(tmp_path: Path, keys: str, said: str) -> None:
+    """A bad disclosure key stops Candour starting (not a raise, later), and the refusal never shows a seed."""
+    result = _manage("check", env=_production_env(tmp_path, **(_secrets() | {"CANDOUR_SIGNING_KEYS": keys})))
+    assert result.returncode != 0
+    assert said in result.stderr
+    assert "c2VjcmV0LXNlZWQ" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("servers", "said"),
     [
         ({"DATABASE_URL": ""}, "DATABASE_URL is unset"),
