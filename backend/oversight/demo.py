@@ -1,8 +1,9 @@
 """Two years of the demo care system's history, so a newcomer's first look has something real in it:
 concerns raised week by week on each demo ward and team, acknowledged, answered and closed as a
-guardian would, raisers saying whether they would speak up again, and two changes early warning is
-there to catch: Ward 7's concerns more than doubled five weeks ago, and District Nursing Team East
-has gone quiet. The figures are folded and the nightly early-warning pass is run, so the governor
+guardian would, raisers saying whether they would speak up again, and three changes early warning is
+there to catch: Ward 7's concerns more than doubled five weeks ago, District Nursing Team East has
+gone quiet, and last month most of those who had spoken up at Northshire Hospitals said they would
+not speak up again. The figures are folded and the nightly early-warning pass is run, so the governor
 sees its signals at once. Fictional, like every demo organisation and person.
 
 Raised through intake's own import (``concern_import``: nobody is told of history), moved through the
@@ -45,6 +46,8 @@ WARDS = (
 )
 WEEKS = 104
 SEED = 2026
+# The trust whose raisers, answering last month, mostly said they would not speak up again.
+UNHEARD_TRUST = "/RNX/"
 
 # Fictional and general: nothing here names anyone.
 WHAT_HAPPENED = (
@@ -138,5 +141,9 @@ def _one(*, unit: Organisation, at: datetime, guardian: User, now: datetime, rng
     services.concern_close(
         concern_id=concern.pk, user=guardian, reason="Feedback given; actions in place.", now=at + timedelta(days=35)
     )
-    answer = rng.choices(["yes", "no", "maybe"], weights=[7, 1, 2])[0]
-    services.concern_answer_speak_up_again(concern_id=concern.pk, answer=answer, now=at + timedelta(days=36))
+    answered = at + timedelta(days=36)
+    this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    unheard = unit.path.startswith(UNHEARD_TRUST) and last_month <= answered < this_month
+    answer = rng.choices(["yes", "no", "maybe"], weights=[1, 8, 1] if unheard else [7, 1, 2])[0]
+    services.concern_answer_speak_up_again(concern_id=concern.pk, answer=answer, now=answered)
