@@ -740,17 +740,22 @@ def timeline_chart_svg(data: TimelineData) -> SafeString:
     height = TIMELINE_TOP + len(data.lanes) * (LANE_HEIGHT + LANE_GAP) + 40
     body: list[str] = []
     placement = _Frame(top=TIMELINE_TOP, bottom=height - 40, low=0.0, high=1.0, count=count)
+    # One line a month with early warnings, its badge naming every warning of that month by number.
+    by_month: dict[date, list[int]] = {}
     for n, mark in _mark_numbers(data):
-        x = placement.x(data.months.index(mark.month))
+        by_month.setdefault(mark.month, []).append(n)
+    for month, numbers in by_month.items():
+        x = placement.x(data.months.index(month))
+        badge = ",".join(map(str, numbers)) if len(numbers) <= 2 else f"{numbers[0]}-{numbers[-1]}"
         body.append(
             f'<line class="candour-chart__mark" x1="{_f(x)}" x2="{_f(x)}" y1="{TIMELINE_TOP - 12}" '
             f'y2="{_f(height - 40)}" stroke="{CONCERNING_EDGE}" stroke-width="1.5" stroke-dasharray="4 3"/>'
         )
         body.append(
-            f'<circle cx="{_f(x)}" cy="{TIMELINE_TOP - 24}" r="11" fill="{CONCERNING}" stroke="{CONCERNING_EDGE}" '
-            f'stroke-width="2"/>'
+            f'<circle cx="{_f(x)}" cy="{TIMELINE_TOP - 24}" r="{11 if len(numbers) == 1 else 14}" '
+            f'fill="{CONCERNING}" stroke="{CONCERNING_EDGE}" stroke-width="2"/>'
         )
-        body.append(_text(x=x, y=TIMELINE_TOP - 19, words=str(n), size=13, anchor="middle", fill=TEXT))
+        body.append(_text(x=x, y=TIMELINE_TOP - 19, words=badge, size=12, anchor="middle", fill=TEXT))
     for lane_index, lane in enumerate(data.lanes):
         top = TIMELINE_TOP + lane_index * (LANE_HEIGHT + LANE_GAP) + 22
         bottom = top + LANE_HEIGHT - 22

@@ -25,6 +25,7 @@ from backend.concerns import services
 from backend.concerns.models import Concern
 from backend.organisations.models import Organisation
 from backend.oversight.figures import figures_rollup, week_of
+from backend.oversight.indicators import indicators_import
 from backend.oversight.signals import signals_detect
 from workflows.engine.vocabulary import Theme
 
@@ -101,7 +102,29 @@ def demo_history_seed(*, now: datetime | None = None, progress: Callable[[str], 
             progress(f"  {WEEKS - back + 1} of {WEEKS} weeks, {raised} concerns")
     figures_rollup(now=now)
     signals_detect(now=now)
+    indicators_import(source=_indicator_lines(now=now, rng=rng))
     return raised
+
+
+def _indicator_lines(*, now: datetime, rng: random.Random) -> list[str]:
+    """Other indicators to read beside the concerns, as a trust would import them: complaints each
+    month, and the staff survey's "I would feel secure raising concerns" each autumn, falling at
+    Northshire Hospitals as its raisers stop saying they would speak up again."""
+    lines = ["organisation,indicator,label,month,value,source\n"]
+    month = now.date().replace(day=1)
+    for _ in range(WEEKS // 4 + 1):
+        month = (month - timedelta(days=1)).replace(day=1)
+        for code, usual in (("RNX", 38), ("RCX", 14)):
+            complaints = usual + rng.randrange(-6, 7)
+            lines.append(f"{code},complaints,Complaints received,{month:%Y-%m},{complaints},Complaints register\n")
+        if month.month == 10:
+            secure = {"RNX": 61.0 if month.year < now.year else 52.5, "RCX": 66.0 if month.year < now.year else 67.5}
+            for code, share in secure.items():
+                lines.append(
+                    f"{code},staff_survey_secure_raising,Staff who would feel secure raising concerns (%),"
+                    f"{month:%Y-%m},{share},NHS Staff Survey {month.year}\n"
+                )
+    return lines
 
 
 def _one(*, unit: Organisation, at: datetime, guardian: User, now: datetime, rng: random.Random) -> None:

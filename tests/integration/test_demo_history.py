@@ -8,7 +8,7 @@ import pytest
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Concern
 from backend.oversight.demo import demo_history_seed
-from backend.oversight.models import Signal, WeeklyCount
+from backend.oversight.models import Indicator, Signal, WeeklyCount
 from tests.support.sign_in import api_client
 
 pytestmark = pytest.mark.django_db
@@ -25,5 +25,8 @@ def test_the_demo_history_shows_a_rise_a_ward_gone_quiet_and_a_trust_unheard(dem
     assert not any(code in ("RNXMAT", "RCXMHC", "RCX") for code, _, _ in opened), "steady ones signal nothing"
     listed = api_client("governor").get("/api/v1/signals/").json()["results"]
     assert {x["unit"] for x in listed} == {"RNX07", "RNX"}  # the governor of the hospital trust sees its own
+    # Other indicators to read beside them: complaints each month, the staff survey each autumn.
+    assert Indicator.objects.filter(name="complaints", organisation__code="RNX").count() >= 24
+    assert Indicator.objects.filter(name="staff_survey_secure_raising").count() >= 4
     assert [b for b in audit_verify() if isinstance(b, BrokenLink)] == []
     assert demo_history_seed() == 0  # once

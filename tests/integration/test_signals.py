@@ -98,7 +98,7 @@ def test_a_signal_page_draws_the_weekly_chart_and_the_detector_with_their_tables
     assert "Concerns received a week on Ward 7, Acute Medicine" in html
     assert "1: Ward 7, Acute Medicine: more than usual (concerns received)" in html
     assert html.count('aria-hidden="true">Month </span>') == 12, "the timeline's year, April 2025 to March 2026"
-    assert 'Month </span>April 2025' in html and 'Month </span>March 2026' in html
+    assert "Month </span>April 2025" in html and "Month </span>March 2026" in html
     assert "Rise detector for concerns received on Ward 7" in html
     assert "w_received" not in html  # words, never the stored value
     # Outside the unit's watchers: nothing, not even that it exists.

@@ -212,6 +212,12 @@ def test_a_timeline_draws_every_lane_on_one_month_axis_and_numbers_its_warnings_
     assert rows[1].cells == (("Concerns raised (a month)", "6"), ("Staff who would feel secure (%)", "61"))
     assert rows[0].cells[1][1] == "no figure"
     assert rows[3].marks == "1: Ward 9: gone quiet" and rows[4].marks == "2: Ward 7: more than usual"
+    # Two warnings in one month share its line, its badge naming both.
+    both = _timeline(marks=(*data.marks, charts.TimelineMark(month=date(2026, 5, 1), words="Ward 8: fewer than usual")))
+    both_root = parse(charts.timeline_chart_svg(both))
+    assert len([e for e in both_root.iter(f"{SVG}line") if e.get("class") == "candour-chart__mark"]) == 2
+    assert "2,3" in [t.text for t in both_root.iter(f"{SVG}text")]
+    assert charts.timeline_rows(both)[4].marks == "2: Ward 7: more than usual; 3: Ward 8: fewer than usual"
     description = charts.timeline_description(data)
     assert "from January 2026 to June 2026" in description
     assert "Concerns raised (a month): from 3 to 12, latest 3." in description
