@@ -219,7 +219,9 @@ def follow_up_speak_up_again_page(
 @access("staff")
 @require_GET
 def inbox_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/inbox.html", {"concerns": selectors.concern_inbox(user=request.user)[:200]})
+    due_soon_only = request.GET.get("due") == "soon"
+    concerns = selectors.concern_inbox(user=request.user, due_soon_only=due_soon_only)[:200]
+    return render(request, "frontend/inbox.html", {"concerns": concerns, "due_soon_only": due_soon_only})
 
 
 def _case_page(

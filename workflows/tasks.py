@@ -22,7 +22,7 @@ from backend.retention.services import retention_schedule, retention_sweep
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)
 def clocks_sweep() -> dict[str, int]:
     result = clocks_fire_due()
-    return {"fired": result.fired, "escalated": result.escalated, "alerts": result.alerts}
+    return {"fired": result.fired, "escalated": result.escalated, "alerts": result.alerts, "reminded": result.reminded}
 
 
 @shared_task(name="workflows.tasks.vault_purge_stale", acks_late=True, ignore_result=True)

@@ -101,6 +101,11 @@ class ConcernSummaryOutput(serializers.Serializer):
     urgent = serializers.BooleanField()
     detriment_reported = serializers.BooleanField()
     received_on = serializers.DateField()
+    due_soon = serializers.BooleanField(
+        default=False,
+        read_only=True,
+        help_text="In the inbox: a deadline's reminder time has passed, the deadline not.",
+    )
 
 
 class _CaseViewOutput(serializers.Serializer):

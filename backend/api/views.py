@@ -110,6 +110,7 @@ class ConcernFilter(django_filters.FilterSet):
     urgent = django_filters.BooleanFilter()
     theme = django_filters.ChoiceFilter(choices=THEME_CHOICES, method="filter_theme")
     unit = django_filters.CharFilter(field_name="unit__code")
+    due_soon = django_filters.BooleanFilter(method="filter_due_soon", label="Only concerns with a deadline due soon")
 
     class Meta:
         model = Concern
@@ -118,6 +119,10 @@ class ConcernFilter(django_filters.FilterSet):
     def filter_theme(self, queryset: Any, name: str, value: str) -> Any:
         return queryset.filter(themes__any_of=[value])
 
+    def filter_due_soon(self, queryset: Any, name: str, value: bool) -> Any:
+        due = selectors.concerns_due_soon(concerns=queryset)
+        return due if value else queryset.exclude(pk__in=due.values("pk"))
+
 
 class ConcernListApi(generics.ListAPIView):
     """Concerns held in the caller's subtree (guardians and handlers)."""
@@ -125,7 +130,7 @@ class ConcernListApi(generics.ListAPIView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.ConcernSummaryOutput
     filterset_class = ConcernFilter
-    selector = staticmethod(selectors.concern_inbox)
+    selector: Callable[..., Any] = staticmethod(selectors.concern_inbox)
 
     def get_queryset(self) -> Any:
         return self.selector(user=self.request.user)

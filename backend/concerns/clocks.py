@@ -31,13 +31,17 @@ def concern_facts(concern: Concern) -> Facts:
 
 
 def clock_build(*, concern: Concern, rule: ClockRule, start: datetime, now: datetime) -> Clock:
+    calendar = concern.holder.calendar
+    due = rule.due(start=start, calendar=calendar)
     return Clock(
         concern=concern,
         kind=rule.kind,
         holder=concern.holder,
         route_level=concern.route_level,
         started_at=now,
-        due_at=rule.due(start=start, calendar=concern.holder.calendar),
+        due_at=due,
+        # Never before the clock starts running, whatever its counting start (the feedback fallback).
+        remind_at=rule.remind_at(due=due, start=max(start, now), calendar=calendar),
         unit=rule.unit,
         on_breach=[a.value for a in rule.on_breach],
     )
@@ -87,9 +91,12 @@ def inactivity_touch(*, concern: Concern, now: datetime) -> None:
     rule = policy_rules(policy=concern.policy).rule_for(ClockKind.INACTIVITY, concern_facts(concern))
     if rule is None:
         return
+    calendar = concern.holder.calendar
+    due = rule.due(start=now, calendar=calendar)
+    # A new quiet period: its own reminder before its own deadline (the outbox key names the deadline).
     Clock.objects.filter(
         concern=concern, kind=ClockKind.INACTIVITY, status=ClockStatus.PENDING, paused_at__isnull=True
-    ).update(due_at=rule.due(start=now, calendar=concern.holder.calendar))
+    ).update(due_at=due, remind_at=rule.remind_at(due=due, start=now, calendar=calendar), reminded_at=None)
 
 
 def clocks_pause(*, concern: Concern, reason: str, now: datetime) -> int:
@@ -98,19 +105,24 @@ def clocks_pause(*, concern: Concern, reason: str, now: datetime) -> int:
     )
 
 
-def resumed_due(*, clock: Clock, calendar: WorkingCalendar, now: datetime) -> datetime:
-    """The deadline moved by exactly the time paused: working time for working-day clocks."""
+def resumed_due(*, clock: Clock, calendar: WorkingCalendar, now: datetime, at: datetime | None = None) -> datetime:
+    """The deadline (or ``at``, its reminder time) moved by exactly the time paused: working time for
+    working-day clocks."""
     assert clock.paused_at is not None
+    moment = clock.due_at if at is None else at
     if clock.unit == Unit.WORKING_DAYS:
-        return calendar.add_working_seconds(clock.due_at, calendar.working_seconds_between(clock.paused_at, now))
-    return clock.due_at + max(now - clock.paused_at, timedelta(0))
+        return calendar.add_working_seconds(moment, calendar.working_seconds_between(clock.paused_at, now))
+    return moment + max(now - clock.paused_at, timedelta(0))
 
 
 def clocks_resume(*, concern: Concern, now: datetime) -> int:
     paused = list(Clock.objects.filter(concern=concern, status=ClockStatus.PENDING, paused_at__isnull=False))
+    calendar = concern.holder.calendar
     for clock in paused:
-        clock.due_at = resumed_due(clock=clock, calendar=concern.holder.calendar, now=now)
+        if clock.remind_at is not None:
+            clock.remind_at = resumed_due(clock=clock, calendar=calendar, now=now, at=clock.remind_at)
+        clock.due_at = resumed_due(clock=clock, calendar=calendar, now=now)
         clock.paused_at = None
         clock.pause_reason = ""
-    Clock.objects.bulk_update(paused, ["due_at", "paused_at", "pause_reason"])
+    Clock.objects.bulk_update(paused, ["due_at", "remind_at", "paused_at", "pause_reason"])
     return len(paused)

@@ -284,6 +284,11 @@ class Clock(models.Model):
     pause_reason = EncryptedTextField(blank=True)
     fired_at = models.DateTimeField(null=True, blank=True)
     late = models.BooleanField(default=False, help_text="Fired after its sweep interval had passed")
+    # When those handling the concern are reminded that the deadline is near (the policy rule's lead
+    # before due_at; NULL for none), and when they were: set in the transaction that writes the
+    # reminder's outbox rows, so a reminder goes once. Moves with due_at (pauses, activity).
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -301,6 +306,17 @@ class Clock(models.Model):
                 fields=["due_at"],
                 name="clock_pending_due",
                 condition=models.Q(status=ClockStatus.PENDING, paused_at__isnull=True),
+            ),
+            # The reminder pass reads only running clocks not yet reminded, by reminder time.
+            models.Index(
+                fields=["remind_at"],
+                name="clock_pending_remind",
+                condition=models.Q(
+                    status=ClockStatus.PENDING,
+                    paused_at__isnull=True,
+                    reminded_at__isnull=True,
+                    remind_at__isnull=False,
+                ),
             ),
         ]
 

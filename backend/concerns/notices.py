@@ -211,6 +211,41 @@ def reminder_notices(
     )
 
 
+# The deadline each kind of clock keeps, in the words a reminder uses.
+DEADLINE_WORDS = {
+    "acknowledge": "acknowledge it",
+    "feedback": "give the raiser feedback",
+    "inactivity": "record some activity on it before governors are alerted",
+}
+
+
+def due_soon_notices(
+    *,
+    directory: Directory,
+    clock_id: int,
+    kind: str,
+    due_at: datetime,
+    concern: Concern,
+    assignee: User | None,
+    now: datetime,
+) -> list[DeliveryRequest]:
+    """Before a deadline: the guardians of the body holding the concern and its handler are told it
+    falls due soon. The reference, the day and a link only. Keyed by the clock and its deadline, so a
+    deadline is reminded once (an inactivity clock that activity moves gets a reminder per deadline);
+    a sweep that reminds many at once folds the outside notices into a digest past the first few."""
+    users = {u.pk: u for u in directory.guardians_of(concern.holder) + ([assignee] if assignee else [])}
+    local = due_at.astimezone(concern.holder.calendar.tz)
+    day = f"{local:%A} {local.day} {local:%B}"
+    return _requests(
+        fold=f"due-soon:{now:%Y%m%d%H}",
+        key=f"due-soon:{clock_id}:{due_at:%Y%m%d%H%M}",
+        users=users.values(),
+        subject=f"Candour: concern {concern.reference} due soon",
+        body=f"Concern {concern.reference} is due by {day}: {DEADLINE_WORDS.get(kind, 'act on it')}. "
+        f"Open it: {_link(f'/inbox/{concern.reference}/')}",
+    )
+
+
 def notices_send(requests: Sequence[DeliveryRequest], *, now: datetime | None = None) -> None:
     """Write them to the outbox in the caller's transaction (at ``now``, or the present); they go
     out after commit."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,13 +22,37 @@ from workflows.engine.policy import ClockKind
 from workflows.engine.vocabulary import Action, EventKind
 
 
-def concern_inbox(*, user: User | AnonymousUser) -> QuerySet[Concern]:
-    """Concerns the user handles: a guardian's subtree, a handler's assigned concerns; newest first."""
-    return (
+def _due_soon(now: datetime) -> Exists:
+    """A running clock whose reminder time has come and whose deadline has not: "due soon"."""
+    return Exists(
+        Clock.objects.filter(
+            concern=OuterRef("pk"),
+            status=ClockStatus.PENDING,
+            paused_at__isnull=True,
+            remind_at__lte=now,
+            due_at__gt=now,
+        )
+    )
+
+
+def concern_inbox(
+    *, user: User | AnonymousUser, due_soon_only: bool = False, now: datetime | None = None
+) -> QuerySet[Concern]:
+    """Concerns the user handles: a guardian's subtree, a handler's assigned concerns; newest first.
+    Each says whether it is ``due_soon`` (a deadline's reminder time has passed, the deadline not);
+    ``due_soon_only``: only those."""
+    concerns = (
         Concern.objects.filter(scope.handling_q(user=user))
+        .annotate(due_soon=_due_soon(now or timezone.now()))
         .select_related("unit", "holder")
         .order_by("-received_at", "-pk")
     )
+    return concerns.filter(due_soon=True) if due_soon_only else concerns
+
+
+def concerns_due_soon(*, concerns: QuerySet[Concern], now: datetime | None = None) -> QuerySet[Concern]:
+    """Only those of ``concerns`` due soon (the API's filter, on any list of concerns)."""
+    return concerns.filter(_due_soon(now or timezone.now()))
 
 
 def concern_oversight_list(*, user: User | AnonymousUser) -> QuerySet[Concern]:

@@ -54,11 +54,33 @@ class WorkingCalendar:
                 remaining -= 1
         return datetime.combine(day, wall, tzinfo=self.tz).astimezone(UTC)
 
+    def subtract_working_days(self, end: datetime, days: int) -> datetime:
+        """The same local time ``days`` working days earlier (a reminder's lead before a deadline):
+        the inverse of ``add_working_days`` for a deadline on a working day."""
+        if days < 0:
+            raise ValueError("days must not be negative")
+        local = end.astimezone(self.tz)
+        day, wall = local.date(), local.timetz().replace(tzinfo=None)
+        remaining = days
+        while remaining:
+            day -= timedelta(days=1)
+            if self.is_working_day(day):
+                remaining -= 1
+        return datetime.combine(day, wall, tzinfo=self.tz).astimezone(UTC)
+
     def add_calendar_days(self, start: datetime, days: int) -> datetime:
         if days < 0:
             raise ValueError("days must not be negative")
         local = start.astimezone(self.tz)
         target = datetime.combine(local.date() + timedelta(days=days), local.timetz().replace(tzinfo=None))
+        return target.replace(tzinfo=self.tz).astimezone(UTC)
+
+    def subtract_calendar_days(self, end: datetime, days: int) -> datetime:
+        """The same local time ``days`` days earlier (across a clock change too)."""
+        if days < 0:
+            raise ValueError("days must not be negative")
+        local = end.astimezone(self.tz)
+        target = datetime.combine(local.date() - timedelta(days=days), local.timetz().replace(tzinfo=None))
         return target.replace(tzinfo=self.tz).astimezone(UTC)
 
     # Pauses. A working-day clock paused for some working time resumes with its deadline moved by exactly

@@ -84,6 +84,16 @@ POLICY_SCHEMA: dict[str, Any] = {
                     # A feedback clock that starts before acknowledgement: this many calendar days after
                     # receipt (the directive's "from day 7 if never acknowledged").
                     "fallback_start_days": {"type": "integer", "minimum": 0, "maximum": 90},
+                    # Those handling the concern are reminded this long before the deadline, once.
+                    "remind_before": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["amount", "unit"],
+                        "properties": {
+                            "amount": {"type": "integer", "minimum": 1, "maximum": 366},
+                            "unit": {"enum": [Unit.WORKING_DAYS.value, Unit.CALENDAR_DAYS.value]},
+                        },
+                    },
                     "on_breach": {
                         "type": "array",
                         "minItems": 1,
@@ -137,6 +147,19 @@ def add_months(start: datetime, months: int, tz: Any) -> datetime:
 
 
 @dataclass(frozen=True)
+class Lead:
+    """How long before a deadline those handling the concern are reminded."""
+
+    amount: int
+    unit: Unit  # working or calendar days
+
+    def before(self, due: datetime, calendar: WorkingCalendar) -> datetime:
+        if self.unit is Unit.WORKING_DAYS:
+            return calendar.subtract_working_days(due, self.amount)
+        return calendar.subtract_calendar_days(due, self.amount)
+
+
+@dataclass(frozen=True)
 class ClockRule:
     kind: ClockKind
     amount: int
@@ -144,6 +167,7 @@ class ClockRule:
     on_breach: tuple[BreachAction, ...]
     when: Conditions = Conditions()
     fallback_start_days: int | None = None
+    remind_before: Lead | None = None
 
     def due(self, *, start: datetime, calendar: WorkingCalendar) -> datetime:
         if self.unit is Unit.WORKING_DAYS:
@@ -151,6 +175,16 @@ class ClockRule:
         if self.unit is Unit.CALENDAR_DAYS:
             return calendar.add_calendar_days(start, self.amount)
         return add_months(start, self.amount, calendar.tz)
+
+    def remind_at(self, *, due: datetime, start: datetime, calendar: WorkingCalendar) -> datetime | None:
+        """When to remind those handling the concern of the deadline ``due``: the rule's lead before
+        it, always strictly between the clock's start and its deadline. None when the rule asks no
+        reminder, or the clock is too short for its lead (a reminder at the start says nothing the
+        notice that started it did not)."""
+        if self.remind_before is None:
+            return None
+        at = self.remind_before.before(due, calendar)
+        return at if start < at < due else None
 
     def fallback_start(self, received_at: datetime) -> datetime | None:
         return None if self.fallback_start_days is None else received_at + timedelta(days=self.fallback_start_days)
@@ -174,6 +208,10 @@ def _conditions(raw: Mapping[str, Any]) -> Conditions:
     )
 
 
+def _lead(raw: Mapping[str, Any] | None) -> Lead | None:
+    return None if raw is None else Lead(amount=raw["amount"], unit=Unit(raw["unit"]))
+
+
 def policy_parse(document: Mapping[str, Any]) -> Policy:
     """Check a policy document against the schema and build it; PolicyError says what is wrong."""
     validator = jsonschema.Draft202012Validator(POLICY_SCHEMA)
@@ -190,6 +228,7 @@ def policy_parse(document: Mapping[str, Any]) -> Policy:
             on_breach=tuple(BreachAction(a) for a in raw["on_breach"]),
             when=_conditions(raw.get("when", {})),
             fallback_start_days=raw.get("fallback_start_days"),
+            remind_before=_lead(raw.get("remind_before")),
         )
         for raw in document["clocks"]
     )

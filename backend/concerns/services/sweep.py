@@ -28,7 +28,13 @@ from django.utils import timezone
 from backend.concerns.clocks import ALL_KINDS, clocks_build, concern_facts
 from backend.concerns.facts import Sidelined
 from backend.concerns.models import Clock, ClockStatus, Concern
-from backend.concerns.notices import Directory, escalation_notices, notices_send, reminder_notices
+from backend.concerns.notices import (
+    Directory,
+    due_soon_notices,
+    escalation_notices,
+    notices_send,
+    reminder_notices,
+)
 from backend.concerns.services.common import Act
 from backend.concerns.services.escalation import escalation_step
 from backend.config.db import IdsIn, UnitOfWork
@@ -85,6 +91,7 @@ class SweepResult:
     fired: int = 0
     escalated: int = 0
     alerts: int = 0
+    reminded: int = 0  # clocks whose "due soon" reminder went to the outbox
 
 
 @dataclass(frozen=True)
@@ -259,8 +266,67 @@ def _sweep_batch(*, now: datetime, batch_size: int) -> tuple[int, int, int, bool
         return len(batch.fired), len(batch.escalated), alerts, len(due) == batch_size and bool(batch.fired)
 
 
+class RemindClock(NamedTuple):
+    pk: int
+    concern_id: int
+    kind: str
+    route_level: int
+    due_at: datetime
+
+
+def _remind_batch(*, now: datetime, batch_size: int) -> tuple[int, bool]:
+    """One locked batch of reminders before a deadline: (reminded, more). A clock is taken while its
+    reminder time has come and its deadline has not (the fire pass runs first, and a clock already
+    due is the breach's business, never a reminder's), running, not paused and not yet reminded; it is
+    marked reminded in the transaction that writes its outbox rows, so it is reminded once, and two
+    sweeps at once take disjoint rows (SKIP LOCKED, clocks then concerns, as the fire pass)."""
+    with transaction.atomic():
+        due = [
+            RemindClock(*row)
+            for row in Clock.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=ClockStatus.PENDING,
+                paused_at__isnull=True,
+                reminded_at__isnull=True,
+                remind_at__lte=now,
+                due_at__gt=now,
+            )
+            .order_by("remind_at", "pk")
+            .values_list("pk", "concern_id", "kind", "route_level", "due_at")[:batch_size]
+        ]
+        if not due:
+            return 0, False
+        concerns = _concerns_lock({clock.concern_id for clock in due})
+        taken = [clock for clock in due if clock.concern_id in concerns]  # else someone holds it: next sweep
+        # Re-check at reminder time, as at fire time: an ended concern, or one moved on, needs none.
+        live = [
+            clock
+            for clock in taken
+            if concerns[clock.concern_id].state not in lifecycle.TERMINAL
+            and concerns[clock.concern_id].route_level == clock.route_level
+        ]
+        Clock.objects.filter(IdsIn(F("pk"), [clock.pk for clock in taken])).update(reminded_at=now)
+        directory = Directory.for_organisations({concerns[c.concern_id].holder for c in live})
+        assignees = User.objects.in_bulk({concerns[c.concern_id].assignee_id for c in live} - {None})
+        requests: list[DeliveryRequest] = []
+        for clock in live:
+            concern = concerns[clock.concern_id]
+            requests += due_soon_notices(
+                directory=directory,
+                clock_id=clock.pk,
+                kind=clock.kind,
+                due_at=clock.due_at,
+                concern=concern,
+                assignee=assignees.get(concern.assignee_id) if concern.assignee_id else None,
+                now=now,
+            )
+        notices_send(requests, now=now)
+        return len(live), len(due) == batch_size and bool(taken)
+
+
 def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH) -> SweepResult:
-    """Fire every clock that has fallen due by ``now``; each batch commits on its own."""
+    """Fire every clock that has fallen due by ``now``, then remind those handling concerns whose
+    deadlines fall due soon; each batch commits on its own."""
     now = now or timezone.now()
     result = SweepResult()
     more = True
@@ -269,6 +335,10 @@ def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATC
         result.fired += fired
         result.escalated += escalated
         result.alerts += alerts
-    if result.fired:
-        logger.info("clock sweep fired=%s escalated=%s", result.fired, result.escalated)
+    more = True
+    while more:
+        reminded, more = _remind_batch(now=now, batch_size=batch_size)
+        result.reminded += reminded
+    if result.fired or result.reminded:
+        logger.info("clock sweep fired=%s escalated=%s reminded=%s", result.fired, result.escalated, result.reminded)
     return result
