@@ -20,7 +20,14 @@ from backend.oversight.timeline import (
     organisation_timeline,
     signal_words,
 )
-from backend.oversight.trends import OrganisationTrends, PublicTrend, Trend, organisation_trends, public_trends
+from backend.oversight.trends import (
+    OrganisationTrends,
+    PublicTrend,
+    Trend,
+    amount_words,
+    organisation_trends,
+    public_trends,
+)
 from frontend.charts import (
     CusumChartData,
     CusumPoint,
@@ -111,7 +118,14 @@ def signal_picture(*, signal: Signal) -> dict[str, Any]:
     charts: dict[str, Any]
     if signal.kind == SignalKind.SHIFT:
         trend = signals.signal_trend(signal=signal)
-        charts = {"spc_chart": trend_chart(trend=trend, where=signal.unit.name), "trend": trend}
+        month = f"{signal.week:%B %Y}"
+        charts = {
+            "spc_chart": trend_chart(trend=trend, where=signal.unit.name),
+            "trend": trend,
+            "seen": f"{amount_words(trend.definition, signal.recent)} in {month}, against an average of "
+            f"{amount_words(trend.definition, signal.baseline)}; the upper process limit is "
+            f"{amount_words(trend.definition, signal.threshold)}",
+        }
         months = max(len(trend.months), 1)
     else:
         series = signals.signal_series(signal=signal)

@@ -53,6 +53,14 @@ TRENDS = (
 )
 
 
+def amount_words(definition: TrendDefinition, value: float) -> str:
+    """A trend's value as a sentence says it: "80% of those who answered", "3 reports a month"."""
+    shown = f"{round(value, 1):g}"
+    if definition.denominator is None:
+        return f"{shown} {definition.unit_label}"
+    return f"{shown}% {definition.unit_label.removeprefix('% ')}"  # a share's label reads "% of ..."
+
+
 @dataclass(frozen=True)
 class Trend:
     definition: TrendDefinition
