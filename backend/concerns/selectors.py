@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backend.concerns import scope
+from backend.concerns.crypto import submission_digest
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message, Reason
 from backend.config.encryption import EncryptedTextField
 from backend.errors import Forbidden
@@ -289,4 +290,16 @@ def raiser_may_escalate(*, concern: Concern, now: datetime) -> bool:
         )
         .exclude(status=ClockStatus.STOPPED)
         .exists()
+    )
+
+
+def concern_reference_for_submission(*, submission_key: str) -> str | None:
+    """The reference of the concern a web form's one-time key already raised, if any: a "Send" pressed
+    again after the answers were deleted is told it was received, not asked to start again."""
+    if not submission_key:
+        return None
+    return (
+        Concern.objects.filter(submission_digest=submission_digest(submission_key))
+        .values_list("reference", flat=True)
+        .first()
     )
