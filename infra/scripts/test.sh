@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 infra/scripts/system-deps.sh
 infra/scripts/python-deps.sh requirements-dev.txt
+infra/scripts/policy-deps.sh
 infra/scripts/frontend-deps.sh
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/candour-test.XXXXXX")"

@@ -111,6 +111,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL;",
     }
+# Behind PgBouncer in transaction pooling (infra/pgbouncer, README Deployment) a server connection is
+# Candour's for one transaction only: a named cursor held across transactions (queryset.iterator()
+# outside atomic) would land on another server connection, so such cursors are turned off.
+if env_bool("DATABASE_TRANSACTION_POOLING"):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
