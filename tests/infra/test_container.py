@@ -91,3 +91,23 @@ def test_compose_starts_in_order(compose: dict[str, Any]) -> None:
     mounted = [v for v in services["pgbouncer"]["volumes"] if "pgbouncer.ini" in v]
     assert mounted == ["../pgbouncer/pgbouncer.ini:/etc/pgbouncer/pgbouncer.ini:ro"]
     assert (INFRA / "compose" / mounted[0].split(":")[0]).resolve() == INFRA / "pgbouncer" / "pgbouncer.ini"
+
+
+def test_transaction_pooling_turns_server_side_cursors_off() -> None:
+    """PgBouncer in transaction pooling: the flag compose and the ConfigMap set reaches the settings."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from django.conf import settings; print(settings.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS'))"
+    env = os.environ | {"DJANGO_SETTINGS_MODULE": "backend.config.settings.test"}
+    for flag, expected in (("1", "True"), ("", "False")):
+        out = subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup(); {script}"],
+            env=env | {"DATABASE_TRANSACTION_POOLING": flag},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=INFRA.parent,
+        )
+        assert out.stdout.strip() == expected, out.stderr[-1000:]
