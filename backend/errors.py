@@ -28,6 +28,13 @@ class Conflict(ApplicationError):
     """The thing is not in a state that allows this (already done, closed, too early)."""
 
 
+class ConflictedHandler(Conflict):
+    """The person chosen to handle the concern must not: the raiser named them, they declared a
+    conflict of interest, or the guardian named them. A conflict with what is recorded on the
+    concern (409), not a refusal of the caller's role: the guardian may place it with someone else.
+    The attempt is recorded (and governors alerted) before this is raised."""
+
+
 class IllegalMove(Conflict, IllegalTransition):
     """The lifecycle's transition table refuses this move from this state for this actor."""
 

@@ -19,6 +19,7 @@ from backend.concerns import selectors, services
 from backend.concerns.crypto import submission_key_new
 from backend.concerns.inputs import (
     ConcernRaiseInput,
+    ConflictDeclareInput,
     RaiserMessageInput,
     SpeakUpAgainInput,
     StaffNoteInput,
@@ -26,7 +27,7 @@ from backend.concerns.inputs import (
 )
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, IdentityMode, SpeakUpAgain
 from backend.config.access import access
-from backend.errors import ApplicationError, Busy, Conflict, Forbidden, Invalid, NotFound
+from backend.errors import ApplicationError, Busy, Conflict, ConflictedHandler, Forbidden, Invalid, NotFound
 from backend.organisations.inputs import StaffProfileInput
 from backend.organisations.models import AlertChannel
 from backend.organisations.selectors import units_for_raising
@@ -238,6 +239,8 @@ def _case_page(
         "clocks": case.clocks,
         "messages_": case.messages,  # empty in the escalation packet
         "notes": case.notes,  # staff-only; empty in the escalation packet
+        "conflicts": case.conflicts,  # who must not handle it: its guardian's at its origin only
+        "conflict_of_interest": case.conflict_of_interest,
         "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
         "errors": errors or {},
     }
@@ -262,6 +265,21 @@ def _note(request: HttpRequest) -> str:
     return str(form.validated_data["note"])
 
 
+def _conflict(cid: int, user: User, request: HttpRequest) -> object:
+    """A conflict of interest declared from the case page: the caller's own, or one the guardian names."""
+    form = ConflictDeclareInput(data=request.POST)
+    form.is_valid(raise_exception=True)
+    fields = form.validated_data
+    person = None
+    if fields["person"]:
+        person = User.objects.filter(username=fields["person"]).first()
+        if person is None:
+            raise ValidationError({"person": ["Choose a member of staff."]})
+    return services.concern_conflict_declare(
+        concern_id=cid, user=user, person=person, resolves=fields["resolves"], reason=fields["reason"]
+    )
+
+
 def _handler(request: HttpRequest) -> User:
     handler = User.objects.filter(username=request.POST.get("handler", "")[:150]).first()
     if handler is None:
@@ -283,6 +301,7 @@ STAFF_ACTIONS: dict[Action, Callable[[int, User, HttpRequest], object]] = {
     ),
     Action.NOTE: lambda cid, user, req: services.concern_note_add(concern_id=cid, user=user, text=_note(req)),
     Action.ASSIGN: lambda cid, user, req: services.concern_assign(concern_id=cid, user=user, handler=_handler(req)),
+    Action.DECLARE_CONFLICT: _conflict,
     Action.ESCALATE: lambda cid, user, req: services.concern_escalate_by_guardian(
         concern_id=cid, user=user, reason=_text(req)
     ),
@@ -318,6 +337,9 @@ _REFUSAL_PAGES: dict[type[ApplicationError], tuple[str, int]] = {
 
 
 def _refusal_page(request: HttpRequest, refused: ApplicationError, *, reference: str) -> HttpResponse:
+    if isinstance(refused, ConflictedHandler):
+        # The case again, its words beside the handler's field: choose someone else.
+        return _case_page(request, reference, errors={"handler": [str(refused)]}, status=409)
     for kind, (template, status) in _REFUSAL_PAGES.items():
         if isinstance(refused, kind):
             return render(request, template, {"reference": reference}, status=status)

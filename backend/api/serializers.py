@@ -106,6 +106,15 @@ class ConcernSummaryOutput(serializers.Serializer):
         read_only=True,
         help_text="In the inbox: a deadline's reminder time has passed, the deadline not.",
     )
+    conflict_of_interest = serializers.SerializerMethodField(
+        help_text="Someone is recorded as not to handle this concern (named by the raiser, declared, or "
+        "named by the guardian). That one exists, never who named whom."
+    )
+
+    def get_conflict_of_interest(self, concern: Any) -> bool:
+        # The lists annotate it; a single concern (a move's answer) is asked once.
+        recorded = getattr(concern, "conflict_of_interest", None)
+        return bool(recorded) if recorded is not None else concern.conflicts.exists()
 
 
 class _CaseViewOutput(serializers.Serializer):
@@ -125,6 +134,9 @@ class _CaseViewOutput(serializers.Serializer):
     received_on = serializers.DateField(source="concern.received_on")
     what_happened = serializers.CharField(source="concern.what_happened")
     when_happened = serializers.CharField(source="concern.when_happened")
+    conflict_of_interest = serializers.BooleanField(
+        help_text="Someone is recorded as not to handle this concern; who, only its guardian sees."
+    )
 
 
 class ConcernDetailOutput(_CaseViewOutput):
@@ -192,6 +204,29 @@ class ConcernPacketOutput(_CaseViewOutput):
 
 class AssignInput(serializers.Serializer):
     handler = serializers.CharField(max_length=150, help_text="The handler's username")
+
+
+class ConflictDeclareInput(inputs.ConflictDeclareInput):
+    pass
+
+
+class ConflictDeclaredOutput(serializers.Serializer):
+    reference = serializers.CharField(source="concern.reference")
+    basis = serializers.CharField()
+    declared_on = DayField(source="created_at")
+
+
+class ConflictOutput(serializers.Serializer):
+    """One record of who must not handle the concern, for its guardian."""
+
+    basis = serializers.CharField(help_text="raiser_words, line_manager, ward_manager, declared or guardian.")
+    basis_label = serializers.CharField()
+    person = serializers.CharField(help_text="Empty for the raiser's naming until the guardian says who it is.")
+    username = serializers.CharField()
+    words = serializers.CharField(help_text="The raiser's own words naming who must not handle it.")
+    resolves = serializers.CharField(help_text="Which of the raiser's naming the guardian's answers, if any.")
+    reason = serializers.CharField(help_text="The declarant's reason, if they gave one.")
+    on = serializers.DateField()
 
 
 class IdentityOutput(serializers.Serializer):

@@ -297,6 +297,46 @@ class ConcernAssignApi(StaffMoveApi):
         return {"handler": handler}
 
 
+class ConcernConflictsApi(APIView):
+    """Conflicts of interest on a concern. POST: declare one, the caller's own (`{"reason": ...}`,
+    optional), open to those who handle the concern or could be placed with it (404 for anyone
+    else); or, as its guardian, name someone who must not handle it (`{"person": username,
+    "resolves": "line_manager"}`: who the raiser's naming is). GET: who must not handle it and
+    why, for its guardian at its origin (403 for a handler or a body further up the route).
+    Candour never places the concern with anyone recorded here (assign answers 409)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: s.ConflictOutput(many=True)})
+    def get(self, request: Request, reference: str) -> Response:
+        conflicts = selectors.concern_conflicts(user=request.user, reference=reference)
+        if conflicts is None:
+            raise Http404
+        return Response(s.ConflictOutput(conflicts, many=True).data)
+
+    @extend_schema(request=s.ConflictDeclareInput, responses={201: s.ConflictDeclaredOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        concern = selectors.concern_for_declaring(user=request.user, reference=reference)
+        if concern is None:
+            raise Http404
+        checked = s.ConflictDeclareInput(data=request.data)
+        checked.is_valid(raise_exception=True)
+        data = checked.validated_data
+        person = None
+        if data["person"]:
+            person = get_user_model().objects.filter(username=data["person"]).first()
+            if person is None:
+                raise ValidationError({"person": ["No such member of staff."]})
+        conflict = services.concern_conflict_declare(
+            concern_id=concern.pk,
+            user=request.user,  # type: ignore[arg-type]
+            person=person,
+            resolves=data["resolves"],
+            reason=data["reason"],
+        )
+        return Response(s.ConflictDeclaredOutput(conflict).data, status=status.HTTP_201_CREATED)
+
+
 @extend_schema(request=None, responses={200: s.IdentityOutput})
 class ConcernIdentityApi(StaffMoveApi):
     """Who raised a named or confidential concern. Guardian only for confidential; every look audited."""

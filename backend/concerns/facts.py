@@ -20,10 +20,14 @@ class Sidelined:
 
     ``directory``: the staff already looked up for the same write (a sweep batch), so the notices to
     governors need no second look-up. ``not_before``: when those notices may go out (None: at once;
-    an anonymous raiser's report waits past its hour)."""
+    an anonymous raiser's report waits past its hour). ``subject``: an opaque key for what within the
+    concern the sidelining is about, when a rule alerts once per thing rather than once per concern
+    (a conflicted placement: once per person tried); never a name, never anything a governor could
+    read a person from."""
 
     concern: Concern
     rule: Rule
     at: datetime
     directory: Directory | None = None
     not_before: datetime | None = None
+    subject: str = ""

@@ -6,13 +6,27 @@ from typing import Any
 
 from rest_framework import serializers
 
-from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode, MessageKind, SpeakUpAgain
+from backend.concerns.models import (
+    RAISER_KIND_CHOICES,
+    RAISER_NAMING,
+    THEME_CHOICES,
+    ConflictBasis,
+    IdentityMode,
+    MessageKind,
+    SpeakUpAgain,
+)
 from backend.concerns.services.intake import ConcernDraft
 from backend.organisations.models import Organisation, OrganisationKind
 
 NARRATIVE_MAX = 20_000
 SHORT_MAX = 2_000
 NAME_MAX = 200
+
+# The roles a raiser may tick as "must not handle my concern", in their words.
+NOT_TO_HANDLE_ROLES = [
+    (ConflictBasis.LINE_MANAGER.value, "My line manager"),
+    (ConflictBasis.WARD_MANAGER.value, "The manager of the ward or team"),
+]
 
 
 class ConcernRaiseInput(serializers.Serializer):
@@ -34,6 +48,19 @@ class ConcernRaiseInput(serializers.Serializer):
     desired_outcome = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
     raiser_name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
     raiser_contact = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
+    not_to_handle = serializers.CharField(
+        max_length=SHORT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Anyone who must not handle this concern, in the raiser's words. Only the guardian reads it; "
+        "Candour never places the concern with them.",
+    )
+    not_to_handle_roles = serializers.MultipleChoiceField(
+        choices=NOT_TO_HANDLE_ROLES,
+        required=False,
+        help_text="Roles that must not handle this concern (the guardian says who holds them).",
+    )
     submission_key = serializers.CharField(
         max_length=200,
         required=False,
@@ -48,6 +75,7 @@ class ConcernRaiseInput(serializers.Serializer):
                 {"raiser_name": "Give your name, or choose to raise the concern anonymously."}
             )
         attrs["themes"] = sorted(attrs["themes"])
+        attrs["not_to_handle_roles"] = sorted(attrs.get("not_to_handle_roles") or ())
         return attrs
 
     def draft(self) -> ConcernDraft:
@@ -82,4 +110,31 @@ class StaffNoteInput(serializers.Serializer):
     note = serializers.CharField(
         max_length=NARRATIVE_MAX,
         help_text="For those handling the concern only: never sent to the raiser, never in the packet.",
+    )
+
+
+class ConflictDeclareInput(serializers.Serializer):
+    """A conflict of interest on a concern: the caller's own (no ``person``), or, for its guardian,
+    someone they name (``resolves``: which of the raiser's naming that person is, if any)."""
+
+    person = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Username of the member of staff who must not handle it (guardian only); empty: yourself.",
+    )
+    resolves = serializers.ChoiceField(
+        choices=[(basis.value, basis.label) for basis in RAISER_NAMING],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Which of the raiser's naming this person is (guardian only), if any.",
+    )
+    reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why, if you wish: kept encrypted, for the guardian only.",
     )

@@ -350,3 +350,56 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.seq} of concern {self.concern_id}"
+
+
+class ConflictBasis(models.TextChoices):
+    """Why someone must not handle a concern: the raiser named them (in words or by role), they said
+    so themselves, or the guardian named them (resolving the raiser's naming to a person)."""
+
+    RAISER_WORDS = "raiser_words", "Named by the raiser in their own words"
+    LINE_MANAGER = "line_manager", "The raiser's line manager"
+    WARD_MANAGER = "ward_manager", "The manager of the ward or team"
+    DECLARED = "declared", "Declared by the member of staff"
+    GUARDIAN = "guardian", "Named by the guardian"
+
+
+# What the raiser may name: the roles they may tick, and their words (as the guardian resolves them).
+RAISER_ROLES = (ConflictBasis.LINE_MANAGER, ConflictBasis.WARD_MANAGER)
+RAISER_NAMING = (ConflictBasis.RAISER_WORDS, *RAISER_ROLES)
+
+
+class ConflictOfInterest(models.Model):
+    """Someone who must not handle this concern. Candour never places the concern with a ``person``
+    here, and a try opens a sidelining alert. The raiser's naming (their words, or a role such as
+    their line manager) has no person until the guardian resolves it: the guardian's naming is then
+    a row of its own (``resolves`` says which naming it answers), so what the raiser said stays as
+    they said it. Only the concern's guardian sees these rows; governors learn that one exists."""
+
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="conflicts")
+    basis = models.CharField(max_length=20, choices=ConflictBasis.choices)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The raiser's own words naming who must not handle it: identifying, so encrypted like the
+    # narrative, shown to the guardian alone, never in the packet, a notice or a log.
+    words = EncryptedTextField(blank=True)
+    # For the guardian's naming: which of the raiser's (a RAISER_NAMING value), or "" for their own.
+    resolves = models.CharField(max_length=20, blank=True)
+    # The link of the concern's audit chain that recorded a member of staff's declaration (its reason,
+    # if any, is the Reason of the same seq); NULL for the raiser's, recorded with the raise.
+    seq = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # The same declaration twice is one: a retried form records nothing new.
+            models.UniqueConstraint(
+                fields=["concern", "person", "basis", "resolves"],
+                condition=models.Q(person__isnull=False),
+                name="conflict_once_per_person",
+            ),
+        ]
+        verbose_name_plural = "conflicts of interest"
+
+    def __str__(self) -> str:
+        return f"{self.basis} conflict on concern {self.concern_id}"

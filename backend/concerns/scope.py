@@ -85,6 +85,12 @@ def may_be_assigned(*, user: User, concern: Concern) -> bool:
     return any(concern.holder.path.startswith(m.organisation.path) for m in _memberships(user, {Role.HANDLER}))
 
 
+def may_declare_conflict(*, user: User, concern: Concern) -> bool:
+    """Who may declare their own conflict of interest on a concern: those who handle it, and those
+    it could be placed with (a handler where it is held), who may not otherwise see it."""
+    return actor_for(user=user, concern=concern) is not None or may_be_assigned(user=user, concern=concern)
+
+
 def concerns_visible_q_subquery(*, user: User | AnonymousUser) -> QuerySet[Concern]:
     """Ids of every concern the user may know of, as handler or overseer, for use in a subquery."""
     return Concern.objects.filter(handling_q(user=user) | oversight_q(user=user)).values("pk")

@@ -13,7 +13,16 @@ from django.utils import timezone
 
 from backend.concerns import scope
 from backend.concerns.crypto import submission_digest
-from backend.concerns.models import Clock, ClockStatus, Concern, Event, Message, Reason
+from backend.concerns.models import (
+    Clock,
+    ClockStatus,
+    Concern,
+    ConflictBasis,
+    ConflictOfInterest,
+    Event,
+    Message,
+    Reason,
+)
 from backend.config.encryption import EncryptedTextField
 from backend.errors import Forbidden
 from backend.organisations.models import Membership, Role
@@ -36,6 +45,10 @@ def _due_soon(now: datetime) -> Exists:
     )
 
 
+# Whether anyone is recorded as not to handle the concern (the raiser's naming, or staff's).
+_conflict_recorded = Exists(ConflictOfInterest.objects.filter(concern=OuterRef("pk")))
+
+
 def concern_inbox(
     *, user: User | AnonymousUser, due_soon_only: bool = False, now: datetime | None = None
 ) -> QuerySet[Concern]:
@@ -44,7 +57,7 @@ def concern_inbox(
     ``due_soon_only``: only those."""
     concerns = (
         Concern.objects.filter(scope.handling_q(user=user))
-        .annotate(due_soon=_due_soon(now or timezone.now()))
+        .annotate(due_soon=_due_soon(now or timezone.now()), conflict_of_interest=_conflict_recorded)
         .select_related("unit", "holder")
         .order_by("-received_at", "-pk")
     )
@@ -57,9 +70,11 @@ def concerns_due_soon(*, concerns: QuerySet[Concern], now: datetime | None = Non
 
 
 def concern_oversight_list(*, user: User | AnonymousUser) -> QuerySet[Concern]:
-    """Concerns a governor, commissioner or regulator may know exist. Callers show no narrative."""
+    """Concerns a governor, commissioner or regulator may know exist. Callers show no narrative.
+    Each says whether a conflict of interest is recorded on it: that one exists, never who named whom."""
     return (
         Concern.objects.filter(scope.oversight_q(user=user))
+        .annotate(conflict_of_interest=_conflict_recorded)
         .select_related("unit", "holder")
         .order_by("-received_at", "-pk")
     )
@@ -93,6 +108,10 @@ class CaseView:
     messages: list[Message]
     # Staff-only notes, oldest first: empty in the packet (they stay at the concern's origin).
     notes: list[StaffNote]
+    # Who must not handle it and why: for its guardian at its origin only (empty for anyone else).
+    conflicts: list[ConflictView]
+    # Whether any conflict of interest is recorded: what everyone else who sees the case learns.
+    conflict_of_interest: bool
 
     @property
     def view(self) -> str:
@@ -122,6 +141,7 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         actions.append(Action.MESSAGE)
         if not packet:
             actions.append(Action.NOTE)
+        actions.append(Action.DECLARE_CONFLICT)
         if actor is Actor.GUARDIAN:
             actions.append(Action.ASSIGN)
             paused = any(c.paused_at for c in clocks)
@@ -130,6 +150,10 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         actions = [a for a in actions if a != Action.ESCALATE]
     # The packet leaves staff notes out altogether, not only their words: upstream sees what was done.
     hidden = (*PRIVATE_EVENTS, *ORIGIN_ONLY_EVENTS) if packet else PRIVATE_EVENTS
+    guardian_here = actor is Actor.GUARDIAN and not packet
+    if not guardian_here:
+        # Who declared or was named, and who was tried, is the origin's guardian's alone.
+        hidden = (*hidden, *GUARDIAN_ONLY_EVENTS)
     history = list(
         Event.objects.filter(concern=concern).exclude(kind__in=hidden).annotate(reason=_reason).order_by("seq")
     )
@@ -143,6 +167,8 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         clocks=clocks,
         messages=messages,
         notes=notes,
+        conflicts=_conflicts(concern=concern) if guardian_here else [],
+        conflict_of_interest=ConflictOfInterest.objects.filter(concern=concern).exists(),
     )
 
 
@@ -189,6 +215,81 @@ def concern_notes(*, user: User | AnonymousUser, reference: str) -> list[StaffNo
     if scope.outside_origin(user=user, concern=concern):  # type: ignore[arg-type]
         raise Forbidden(NOTES_STAY_AT_ORIGIN)
     return _notes(concern=concern)
+
+
+# Conflicts of interest (who declared, who was named, who was tried): for the guardian at the origin.
+GUARDIAN_ONLY_EVENTS = (EventKind.CONFLICT_DECLARED.value, EventKind.ASSIGN_REFUSED.value)
+
+
+@dataclass(frozen=True)
+class ConflictView:
+    """One record of who must not handle a concern, as its guardian sees it: why (``basis``), who
+    (empty until the guardian resolves a raiser's naming), the raiser's own words (their naming in
+    words), which of the raiser's naming a guardian's answers, and the declarant's reason."""
+
+    basis: str
+    basis_label: str
+    person: str
+    username: str
+    words: str
+    resolves: str
+    resolves_label: str
+    reason: str
+    on: date
+
+
+def _conflicts(*, concern: Concern) -> list[ConflictView]:
+    rows = ConflictOfInterest.objects.filter(concern=concern).select_related("person").order_by("created_at", "pk")
+    reasons = dict(
+        Reason.objects.filter(concern=concern, seq__in=[r.seq for r in rows if r.seq is not None]).values_list(
+            "seq", "text"
+        )
+    )
+    return [
+        ConflictView(
+            basis=r.basis,
+            basis_label=r.get_basis_display(),
+            person=(r.person.get_full_name() or r.person.get_username()) if r.person else "",
+            username=r.person.get_username() if r.person else "",
+            words=r.words,
+            resolves=r.resolves,
+            resolves_label=ConflictBasis(r.resolves).label if r.resolves else "",
+            reason=reasons.get(r.seq, "") if r.seq is not None else "",
+            on=r.created_at.date(),
+        )
+        for r in rows
+    ]
+
+
+CONFLICTS_FOR_GUARDIAN = (
+    "Who must not handle this concern, and who said so, is for the guardian of the organisation it is about."
+)
+
+
+def concern_conflicts(*, user: User | AnonymousUser, reference: str) -> list[ConflictView] | None:
+    """The conflicts of interest on a concern, for its guardian at its origin; None for a concern the
+    caller may not see; Forbidden for anyone else who sees it (a handler, a body up the route)."""
+    concern = concern_for_handler(user=user, reference=reference)
+    if concern is None:
+        return None
+    if scope.actor_for(user=user, concern=concern) is not Actor.GUARDIAN or scope.outside_origin(  # type: ignore[arg-type]
+        user=user,  # type: ignore[arg-type]
+        concern=concern,
+    ):
+        raise Forbidden(CONFLICTS_FOR_GUARDIAN)
+    return _conflicts(concern=concern)
+
+
+def concern_for_declaring(*, user: User | AnonymousUser, reference: str) -> Concern | None:
+    """The concern a member of staff may declare their conflict of interest on (those who handle it,
+    or could be placed with it: scope.may_declare_conflict), by its reference; None for anyone else,
+    who learns nothing of it."""
+    if not user.is_authenticated:
+        return None
+    concern = Concern.objects.select_related("holder", "unit").filter(reference=reference).first()
+    if concern is None or not scope.may_declare_conflict(user=user, concern=concern):
+        return None
+    return concern
 
 
 NOTES_STAY_AT_ORIGIN = (

@@ -23,12 +23,17 @@ class Alert(models.Model):
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     # An overseer's own words: encrypted like the narrative (they may name staff or patients).
     resolution = EncryptedTextField(blank=True)
+    # For a rule that alerts once per thing within a concern (a conflicted placement: once per person
+    # tried), an opaque keyed digest of that thing; "" for the rest. Never shown, never a name.
+    subject = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [
-            # One open alert per concern and rule: detectors that fire twice change nothing.
+            # One open alert per concern, rule and subject: detectors that fire twice change nothing.
             models.UniqueConstraint(
-                fields=["concern", "rule"], condition=models.Q(resolved_at__isnull=True), name="alert_one_open"
+                fields=["concern", "rule", "subject"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="alert_one_open",
             ),
         ]
         indexes = [models.Index(fields=["organisation", "resolved_at"], name="alert_org_open")]

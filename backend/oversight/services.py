@@ -32,11 +32,13 @@ def alerts_open(
     now: datetime,
     directory: Directory | None = None,
     not_before: datetime | None = None,
+    subject: str = "",
 ) -> list[Alert]:
-    """Open one alert per concern and rule, never a repeat: an open one already there is left alone,
-    and a resolved one is not reopened unless the concern is urgent. Governors are told (counts and
-    links only) in the same transaction, not before ``not_before`` if given (then the notices are
-    written at ``now``). A constant number of queries however many items."""
+    """Open one alert per concern and rule (and ``subject``, for a rule that alerts once per thing
+    within a concern), never a repeat: an open one already there is left alone, and a resolved one
+    is not reopened unless the concern is urgent. Governors are told (counts and links only) in the
+    same transaction, not before ``not_before`` if given (then the notices are written at ``now``).
+    A constant number of queries however many items."""
     if not items:
         return []
     # One read for every pair: the concerns' alerts of these rules, sorted out here. A concern has a
@@ -44,7 +46,9 @@ def alerts_open(
     earlier = {
         (concern_id, rule, resolved_at is None)
         for concern_id, rule, resolved_at in Alert.objects.filter(
-            IdsIn(F("concern_id"), {concern.pk for concern, _ in items}), rule__in={str(rule) for _, rule in items}
+            IdsIn(F("concern_id"), {concern.pk for concern, _ in items}),
+            rule__in={str(rule) for _, rule in items},
+            subject=subject,
         ).values_list("concern_id", "rule", "resolved_at")
     }
     fresh: list[Alert] = []
@@ -56,7 +60,7 @@ def alerts_open(
         seen.add(key)
         if not may_alert_again(already_alerted=(*key, False) in earlier, urgent=concern.urgent):
             continue
-        fresh.append(Alert(concern=concern, rule=rule, organisation=concern.holder, opened_at=now))
+        fresh.append(Alert(concern=concern, rule=rule, organisation=concern.holder, opened_at=now, subject=subject))
     if not fresh:
         return []
     # ON CONFLICT DO NOTHING: a detector racing another sees the partial unique index win, not an error.
@@ -93,10 +97,12 @@ def alerts_for_sidelined(facts: Sequence[Sidelined]) -> int:
     opened in the teller's transaction; how many were opened."""
     directory = next((f.directory for f in facts if f.directory is not None), None)
     opened = 0
-    for not_before in dict.fromkeys(f.not_before for f in facts):  # one group in practice
-        group = [f for f in facts if f.not_before == not_before]
+    for not_before, subject in dict.fromkeys((f.not_before, f.subject) for f in facts):  # one group in practice
+        group = [f for f in facts if (f.not_before, f.subject) == (not_before, subject)]
         items = [(f.concern, f.rule) for f in group]
-        opened += len(alerts_open(items=items, now=group[0].at, directory=directory, not_before=not_before))
+        opened += len(
+            alerts_open(items=items, now=group[0].at, directory=directory, not_before=not_before, subject=subject)
+        )
     return opened
 
 

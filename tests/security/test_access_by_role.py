@@ -85,6 +85,10 @@ api:concern-notes@own                    login  ok     ok     404    ok     404 
 api:concern-notes@elsewhere              login  404    404    404    404    404    404    404    404    404
 api:concern-assign@own                   login  ok     403    404    403    404    404    404    404    404
 api:concern-assign@elsewhere             login  404    404    404    404    404    404    404    404    404
+# Conflicts of interest: GET is the guardian's alone at the origin (the handler knows the concern,
+# refused 403); POST declares the caller's own, open to those who handle it or could be placed with it.
+api:concern-conflicts@own                login  ok     403    404    ok     404    404    404    404    404
+api:concern-conflicts@elsewhere          login  404    404    404    404    404    404    404    404    404
 api:concern-identity@own                 login  ok     ok     404    ok     404    404    404    404    404
 api:concern-identity@elsewhere           login  404    404    404    404    404    404    404    404    404
 api:oversight-concerns                   login  ok     ok     ok     ok     ok     ok     ok     ok     ok
@@ -157,6 +161,8 @@ frontend:action[acknowledge]@own         login  ok     ok     404    ok     404 
 frontend:action[acknowledge]@elsewhere   login  404    404    404    404    404    404    404    404    404
 frontend:action[assign]@own              login  ok     403    404    403    404    404    404    404    404
 frontend:action[assign]@elsewhere        login  404    404    404    404    404    404    404    404    404
+frontend:action[declare_conflict]@own    login  ok     ok     404    ok     404    404    404    404    404
+frontend:action[declare_conflict]@elsewhere login  404    404    404    404    404    404    404    404    404
 frontend:action[close]@own               login  ok     403    404    ok     404    404    404    404    404
 frontend:action[close]@elsewhere         login  404    404    404    404    404    404    404    404    404
 frontend:action[escalate]@own            login  ok     403    404    ok     404    404    404    404    404

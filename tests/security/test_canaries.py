@@ -38,7 +38,7 @@ from django.db import connection
 from requests.adapters import HTTPAdapter
 
 from backend.concerns import services
-from backend.concerns.models import Concern, InboundSms
+from backend.concerns.models import Concern, ConflictOfInterest, InboundSms
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.processes import (
     BIN,
@@ -65,6 +65,9 @@ USER_AGENT = f"CanaryBrowser/7.3 (canary-ua-{_TAG})"
 WEB_NARRATIVE = f"CANARY-WEB-{_TAG} the night sister shouted at Mrs Example"
 SMS_NUMBER = "+447700900778"
 SMS_NARRATIVE = f"CANARY-SMS-{_TAG} falls on the night shift are not reported"
+# Who must not handle the concern, in the raiser's words: identifying, so encrypted at rest and
+# nowhere else (never the packet, a notice, a log, a task or Sentry).
+CONFLICT_WORDS = f"CANARY-CONFLICT-{_TAG} not Sister Canary, my line manager's sister"
 NUMBER_FORMS = (SMS_NUMBER, "7700900778", "7700 900778", "7700 900 778", "07700900778")
 TRUST_NUMBER = "+447700900101"  # the demo trust's SMS number (backend/organisations/demo.py)
 
@@ -133,6 +136,8 @@ def _raise_by_api(session: requests.Session, base: str) -> Raised:
             "identity_mode": "anonymous",
             "themes": ["other"],
             "what_happened": WEB_NARRATIVE + " (by the API)",
+            "not_to_handle": CONFLICT_WORDS,
+            "not_to_handle_roles": ["line_manager"],
         },
         timeout=10,
     )
@@ -330,6 +335,9 @@ def test_no_canary_of_a_web_or_sms_raiser_is_kept_anywhere(demo: None, tmp_path:
     database = _database()
     for reference in (by_page.reference, by_api.reference, by_sms.reference):
         assert reference in database
+    # The raiser's naming of who must not handle it is held (so the search below covers its row), as ciphertext.
+    named = ConflictOfInterest.objects.get(concern__reference=by_api.reference, basis="raiser_words")
+    assert named.words == CONFLICT_WORDS
     redis_now = _with_base64_decoded(_redis())
     assert "_kombu.binding" in redis_now  # the broker's own keys: the search reached the broker
     passed = _with_base64_decoded(outputs["monitor"])
@@ -352,6 +360,8 @@ def test_no_canary_of_a_web_or_sms_raiser_is_kept_anywhere(demo: None, tmp_path:
         f"canary-ua-{_TAG}",
         f"CANARY-WEB-{_TAG}",
         f"CANARY-SMS-{_TAG}",
+        f"CANARY-CONFLICT-{_TAG}",
+        "Sister Canary",
         "Mrs Example",
         by_page.receipt,
         by_page.receipt.replace("-", ""),

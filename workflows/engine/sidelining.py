@@ -18,6 +18,8 @@ class Rule(StrEnum):
     DETRIMENT = "detriment"  # the raiser reports being treated badly for speaking up
     NOTHING_DONE = "nothing_done"  # the raiser says nothing was done
     REPEAT = "repeat"  # a new concern on the same unit and theme while an earlier one is open
+    # someone tried to place the concern with a person who must not handle it (named or declared)
+    CONFLICTED_ASSIGNMENT = "conflicted_assignment"
 
 
 LABELS: dict[Rule, str] = {
@@ -29,6 +31,8 @@ LABELS: dict[Rule, str] = {
     Rule.DETRIMENT: "Raiser reports detriment",
     Rule.NOTHING_DONE: "Raiser says nothing was done",
     Rule.REPEAT: "Another concern on the same unit and theme is still open",
+    # Says that it happened, never who was named or by whom.
+    Rule.CONFLICTED_ASSIGNMENT: "Placement with someone who has a conflict of interest attempted",
 }
 
 # Which alert a breached clock raises when its policy says alert_governors.

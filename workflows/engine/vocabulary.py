@@ -74,6 +74,9 @@ class EventKind(Labelled):
     CLOCK_BREACHED = "clock_breached", "A deadline passed"
     # Those handling a concern write to each other: never to the raiser, never in the packet.
     STAFF_NOTE = "staff_note", "Staff note written (the raiser never sees it)"
+    # Conflicts of interest: who must not handle the concern, and a placement refused for one.
+    CONFLICT_DECLARED = "conflict_declared", "Conflict of interest declared"
+    ASSIGN_REFUSED = "assign_refused", "Placement refused: conflict of interest"
     # The retention schedule (the system, not a person) deleting what it says is old.
     IDENTITY_FORGOTTEN = "identity_forgotten", "Raiser's identity deleted (retention schedule)"
     CASE_FILE_FORGOTTEN = "case_file_forgotten", "Case file deleted (retention schedule)"
@@ -92,5 +95,6 @@ class Action(Labelled):
     MESSAGE = "message", "Write to the raiser"
     NOTE = "note", "Write a staff note"
     ASSIGN = "assign", "Place with a handler"
+    DECLARE_CONFLICT = "declare_conflict", "Declare a conflict of interest"
     PAUSE = "pause", "Pause the deadlines"
     RESUME = "resume", "Resume the deadlines"

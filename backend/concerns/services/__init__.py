@@ -3,6 +3,7 @@
 - intake: raising a concern (web, API, SMS), one statement.
 - raiser: what the raiser does with their receipt: write, withdraw, answer, escalate when overdue.
 - staff: the moves guardians and handlers make.
+- conflicts: who must not handle a concern (declared or named), and the refusal to place it with them.
 - escalation: one step up the route, shared by people and the sweep.
 - sweep: the clock sweep, firing every clock that has fallen due.
 - retention: what the retention schedule forgets of concerns long ended (backend.retention runs it).
@@ -13,6 +14,7 @@ clocks fall due, and writes the change, its Events and its clocks through one un
 """
 
 from backend.concerns.selectors import StaffNote
+from backend.concerns.services.conflicts import concern_conflict_declare
 from backend.concerns.services.escalation import concern_escalate_by_guardian
 from backend.concerns.services.intake import (
     ConcernDraft,
@@ -62,6 +64,7 @@ __all__ = [
     "concern_clocks_pause",
     "concern_clocks_resume",
     "concern_close",
+    "concern_conflict_declare",
     "concern_escalate_by_guardian",
     "concern_escalate_by_raiser",
     "concern_for_receipt",

@@ -149,9 +149,23 @@ class Act:
         self.concern.last_activity_at = self.now
         inactivity_touch(concern=self.concern, now=self.now)
 
-    def sidelined(self, rule: Rule, *, directory: Directory | None = None, not_before: datetime | None = None) -> None:
+    def sidelined(
+        self,
+        rule: Rule,
+        *,
+        directory: Directory | None = None,
+        not_before: datetime | None = None,
+        subject: str = "",
+    ) -> None:
         self.work.tell(
-            Sidelined(concern=self.concern, rule=rule, at=self.now, directory=directory, not_before=not_before)
+            Sidelined(
+                concern=self.concern,
+                rule=rule,
+                at=self.now,
+                directory=directory,
+                not_before=not_before,
+                subject=subject,
+            )
         )
 
     def done(self, *, fields: Sequence[str] | None = None) -> Concern:

@@ -13,7 +13,7 @@ from backend.concerns.audit import raised_event_build
 from backend.concerns.clocks import ALL_KINDS, clocks_build
 from backend.concerns.crypto import receipt_digest, receipt_new, receipt_normalise, reference_new, submission_digest
 from backend.concerns.disclosure import Certificate, certificate_sign, keyring
-from backend.concerns.models import Channel, Concern, IdentityMode, Receipt
+from backend.concerns.models import Channel, Concern, ConflictBasis, ConflictOfInterest, IdentityMode, Receipt
 from backend.concerns.notices import Directory, raised_notices
 from backend.concerns.services.common import notice_hold, now_or
 from backend.config.db import UnitOfWork, id_reserve
@@ -59,6 +59,27 @@ class ConcernDraft:
     raiser_contact: str = ""
     channel: str = Channel.WEB
     contact_token: str = field(default="", repr=False)
+    # Who must not handle it: the raiser's own words (for the guardian alone; identifying, so never
+    # in a repr, a log or the packet), and roles ticked (ConflictBasis.LINE_MANAGER, WARD_MANAGER).
+    not_to_handle: str = field(default="", repr=False)
+    not_to_handle_roles: Sequence[str] = ()
+
+
+def raiser_conflicts_build(draft: ConcernDraft, *, concern: Concern) -> list[ConflictOfInterest]:
+    """The raiser's naming of who must not handle their concern (its key given), one row per role
+    ticked and one for their words, each without a person until the guardian resolves it."""
+    at = concern.received_at
+    rows = [
+        ConflictOfInterest(concern=concern, basis=ConflictBasis(role), created_at=at)
+        for role in sorted(set(draft.not_to_handle_roles))
+    ]
+    if draft.not_to_handle.strip():
+        rows.append(
+            ConflictOfInterest(
+                concern=concern, basis=ConflictBasis.RAISER_WORDS, words=draft.not_to_handle.strip(), created_at=at
+            )
+        )
+    return rows
 
 
 def concern_build(
@@ -93,20 +114,23 @@ def concern_build(
     )
 
 
-def concern_rows_build(concern: Concern, *, receipt: str, notices: Sequence[DeliveryRequest]) -> list[Model]:
+def concern_rows_build(
+    concern: Concern, *, receipt: str, notices: Sequence[DeliveryRequest], draft: ConcernDraft | None = None
+) -> list[Model]:
     """What a raise writes beside the concern (its key given): the receipt's keyed hash, the first
-    link of its audit chain, its clocks and the notices to its guardians. The figures follow from the
-    Event when a unit of work writes it."""
+    link of its audit chain, its clocks, the notices to its guardians and (from ``draft``) who the
+    raiser said must not handle it. The figures follow from the Event when a unit of work writes it."""
     return [
         Receipt(concern=concern, digest=receipt_digest(receipt_normalise(receipt) or "")),
         raised_event_build(concern=concern, channel=concern.channel, now=concern.received_at),
         *clocks_build(concern=concern, kinds=ALL_KINDS, now=concern.received_at, first_start=True),
         # At the receipt time: an anonymous raise's notices keep no finer time than its hour.
         *deliveries_build(requests=notices, now=concern.received_at),
+        *(raiser_conflicts_build(draft, concern=concern) if draft is not None else ()),
     ]
 
 
-def _raise_once(concern: Concern, *, receipt: str, guardians: Directory | None) -> bool:
+def _raise_once(concern: Concern, *, receipt: str, guardians: Directory | None, draft: ConcernDraft) -> bool:
     """One attempt under a fresh key and reference: the concern and everything that follows from it
     (receipt, first Event, clocks, the guardians' notices unless ``guardians`` is None; the figures
     follow from the Event) in one statement. False, with nothing written, if the reference or
@@ -119,7 +143,7 @@ def _raise_once(concern: Concern, *, receipt: str, guardians: Directory | None) 
     if guardians is not None:
         hold = notice_hold(concern, at=concern.received_at)
         notices = [replace(n, not_before=hold) for n in raised_notices(directory=guardians, concern=concern)]
-    work.add(*concern_rows_build(concern, receipt=receipt, notices=notices))
+    work.add(*concern_rows_build(concern, receipt=receipt, notices=notices, draft=draft))
     return work.flush_together(concern)
 
 
@@ -131,7 +155,7 @@ def concern_import(*, draft: ConcernDraft, at: datetime) -> Concern:
     concern = concern_build(draft, now=at)
     concern.arrival_checks_pending = False
     for _ in range(5):
-        if _raise_once(concern, receipt=receipt_new(), guardians=None):
+        if _raise_once(concern, receipt=receipt_new(), guardians=None, draft=draft):
             return concern
     raise RuntimeError("could not allocate a concern reference")  # pragma: no cover
 
@@ -152,7 +176,7 @@ def concern_raise(*, draft: ConcernDraft, submission_key: str = "", now: datetim
     receipt = receipt_new()
     guardians = Directory.guardians_above(draft.unit)
     for _ in range(5):
-        if _raise_once(concern, receipt=receipt, guardians=guardians):
+        if _raise_once(concern, receipt=receipt, guardians=guardians, draft=draft):
             break
         if submission and (earlier := Concern.objects.filter(submission_digest=submission).first()):
             raise DuplicateSubmission(earlier.reference)  # the same form, sent again or twice at once

@@ -31,6 +31,7 @@ from backend.concerns.audit import event_build
 from backend.concerns.models import (
     Clock,
     Concern,
+    ConflictOfInterest,
     IdentityMode,
     InboundSms,
     Message,
@@ -120,7 +121,7 @@ class CaseFilesForgotten:
 def _case_file_left(rows: QuerySet[Concern]) -> QuerySet[Concern]:
     """Concerns with anything of their case file still held: their own text, a message, staff's
     words with a move (a Reason), the receipt (a bearer's way in, of no use once there is nothing to
-    read) or a clock's pause reason."""
+    read), a clock's pause reason or who must not handle it (the raiser's words among them)."""
     concern = OuterRef("pk")
     return rows.filter(
         _any_given(CASE_FILE_FIELDS)
@@ -128,6 +129,7 @@ def _case_file_left(rows: QuerySet[Concern]) -> QuerySet[Concern]:
         | Exists(Reason.objects.filter(concern=concern))
         | Exists(Receipt.objects.filter(concern=concern))
         | Exists(Clock.objects.filter(concern=concern).exclude(pause_reason=""))
+        | Exists(ConflictOfInterest.objects.filter(concern=concern))
     )
 
 
@@ -136,7 +138,8 @@ def case_files_forget(*, ended: datetime, batch: int, now: datetime) -> CaseFile
     happened, when, the outcome wanted), any identity still held (a named raiser's; a confidential
     one's if that period is the longer), its messages, staff's words given with its moves (Reason
     rows: why it was closed, paused or escalated; each Event keeps only their keyed digest, and the
-    chain verifies without them), its receipt and its clocks' pause reasons.
+    chain verifies without them), its receipt, its clocks' pause reasons, and its conflicts of
+    interest (who must not handle it, with the raiser's words naming them: of no use once it ended).
 
     Kept: the concern row with its reference, state, dates, unit and holders, themes, raiser kind and
     professional group, urgency, detriment and speak-up answers (the figures), its clocks' times, and
@@ -152,6 +155,7 @@ def case_files_forget(*, ended: datetime, batch: int, now: datetime) -> CaseFile
             reasons += Reason.objects.filter(in_batch).delete()[0]
             Receipt.objects.filter(in_batch).delete()
             Clock.objects.filter(in_batch).exclude(pause_reason="").update(pause_reason="")
+            ConflictOfInterest.objects.filter(in_batch).delete()
     return CaseFilesForgotten(concerns=concerns, messages=messages, reasons=reasons)
 
 

@@ -32,6 +32,7 @@ from backend.concerns.services.common import (
     now_or,
     refuse_if_closed,
 )
+from backend.concerns.services.conflicts import conflicted_placement_record, conflicted_refusal, handler_conflicted
 from backend.concerns.vault import vault_purge_for_concern
 from backend.errors import Forbidden, Invalid
 from backend.organisations.models import Organisation, OrganisationKind
@@ -117,17 +118,32 @@ def concern_reopen(*, concern_id: int, user: User, now: datetime | None = None) 
     return act.done()
 
 
-@transaction.atomic
 def concern_assign(*, concern_id: int, user: User, handler: User, now: datetime | None = None) -> Concern:
     """A guardian places the concern with a handler. Each reassignment is counted: three or more is
-    the "bounced between handlers" sidelining signal."""
+    the "bounced between handlers" sidelining signal.
+
+    Never with someone who must not handle it (a conflict of interest: named by the raiser or the
+    guardian, or declared): the attempt is recorded and alerted in its own transaction, which
+    commits, and only then refused (ConflictedHandler, 409), so the refusal cannot undo its record."""
     now = now_or(now)
+    with transaction.atomic():
+        concern = _assign(concern_id=concern_id, user=user, handler=handler, now=now)
+    if concern is None:
+        raise conflicted_refusal(person=handler)
+    return concern
+
+
+def _assign(*, concern_id: int, user: User, handler: User, now: datetime) -> Concern | None:
+    """The placement, or None when ``handler`` is conflicted (the attempt recorded instead)."""
     concern = locked_for_guardian(
         concern_id=concern_id, user=user, refusal="Only the guardian places concerns with handlers."
     )
     refuse_if_closed(concern=concern, name="assign", actor=Actor.GUARDIAN)
     if not scope.may_be_assigned(user=handler, concern=concern):
         raise Forbidden("That person does not handle concerns for this organisation.")
+    if handler_conflicted(concern=concern, person=handler):
+        conflicted_placement_record(concern=concern, user=user, person=handler, now=now)
+        return None
     previous = concern.assignee_id
     concern.assignee = handler
     if previous is not None and previous != handler.pk:
