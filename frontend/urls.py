@@ -1,12 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import disclosure_views, oversight_views, sign_in_views, views
+from frontend import disclosure_views, oversight_views, raise_views, sign_in_views, views
 
 app_name = "frontend"
 urlpatterns = [
     path("", views.home, name="home"),
-    path("raise/", views.concern_raise_page, name="raise"),
+    path("raise/", raise_views.raise_start_page, name="raise"),
+    path("raise/start/", raise_views.raise_begin_page, name="raise_begin"),
+    path("raise/check/", raise_views.raise_check_page, name="raise_check"),
+    path("raise/cancel/", raise_views.raise_cancel_page, name="raise_cancel"),
+    path("raise/<slug:slug>/", raise_views.raise_step_page, name="raise_step"),
     path("follow-up/", views.concern_follow_up_page, name="follow_up"),
     path("follow-up/concern/", views.follow_up_concern_page, name="follow_up_concern"),
     path("follow-up/concern/message/", views.follow_up_message_page, name="follow_up_message"),

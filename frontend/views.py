@@ -16,21 +16,18 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
 from backend.concerns import selectors, services
-from backend.concerns.crypto import submission_key_new
 from backend.concerns.inputs import (
-    ConcernRaiseInput,
     ConflictDeclareInput,
     RaiserMessageInput,
     SpeakUpAgainInput,
     StaffNoteInput,
     StaffTextInput,
 )
-from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, IdentityMode, SpeakUpAgain
+from backend.concerns.models import Concern, SpeakUpAgain
 from backend.config.access import access
 from backend.errors import ApplicationError, Busy, Conflict, ConflictedHandler, Forbidden, Invalid, NotFound
 from backend.organisations.inputs import StaffProfileInput
 from backend.organisations.models import AlertChannel
-from backend.organisations.selectors import units_for_raising
 from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
@@ -42,45 +39,6 @@ from workflows.engine.vocabulary import Action
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html")
-
-
-def _raise_form(request: HttpRequest, *, errors: dict[str, list[str]] | None = None, status: int = 200) -> HttpResponse:
-    context = {
-        "units": units_for_raising(),
-        "raiser_kinds": RAISER_KIND_CHOICES,
-        "identity_modes": IdentityMode.choices,
-        "themes": THEME_CHOICES,
-        "errors": errors or {},
-        "data": request.POST,
-        "selected_themes": request.POST.getlist("themes"),
-        # One per form shown: a refresh or a second click sends it again and is recognised.
-        "submission_key": request.POST.get("submission_key") or submission_key_new(),
-    }
-    return render(request, "frontend/raise.html", context, status=status)
-
-
-@access("public")
-@never_cache
-@require_http_methods(["GET", "POST"])
-def concern_raise_page(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return _raise_form(request)
-    form = ConcernRaiseInput(data=request.POST)
-    if not form.is_valid():
-        return _raise_form(request, errors=_errors(form), status=400)
-    try:
-        raised = services.concern_raise(draft=form.draft(), submission_key=form.validated_data["submission_key"])
-    except services.DuplicateSubmission as duplicate:
-        return render(request, "frontend/already_received.html", {"reference": duplicate.reference}, status=409)
-    # The receipt is rendered into this one response and never stored: no redirect, no cache.
-    # So is the certificate of disclosure, with the words it was signed over, for the raiser to keep.
-    context = {
-        "reference": raised.concern.reference,
-        "receipt": raised.receipt,
-        "certificate": raised.certificate,
-        "words": form.validated_data["what_happened"],
-    }
-    return render(request, "frontend/receipt.html", context)
 
 
 FOLLOW_UP_SESSION_KEY = "follow_up_concern"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser.test_raise_and_follow_up import NARRATIVE, Walk, _axe_violations
+from tests.browser.test_raise_and_follow_up import NARRATIVE, Walk, _axe_violations, raise_through_the_pages
 
 
 @pytest.mark.browser
@@ -27,13 +27,8 @@ def test_the_certificate_is_shown_downloaded_and_checked_without_javascript(
         walk = Walk(page, live_server.url, dialogs)
 
         # 1. Raise a concern; the receipt page shows the certificate in words.
-        walk.goto("raise form", "/raise/")
-        page.select_option("#unit", "RNX07")
-        page.check("input[name=raiser_kind][value=staff]")
-        page.check("input[name=identity_mode][value=anonymous]")
-        page.check("input[name=themes][value=patient_safety]")
-        page.fill("#what_happened", NARRATIVE)
-        walk.click("receipt with certificate", page.get_by_role("button", name="Send your concern"))
+        walk.goto("raise: start page", "/raise/")
+        raise_through_the_pages(page, walk, NARRATIVE)
         reference = page.get_by_test_id("reference").inner_text().strip()
         shown = page.get_by_test_id("certificate")
         assert reference in shown.inner_text() and "Ward 7" in shown.inner_text()

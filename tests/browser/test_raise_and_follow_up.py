@@ -86,6 +86,42 @@ class Walk:
         return self._keep(name, navigation.value)
 
 
+def raise_through_the_pages(page: Page, walk: Walk, narrative: str) -> Response:
+    """From the start page, answer each question by its visible label, change one answer from "check
+    your answers", and send; the receipt page's response."""
+    walk.click("raise: who are you", page.get_by_role("button", name="Start now"))
+    page.get_by_label("Member of staff").check()
+    walk.click("raise: which ward", page.get_by_role("button", name="Continue"))
+    page.get_by_label("Which ward or team is your concern about?").select_option(
+        label="Ward 7, Acute Medicine, Northshire Hospitals NHS Foundation Trust"
+    )
+    walk.click("raise: what about", page.get_by_role("button", name="Continue"))
+    page.get_by_label("Patient safety or quality").check()
+    walk.click("raise: what happened", page.get_by_role("button", name="Continue"))
+    page.get_by_label("What happened?").fill(narrative)
+    walk.click("raise: when", page.get_by_role("button", name="Continue"))
+    walk.click("raise: outcome", page.get_by_role("button", name="Continue"))  # optional: left empty
+    walk.click("raise: urgent", page.get_by_role("button", name="Continue"))
+    page.get_by_label("No", exact=True).check()
+    walk.click("raise: your name", page.get_by_role("button", name="Continue"))
+    page.get_by_label("Named", exact=True).check()
+    walk.click("raise: contact", page.get_by_role("button", name="Continue"))
+    page.get_by_label("Your name").fill("A. Raiser")
+    walk.click("raise: check your answers", page.get_by_role("button", name="Continue"))
+    assert page.get_by_role("heading", name="Check your answers before sending your concern").is_visible()
+    assert "A. Raiser" in page.locator(".nhsuk-summary-list").inner_text()
+    # Change one's mind: anonymous after all. The name is dropped, and the page comes back here.
+    walk.click(
+        "raise: change your name",
+        page.get_by_role("link", name="Change your answer to: Do you want to give your name?"),
+    )
+    page.get_by_label("Anonymous", exact=True).check()
+    walk.click("raise: check again", page.get_by_role("button", name="Save and go back to your answers"))
+    answers = page.locator(".nhsuk-summary-list").inner_text()
+    assert "Anonymous" in answers and "A. Raiser" not in answers
+    return walk.click("receipt", page.get_by_role("button", name="Send your concern"))
+
+
 def _dismiss(dialog: Dialog, dialogs: list[str]) -> None:
     dialogs.append(f"{dialog.type}: {dialog.message}")
     dialog.dismiss()
@@ -133,16 +169,11 @@ def test_raise_follow_up_and_acknowledge_without_javascript(browser: Browser, li
         page = context.new_page()
         walk = Walk(page, live_server.url, dialogs)
 
-        # 1. Home, then the raise form, filled in and sent.
+        # 1. Home, then the start page, a question a page, check your answers, and send.
         walk.goto("home", "/")
-        walk.click("raise form", page.get_by_role("link", name="Raise a concern"))
+        walk.click("raise: start page", page.get_by_role("link", name="Raise a concern"))
         assert page.url == live_server.url + "/raise/"
-        page.select_option("#unit", "RNX07")
-        page.check("input[name=raiser_kind][value=staff]")
-        page.check("input[name=identity_mode][value=anonymous]")
-        page.check("input[name=themes][value=patient_safety]")
-        page.fill("#what_happened", NARRATIVE)
-        response = walk.click("receipt", page.get_by_role("button", name="Send your concern"))
+        response = raise_through_the_pages(page, walk, NARRATIVE)
 
         # 2. The receipt page: a reference and a receipt code, shown once.
         assert response.status == 200
@@ -167,11 +198,14 @@ def test_raise_follow_up_and_acknowledge_without_javascript(browser: Browser, li
         assert page.locator(".nhsuk-error-summary").is_visible()
         assert "We could not find" in page.content()
 
-        # 5. The raise form sent empty: an error summary and 400.
-        walk.goto("raise form (again)", "/raise/")
-        response = walk.click("raise form with errors", page.get_by_role("button", name="Send your concern"))
+        # 5. A question answered with nothing: an error summary and 400, and the answer kept is none.
+        walk.goto("raise: start (again)", "/raise/")
+        walk.click("raise: first question (again)", page.get_by_role("button", name="Start now"))
+        response = walk.click("raise: question with errors", page.get_by_role("button", name="Continue"))
         assert response.status == 400
         assert "There is a problem" in page.locator(".nhsuk-error-summary").inner_text()
+        walk.click("raise: answers deleted", page.get_by_role("button", name="Stop and delete my answers"))
+        assert page.get_by_role("heading", name="Your answers have been deleted").is_visible()
 
         # 6. The guardian signs in, opens the concern from the inbox and acknowledges it.
         walk.goto("sign-in", "/sign-in/")
@@ -213,8 +247,13 @@ def test_raise_follow_up_and_acknowledge_without_javascript(browser: Browser, li
     visited = {snap.name for snap in walk.snapshots}
     for name in (
         "home",
-        "raise form",
-        "raise form with errors",
+        "raise: start page",
+        "raise: who are you",
+        "raise: which ward",
+        "raise: contact",
+        "raise: check your answers",
+        "raise: question with errors",
+        "raise: answers deleted",
         "receipt",
         "follow-up",
         "status",

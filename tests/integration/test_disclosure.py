@@ -20,6 +20,7 @@ from django.test import Client
 from backend.concerns.models import Concern
 from backend.config.secrets import signing_key_new
 from tests.support.concern_bodies import concern_body
+from tests.support.raise_pages import answer_every_question, submission_key_on
 
 pytestmark = pytest.mark.django_db
 
@@ -34,13 +35,14 @@ def _csrf(page: str) -> str:
 
 
 def _raise_on_the_page(client: Client, **fields: str) -> tuple[str, str]:
-    """Raise through the form; the receipt page's HTML and the certificate it carries for download."""
-    form = client.get("/raise/").content.decode()
-    key = re.search(r'name="submission_key" value="([^"]+)"', form)
-    assert key, "no submission key on the form"
-    body = concern_body(what_happened=WORDS, submission_key=key.group(1)) | fields
+    """Raise through the pages; the receipt page's HTML and the certificate it carries for download."""
+    assert answer_every_question(client, concern_body(what_happened=WORDS) | fields) is None
+    check = client.get("/raise/check/")
     with time_machine.travel(AT, tick=False):
-        page = client.post("/raise/", {**body, "csrfmiddlewaretoken": _csrf(form)})
+        page = client.post(
+            "/raise/check/",
+            {"submission_key": submission_key_on(check), "csrfmiddlewaretoken": _csrf(check.content.decode())},
+        )
     assert page.status_code == 200, page.content
     text = page.content.decode()
     found = re.search(r'<input type="hidden" name="certificate" value="([^"]+)"', text)

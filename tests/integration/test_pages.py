@@ -9,6 +9,7 @@ from django.test import Client
 
 from backend.concerns.models import Concern, Message
 from tests.support.concern_bodies import concern_body
+from tests.support.raise_pages import raise_on_the_web
 from tests.support.sign_in import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ FORM = concern_body(what_happened="Told to stop complaining or lose my shifts.")
 
 
 def _raise_and_open(raiser: Client) -> tuple[str, str]:
-    html = raiser.post("/raise/", FORM).content.decode()
+    html = raise_on_the_web(raiser, FORM).content.decode()
     reference = re.search(r'data-testid="reference">([^<]+)<', html).group(1)  # type: ignore[union-attr]
     receipt = re.search(r'data-testid="receipt">([^<]+)<', html).group(1)  # type: ignore[union-attr]
     opened = raiser.post("/follow-up/", {"receipt": receipt})

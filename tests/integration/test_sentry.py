@@ -55,22 +55,45 @@ def test_sentry_event_arrives_without_concern_text_or_identity(failing_intake: N
             wait_http(f"{base}/healthz")
             session = requests.Session()
             headers = {"User-Agent": CANARY_UA, "X-Forwarded-For": CANARY_IP}
-            form = session.get(f"{base}/raise/", headers=headers, timeout=10)
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
-            assert token
-            response = session.post(
-                f"{base}/raise/",
+            answers = {
+                "who": {"raiser_kind": "staff"},
+                "where": {"unit": "RNX07"},
+                "about": {"themes": "behaviour"},
+                "what-happened": {"what_happened": CANARY_TEXT},
+                "when": {"when_happened": ""},
+                "outcome": {"desired_outcome": ""},
+                "urgent": {"urgent": "false"},
+                "name": {"identity_mode": "anonymous"},
+            }
+            tokens: list[str] = []
+
+            def post(path: str, data: dict[str, str]) -> requests.Response:
+                # Each page as a browser sends it: its own CSRF token, and the page as the Referer.
+                page = session.get(f"{base}{path}", headers=headers, timeout=10)
+                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+                assert token, path
+                tokens.append(token.group(1))
+                return session.post(
+                    f"{base}{path}",
+                    headers={**headers, "Referer": f"{base}{path}"},
+                    data={"csrfmiddlewaretoken": token.group(1), **data},
+                    timeout=10,
+                    allow_redirects=False,
+                )
+
+            session.post(
+                f"{base}/raise/start/",
                 headers={**headers, "Referer": f"{base}/raise/"},
-                data={
-                    "csrfmiddlewaretoken": token.group(1),
-                    "unit": "RNX07",
-                    "raiser_kind": "staff",
-                    "identity_mode": "anonymous",
-                    "themes": "behaviour",
-                    "what_happened": CANARY_TEXT,
-                },
+                data=_token_of(session.get(f"{base}/raise/", headers=headers, timeout=10).text),
                 timeout=10,
+                allow_redirects=False,
             )
+            for slug, data in answers.items():
+                assert post(f"/raise/{slug}/", data).status_code == 302, slug
+            check = session.get(f"{base}/raise/check/", headers=headers, timeout=10).text
+            key = re.search(r'name="submission_key" value="([^"]+)"', check)
+            assert key
+            response = post("/raise/check/", {"submission_key": key.group(1)})
             assert response.status_code == 500
             wait_for(lambda: receiver.items, timeout=20, what="the Sentry event")
         log = web.output()
@@ -78,9 +101,9 @@ def test_sentry_event_arrives_without_concern_text_or_identity(failing_intake: N
     event = receiver.items[0]
     assert event["exception"]["values"][-1]["type"] in {"RaiseException", "InternalError", "ProgrammingError"}
     assert "disk full (injected)" in event["exception"]["values"][-1]["value"]
-    assert event["request"]["url"].endswith("/raise/")  # it is about the failing request
+    assert event["request"]["url"].endswith("/raise/check/")  # it is about the failing request (the send)
     everything = b"\n".join(receiver.raw).decode(errors="replace")
-    for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2", CANARY_IP, token.group(1)):
+    for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2", CANARY_IP, *tokens):
         assert canary not in everything, canary
         assert canary not in log, canary
 
@@ -131,3 +154,9 @@ def test_a_server_error_under_the_api_answers_json_and_still_reaches_sentry_and_
     for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2"):
         assert canary not in everything, canary
         assert canary not in log, canary
+
+
+def _token_of(page: str) -> dict[str, str]:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert found
+    return {"csrfmiddlewaretoken": found.group(1)}

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from backend.config.celery import app
 from tests.support.concern_bodies import concern_body
+from tests.support.raise_pages import raise_on_the_web
 from tests.support.sign_in import sign_in
 from workflows.tasks import sessions_clear_expired_task
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _receipt() -> str:
-    html = Client().post("/raise/", concern_body(what_happened="The night rota leaves one nurse.")).content.decode()
+    html = raise_on_the_web(Client(), concern_body(what_happened="The night rota leaves one nurse.")).content.decode()
     return re.search(r'data-testid="receipt">([^<]+)<', html).group(1)  # type: ignore[union-attr]
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 
 from backend.concerns.audit import BrokenLink, audit_verify
 from backend.concerns.models import Clock, ClockStatus, Concern, Event, Receipt
+from tests.support.raise_pages import answer_every_question, raise_on_the_web, submission_key_on
 from tests.support.sign_in import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +26,7 @@ FORM = {
 
 
 def _raise(client: Client, **overrides: object) -> tuple[str, str]:
-    response = client.post("/raise/", {**FORM, **overrides})
+    response = raise_on_the_web(client, {**FORM, **overrides})
     assert response.status_code == 200, response.content[:2000]
     html = response.content.decode()
     reference = re.search(r'data-testid="reference">([^<]+)<', html)
@@ -89,7 +90,7 @@ def test_bad_input_is_a_clear_400_and_stores_nothing(demo: None) -> None:
         {**FORM, "identity_mode": "named", "raiser_name": ""},
     ]
     for data in cases:
-        response = client.post("/raise/", data)
+        response = raise_on_the_web(client, data)
         assert response.status_code == 400, data
         assert "There is a problem" in response.content.decode()
     assert Concern.objects.count() == 0
@@ -97,7 +98,7 @@ def test_bad_input_is_a_clear_400_and_stores_nothing(demo: None) -> None:
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(demo: None) -> None:
-    response = Client().post("/raise/", {**FORM, "what_happened": "x" * 400_000})
+    response = raise_on_the_web(Client(), {**FORM, "what_happened": "x" * 400_000})
     assert response.status_code in (400, 413)
     assert Concern.objects.count() == 0
 
@@ -164,11 +165,18 @@ def _guesses(receipt: str) -> None:
 
 def test_a_refreshed_form_does_not_raise_the_concern_twice(demo: None) -> None:
     client = Client()
-    form = client.get("/raise/").content.decode()
-    key = re.search(r'name="submission_key" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-    reference, _ = _raise(client, submission_key=key)
-    again = client.post("/raise/", {**FORM, "submission_key": key})
+    assert answer_every_question(client, FORM) is None
+    check = client.get("/raise/check/")
+    key = submission_key_on(check)
+    sent = client.post("/raise/check/", {"submission_key": key})
+    assert sent.status_code == 200
+    reference = re.search(r'data-testid="reference">([^<]+)<', sent.content.decode()).group(1)  # type: ignore[union-attr]
+    # "Send" again (a refresh, a second click): the answers are gone, the key is recognised.
+    again = client.post("/raise/check/", {"submission_key": key})
     assert again.status_code == 409
     assert reference in again.content.decode()
     assert Concern.objects.count() == 1
     assert key not in str(Concern.objects.values_list("submission_digest", flat=True)[0])
+    # Without the key, a stale "Send" is sent back to the start, raising nothing.
+    assert client.post("/raise/check/", {}).status_code == 302
+    assert Concern.objects.count() == 1

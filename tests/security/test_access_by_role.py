@@ -125,6 +125,10 @@ notifications:twilio-status              403    403    403    403    403    403 
 # The pages.
 frontend:home                            ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:raise                           ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:raise_begin                     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:raise_check                     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:raise_cancel                    ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:raise_step                      ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up                       ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_concern               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_message               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
@@ -391,6 +395,7 @@ def _url(route: Route, row: str, role: str, world: World) -> str:
         "signal_id": str(world.signal),
         "code": world.code,
         "action": row.partition("[")[2].partition("]")[0],
+        "slug": "who",  # the first question of raising a concern
     }
     for param in route.params:
         path = path.replace(f"<{_converter(route, param)}{param}>", fills[param])

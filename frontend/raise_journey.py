@@ -1,0 +1,274 @@
+"""Raising a concern on the web the way NHS services ask questions: one thing a page, then "check your
+answers", then send.
+
+The questions are data (``STEPS``): each names the fields it asks for, how it asks, and when it applies.
+The answers travel between pages in the raiser's session, encrypted (the field key of
+backend.config.encryption), never in plain text and never in a URL; no concern exists before "Send".
+They are deleted when the concern is sent or the raiser cancels, and the session they sit in ends an
+hour after the last answer. Each answer is checked by the same input the API uses
+(backend.concerns.inputs.ConcernRaiseInput), field by field on its page and whole before sending.
+
+A raiser's journey never shares a session with a staff identity: a signed-in member of staff is signed
+out when they start one, so nothing ties a concern to their account.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.contrib.auth import logout
+from django.http import HttpRequest
+from rest_framework.exceptions import ValidationError
+
+from backend.concerns.crypto import submission_key_new
+from backend.concerns.inputs import ConcernRaiseInput
+from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode
+from backend.config.encryption import decrypt_text, encrypt_text
+from backend.organisations.selectors import units_for_raising
+
+SESSION_KEY = "raise_answers"
+# How long unsent answers live: an hour after the last page answered, then the session ends.
+ANSWERS_SECONDS = 60 * 60
+
+Answers = dict[str, Any]
+Asks = Literal["radios", "select", "checkboxes", "textarea", "contact"]
+
+
+def _always(answers: Answers) -> bool:
+    return True
+
+
+def _named(answers: Answers) -> bool:
+    return answers.get("identity_mode") not in (None, IdentityMode.ANONYMOUS)
+
+
+@dataclass(frozen=True)
+class Step:
+    slug: str  # its address: /raise/<slug>/
+    fields: tuple[str, ...]
+    asks: Asks
+    question: str  # the page's heading, and the row's name on "check your answers"
+    hint: str = ""
+    optional: bool = False  # may be left empty (the page says so)
+    applies: Callable[[Answers], bool] = _always
+
+
+STEPS: tuple[Step, ...] = (
+    Step("who", ("raiser_kind",), "radios", "Who are you?", "This tells the guardian which deadlines apply."),
+    Step("where", ("unit",), "select", "Which ward or team is your concern about?"),
+    Step("about", ("themes",), "checkboxes", "What is your concern about?", "Select all that apply."),
+    Step(
+        "what-happened",
+        ("what_happened",),
+        "textarea",
+        "What happened?",
+        "Tell us what you saw or heard, and what worries you. If you want to stay anonymous, do not include "
+        "your own name or details only you would know.",
+    ),
+    Step(
+        "when",
+        ("when_happened",),
+        "textarea",
+        "When did it happen?",
+        'For example "most night shifts since March" or "on Tuesday". A rough idea helps.',
+        optional=True,
+    ),
+    Step(
+        "outcome",
+        ("desired_outcome",),
+        "textarea",
+        "What would you like to happen?",
+        "What would put things right, for you or for patients.",
+        optional=True,
+    ),
+    Step(
+        "urgent",
+        ("urgent",),
+        "radios",
+        "Are patients at risk of harm now?",
+        "If you stay anonymous, the guardians are told after the hour has passed, so the time cannot point to "
+        'you. Answer "yes" and they are told at once.',
+    ),
+    Step(
+        "name",
+        ("identity_mode",),
+        "radios",
+        "Do you want to give your name?",
+        "Named: the people looking into your concern know who you are. Confidential: only the Freedom to Speak "
+        "Up guardian knows. Anonymous: nobody knows, and nobody can contact you except through your receipt.",
+    ),
+    Step(
+        "contact",
+        ("raiser_name", "raiser_contact"),
+        "contact",
+        "Your name and how the guardian can contact you",
+        "The guardian uses these only to talk to you about your concern.",
+        applies=_named,
+    ),
+)
+BY_SLUG = {step.slug: step for step in STEPS}
+
+URGENT_CHOICES = (("true", "Yes, patients may be at risk of harm now"), ("false", "No"))
+
+
+def choices_for(step: Step) -> tuple[tuple[str, str], ...]:
+    """The options a step offers, in words."""
+    field = step.fields[0]
+    if field == "raiser_kind":
+        return tuple(RAISER_KIND_CHOICES)
+    if field == "themes":
+        return tuple(THEME_CHOICES)
+    if field == "urgent":
+        return URGENT_CHOICES
+    if field == "identity_mode":
+        return tuple(IdentityMode.choices)
+    if field == "unit":
+        return tuple(
+            (u.code, f"{u.name}, {u.parent.name}" if u.parent else u.name) for u in units_for_raising()
+        )
+    return ()
+
+
+# ---------------------------------------------------------------- the answers, encrypted in the session
+
+
+def answers_of(request: HttpRequest) -> Answers | None:
+    """The raiser's answers so far; None when no journey is under way (never started, sent, cancelled
+    or expired)."""
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
+        return None
+    try:
+        answers = json.loads(decrypt_text(token))
+    except (ValueError, TypeError):
+        return None  # a key retired since, or a tampered session: start again
+    return answers if isinstance(answers, dict) else None
+
+
+def journey_start(request: HttpRequest) -> Answers:
+    """A fresh journey with its one-time submission key (a second "Send" is recognised, not raised twice)."""
+    if request.user.is_authenticated:
+        logout(request)
+    answers: Answers = {"submission_key": submission_key_new()}
+    _store(request, answers)
+    return answers
+
+
+def _store(request: HttpRequest, answers: Answers) -> None:
+    request.session[SESSION_KEY] = encrypt_text(json.dumps(answers))
+    request.session.set_expiry(ANSWERS_SECONDS)
+
+
+def journey_end(request: HttpRequest) -> None:
+    """Delete the answers and the session row that held them (sent or cancelled)."""
+    request.session.flush()
+
+
+# ---------------------------------------------------------------- checking a page and the whole
+
+
+def step_posted(step: Step, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page sent, as the page shows it again beside its errors."""
+    if step.asks == "checkboxes":
+        getlist = getattr(data, "getlist", None)
+        values = getlist(step.fields[0]) if getlist else data.get(step.fields[0], [])
+        return {step.fields[0]: [str(v) for v in values]}
+    return {field: str(data.get(field, "")).strip() for field in step.fields}
+
+
+def step_check(*, step: Step, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """This page's answers, checked by the API's own fields: (values, errors by field)."""
+    fields = ConcernRaiseInput().fields
+    posted = step_posted(step, data)
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, raw in posted.items():
+        if name == "urgent" and raw not in ("true", "false"):
+            errors[name] = ["Say whether patients may be at risk of harm now."]
+            continue
+        if name in ("raiser_kind", "identity_mode") and not raw:
+            errors[name] = ["Choose one of the answers."]
+            continue
+        if name == "what_happened" and not raw:
+            errors[name] = ["Tell us what happened."]
+            continue
+        try:
+            checked = fields[name].run_validation(raw)
+        except ValidationError as refused:
+            detail = refused.detail if isinstance(refused.detail, list) else [refused.detail]
+            errors[name] = [str(m) for m in detail]
+            continue
+        # Stored as the form gives it (codes, "true"), so the whole can be checked again on sending.
+        values[name] = sorted(raw) if isinstance(raw, list) else raw
+        if name == "unit":
+            values[name] = checked.code
+    if step.slug == "contact" and not errors and not values.get("raiser_name"):
+        errors["raiser_name"] = ["Give your name, or go back and choose to stay anonymous."]
+    return values, errors
+
+
+def answers_update(request: HttpRequest, *, answers: Answers, values: dict[str, Any]) -> Answers:
+    updated = answers | values
+    if updated.get("identity_mode") == IdentityMode.ANONYMOUS:
+        # Chose anonymity after giving a name: the name and the contact are dropped, not kept unused.
+        updated.pop("raiser_name", None)
+        updated.pop("raiser_contact", None)
+    _store(request, updated)
+    return updated
+
+
+def steps_applying(answers: Answers) -> list[Step]:
+    return [step for step in STEPS if step.applies(answers)]
+
+
+def step_unanswered(answers: Answers) -> Step | None:
+    """The first question that applies and has not been answered yet."""
+    for step in steps_applying(answers):
+        if any(field not in answers for field in step.fields):
+            return step  # an optional question left empty is answered: its field is there, empty
+    return None
+
+
+def step_after(step: Step, answers: Answers) -> Step | None:
+    applying = steps_applying(answers)
+    later = [s for s in applying if STEPS.index(s) > STEPS.index(step)]
+    return later[0] if later else None
+
+
+def step_before(step: Step, answers: Answers) -> Step | None:
+    earlier = [s for s in steps_applying(answers) if STEPS.index(s) < STEPS.index(step)]
+    return earlier[-1] if earlier else None
+
+
+def whole_check(answers: Answers) -> ConcernRaiseInput:
+    """Every answer checked together, as the API checks a concern; raises ValidationError."""
+    form = ConcernRaiseInput(data={k: v for k, v in answers.items()})
+    form.is_valid(raise_exception=True)
+    return form
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    question: str
+    answer: str
+    slug: str
+
+
+def answer_rows(answers: Answers) -> list[AnswerRow]:
+    """The answers in words, a row per question, for "check your answers"."""
+    rows = []
+    for step in steps_applying(answers):
+        words = dict(choices_for(step))
+        if step.asks == "checkboxes":
+            shown = ", ".join(str(words.get(v, v)) for v in answers.get(step.fields[0], []))
+        elif step.asks in ("radios", "select"):
+            shown = str(words.get(answers.get(step.fields[0], ""), ""))
+        elif step.asks == "contact":
+            shown = "\n".join(str(answers.get(f, "")) for f in step.fields if answers.get(f))
+        else:
+            shown = str(answers.get(step.fields[0], "")) or "Not given"
+        rows.append(AnswerRow(question=step.question, answer=shown, slug=step.slug))
+    return rows
