@@ -126,9 +126,7 @@ def choices_for(step: Step) -> tuple[tuple[str, str], ...]:
     if field == "identity_mode":
         return tuple(IdentityMode.choices)
     if field == "unit":
-        return tuple(
-            (u.code, f"{u.name}, {u.parent.name}" if u.parent else u.name) for u in units_for_raising()
-        )
+        return tuple((u.code, f"{u.name}, {u.parent.name}" if u.parent else u.name) for u in units_for_raising())
     return ()
 
 
