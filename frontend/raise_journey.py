@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
 from backend.concerns.crypto import submission_key_new
-from backend.concerns.inputs import ConcernRaiseInput
+from backend.concerns.inputs import NOT_TO_HANDLE_ROLES, ConcernRaiseInput
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode
 from backend.config.encryption import decrypt_text, encrypt_text
 from backend.organisations.selectors import units_for_raising
@@ -34,7 +34,9 @@ SESSION_KEY = "raise_answers"
 ANSWERS_SECONDS = 60 * 60
 
 Answers = dict[str, Any]
-Asks = Literal["radios", "select", "checkboxes", "textarea", "contact"]
+Asks = Literal["radios", "select", "checkboxes", "textarea", "contact", "not_to_handle"]
+# Fields answered by ticking any number of boxes.
+MANY = frozenset({"themes", "not_to_handle_roles"})
 
 
 def _always(answers: Answers) -> bool:
@@ -85,6 +87,15 @@ STEPS: tuple[Step, ...] = (
         optional=True,
     ),
     Step(
+        "not-to-handle",
+        ("not_to_handle_roles", "not_to_handle"),
+        "not_to_handle",
+        "Is there anyone who must not look into your concern?",
+        "For example the person your concern is about. Only the Freedom to Speak Up guardian reads this, and "
+        "Candour will never give your concern to them.",
+        optional=True,
+    ),
+    Step(
         "urgent",
         ("urgent",),
         "radios",
@@ -125,6 +136,8 @@ def choices_for(step: Step) -> tuple[tuple[str, str], ...]:
         return URGENT_CHOICES
     if field == "identity_mode":
         return tuple(IdentityMode.choices)
+    if field == "not_to_handle_roles":
+        return tuple(NOT_TO_HANDLE_ROLES)
     if field == "unit":
         return tuple((u.code, f"{u.name}, {u.parent.name}" if u.parent else u.name) for u in units_for_raising())
     return ()
@@ -170,11 +183,15 @@ def journey_end(request: HttpRequest) -> None:
 
 def step_posted(step: Step, data: Mapping[str, Any]) -> dict[str, Any]:
     """What the page sent, as the page shows it again beside its errors."""
-    if step.asks == "checkboxes":
-        getlist = getattr(data, "getlist", None)
-        values = getlist(step.fields[0]) if getlist else data.get(step.fields[0], [])
-        return {step.fields[0]: [str(v) for v in values]}
-    return {field: str(data.get(field, "")).strip() for field in step.fields}
+    posted: dict[str, Any] = {}
+    for field in step.fields:
+        if field in MANY:
+            getlist = getattr(data, "getlist", None)
+            values = getlist(field) if getlist else data.get(field, [])
+            posted[field] = [str(v) for v in values]
+        else:
+            posted[field] = str(data.get(field, "")).strip()
+    return posted
 
 
 def step_check(*, step: Step, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -262,6 +279,10 @@ def answer_rows(answers: Answers) -> list[AnswerRow]:
         words = dict(choices_for(step))
         if step.asks == "checkboxes":
             shown = ", ".join(str(words.get(v, v)) for v in answers.get(step.fields[0], []))
+        elif step.asks == "not_to_handle":
+            named = [str(words.get(v, v)) for v in answers.get("not_to_handle_roles", [])]
+            named += [answers["not_to_handle"]] if answers.get("not_to_handle") else []
+            shown = "\n".join(named) or "Nobody named"
         elif step.asks in ("radios", "select"):
             shown = str(words.get(answers.get(step.fields[0], ""), ""))
         elif step.asks == "contact":

@@ -101,6 +101,8 @@ def raise_through_the_pages(page: Page, walk: Walk, narrative: str) -> Response:
     page.get_by_label("What happened?").fill(narrative)
     walk.click("raise: when", page.get_by_role("button", name="Continue"))
     walk.click("raise: outcome", page.get_by_role("button", name="Continue"))  # optional: left empty
+    walk.click("raise: not to handle", page.get_by_role("button", name="Continue"))
+    page.get_by_label("My line manager").check()
     walk.click("raise: urgent", page.get_by_role("button", name="Continue"))
     page.get_by_label("No", exact=True).check()
     walk.click("raise: your name", page.get_by_role("button", name="Continue"))
@@ -110,6 +112,7 @@ def raise_through_the_pages(page: Page, walk: Walk, narrative: str) -> Response:
     walk.click("raise: check your answers", page.get_by_role("button", name="Continue"))
     assert page.get_by_role("heading", name="Check your answers before sending your concern").is_visible()
     assert "A. Raiser" in page.locator(".nhsuk-summary-list").inner_text()
+    assert "My line manager" in page.locator(".nhsuk-summary-list").inner_text()
     # Change one's mind: anonymous after all. The name is dropped, and the page comes back here.
     walk.click(
         "raise: change your name",

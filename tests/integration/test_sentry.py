@@ -6,7 +6,6 @@ The error is real: a database trigger (the outer edge) refuses the insert mid-re
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import requests
 from django.db import connection
 
 from tests.support.processes import BIN, Proc, free_port, process_env, running, wait_for, wait_http
+from tests.support.raise_pages import raise_with_requests
 from tests.support.sentry_receiver import SentryReceiver
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -54,46 +54,19 @@ def test_sentry_event_arrives_without_concern_text_or_identity(failing_intake: N
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/healthz")
             session = requests.Session()
-            headers = {"User-Agent": CANARY_UA, "X-Forwarded-For": CANARY_IP}
-            answers = {
-                "who": {"raiser_kind": "staff"},
-                "where": {"unit": "RNX07"},
-                "about": {"themes": "behaviour"},
-                "what-happened": {"what_happened": CANARY_TEXT},
-                "when": {"when_happened": ""},
-                "outcome": {"desired_outcome": ""},
-                "urgent": {"urgent": "false"},
-                "name": {"identity_mode": "anonymous"},
-            }
-            tokens: list[str] = []
-
-            def post(path: str, data: dict[str, str]) -> requests.Response:
-                # Each page as a browser sends it: its own CSRF token, and the page as the Referer.
-                page = session.get(f"{base}{path}", headers=headers, timeout=10)
-                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-                assert token, path
-                tokens.append(token.group(1))
-                return session.post(
-                    f"{base}{path}",
-                    headers={**headers, "Referer": f"{base}{path}"},
-                    data={"csrfmiddlewaretoken": token.group(1), **data},
-                    timeout=10,
-                    allow_redirects=False,
-                )
-
-            session.post(
-                f"{base}/raise/start/",
-                headers={**headers, "Referer": f"{base}/raise/"},
-                data=_token_of(session.get(f"{base}/raise/", headers=headers, timeout=10).text),
-                timeout=10,
-                allow_redirects=False,
+            session.headers.update({"User-Agent": CANARY_UA, "X-Forwarded-For": CANARY_IP})
+            walk = raise_with_requests(
+                session,
+                base,
+                {
+                    "unit": "RNX07",
+                    "raiser_kind": "staff",
+                    "identity_mode": "anonymous",
+                    "themes": ["behaviour"],
+                    "what_happened": CANARY_TEXT,
+                },
             )
-            for slug, data in answers.items():
-                assert post(f"/raise/{slug}/", data).status_code == 302, slug
-            check = session.get(f"{base}/raise/check/", headers=headers, timeout=10).text
-            key = re.search(r'name="submission_key" value="([^"]+)"', check)
-            assert key
-            response = post("/raise/check/", {"submission_key": key.group(1)})
+            response, tokens = walk.response, walk.tokens
             assert response.status_code == 500
             wait_for(lambda: receiver.items, timeout=20, what="the Sentry event")
         log = web.output()
@@ -154,9 +127,3 @@ def test_a_server_error_under_the_api_answers_json_and_still_reaches_sentry_and_
     for canary in ("CANARY-NARRATIVE-7f3a9", "Mrs Example", "ua-canary-51c2"):
         assert canary not in everything, canary
         assert canary not in log, canary
-
-
-def _token_of(page: str) -> dict[str, str]:
-    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert found
-    return {"csrfmiddlewaretoken": found.group(1)}

@@ -52,6 +52,7 @@ from tests.support.processes import (
     wait_http,
     worker_cmd,
 )
+from tests.support.raise_pages import raise_with_requests
 from tests.support.sentry_receiver import SentryReceiver
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -110,19 +111,21 @@ class Raised:
 
 
 def _raise_on_the_web(session: requests.Session, base: str) -> Raised:
-    form = session.get(f"{base}/raise/", timeout=10)
-    response = session.post(
-        f"{base}/raise/",
-        data={
-            "csrfmiddlewaretoken": _csrf(form.text),
+    """Through the pages, a question at a time, naming who must not handle it too."""
+    walk = raise_with_requests(
+        session,
+        base,
+        {
             "unit": "RNX07",
             "raiser_kind": "staff",
             "identity_mode": "anonymous",
-            "themes": "behaviour",
+            "themes": ["behaviour"],
             "what_happened": WEB_NARRATIVE,
+            "not_to_handle": CONFLICT_WORDS + " (on the web)",
+            "not_to_handle_roles": ["ward_manager"],
         },
-        timeout=10,
     )
+    response = walk.response
     assert response.status_code == 200, response.text[:500]
     return Raised(_testid(response.text, "reference"), _testid(response.text, "receipt"))
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpResponse
 from django.test import Client
 
-from frontend.raise_journey import STEPS
+from frontend.raise_journey import MANY, STEPS
 
 
 def _token(page: HttpResponse) -> dict[str, str]:
@@ -48,7 +49,7 @@ def answer_every_question(client: Client, body: dict[str, Any], *, begin: bool =
     for step in STEPS:
         if step.slug == "contact" and answers.get("identity_mode", "anonymous") == "anonymous":
             continue
-        data = {field: _form_value(answers.get(field, "")) for field in step.fields}
+        data = {field: _form_value(answers.get(field, [] if field in MANY else "")) for field in step.fields}
         page = client.get(f"/raise/{step.slug}/")
         response = client.post(f"/raise/{step.slug}/", {**data, **_token(page)})
         if response.status_code != 302:
@@ -60,3 +61,43 @@ def _form_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+@dataclass
+class WalkOverHttp:
+    response: Any  # the page that refused an answer, or the answer to Send
+    tokens: list[str] = field(default_factory=list)  # every CSRF token the walk was given
+
+
+def raise_with_requests(session: Any, base: str, body: dict[str, Any]) -> WalkOverHttp:
+    """The same walk over HTTP with a ``requests`` session (for tests against real gunicorn): each page's
+    own CSRF token, and the page as the Referer, as a browser sends them."""
+    walk = WalkOverHttp(response=None)
+
+    def post(path: str, data: dict[str, Any], *, page_path: str | None = None) -> Any:
+        page = session.get(f"{base}{page_path or path}", timeout=10)
+        found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert found, f"no CSRF token on {page_path or path}"
+        walk.tokens.append(found.group(1))
+        return session.post(
+            f"{base}{path}",
+            headers={"Referer": f"{base}{page_path or path}"},
+            data={"csrfmiddlewaretoken": found.group(1), **data},
+            timeout=10,
+            allow_redirects=False,
+        )
+
+    post("/raise/start/", {}, page_path="/raise/")
+    answers = {**body}
+    answers.setdefault("urgent", "false")
+    for step in STEPS:
+        if step.slug == "contact" and answers.get("identity_mode", "anonymous") == "anonymous":
+            continue
+        data = {name: _form_value(answers.get(name, [] if name in MANY else "")) for name in step.fields}
+        walk.response = post(f"/raise/{step.slug}/", data)
+        if walk.response.status_code != 302:
+            return walk
+    check = session.get(f"{base}/raise/check/", timeout=10)
+    key = re.search(r'name="submission_key" value="([^"]+)"', check.text)
+    walk.response = post("/raise/check/", {"submission_key": key.group(1) if key else ""}, page_path="/raise/check/")
+    return walk
