@@ -104,7 +104,9 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.25, what: str = "
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_http(url: str, *, timeout: float = 30) -> None:
+def wait_http(url: str, *, timeout: float = 90) -> None:
+    """Wait for a server to answer 200. Generous: a loaded two-core machine starts gunicorn slowly, and
+    a slow start is not what any test here is about."""
     import urllib.request
 
     def up() -> bool:
