@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import disclosure_views, oversight_views, raise_views, sign_in_views, views
+from frontend import disclosure_views, oversight_views, placing_views, raise_views, sign_in_views, views
 
 app_name = "frontend"
 urlpatterns = [
@@ -38,5 +38,6 @@ urlpatterns = [
     path("account/two-step/", sign_in_views.two_step_page, name="two_step"),
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/<str:reference>/", views.concern_case_page, name="case"),
+    path("inbox/<str:reference>/place/", placing_views.concern_sms_place_page, name="case_place"),
     path("inbox/<str:reference>/<slug:action>/", views.concern_action_page, name="action"),
 ]

@@ -23,7 +23,7 @@ from backend.concerns.inputs import (
     StaffNoteInput,
     StaffTextInput,
 )
-from backend.concerns.models import Concern, SpeakUpAgain
+from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, SpeakUpAgain
 from backend.config.access import access
 from backend.errors import ApplicationError, Busy, Conflict, ConflictedHandler, Forbidden, Invalid, NotFound
 from backend.organisations.inputs import StaffProfileInput
@@ -200,6 +200,10 @@ def _case_page(
         "conflicts": case.conflicts,  # who must not handle it: its guardian's at its origin only
         "conflict_of_interest": case.conflict_of_interest,
         "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
+        # A concern raised by text and not yet placed: its guardian's placing form (frontend.placing_views).
+        "placing": {"units": case.placing_units, "raiser_kinds": RAISER_KIND_CHOICES, "themes": THEME_CHOICES}
+        if case.placing_units
+        else None,
         "errors": errors or {},
     }
     return render(request, "frontend/case.html", context, status=status)

@@ -202,6 +202,10 @@ class ConcernPacketOutput(_CaseViewOutput):
     clocks = ClockOutput(many=True)
 
 
+class SmsPlaceInput(inputs.SmsPlaceInput):
+    pass
+
+
 class AssignInput(serializers.Serializer):
     handler = serializers.CharField(max_length=150, help_text="The handler's username")
 

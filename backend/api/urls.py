@@ -20,6 +20,7 @@ urlpatterns = [
     path("v1/concerns/<str:reference>/messages/", views.ConcernMessageApi.as_view(), name="concern-message"),
     path("v1/concerns/<str:reference>/notes/", views.ConcernNotesApi.as_view(), name="concern-notes"),
     path("v1/concerns/<str:reference>/assign/", views.ConcernAssignApi.as_view(), name="concern-assign"),
+    path("v1/concerns/<str:reference>/place/", views.ConcernSmsPlaceApi.as_view(), name="concern-place"),
     path("v1/concerns/<str:reference>/conflicts/", views.ConcernConflictsApi.as_view(), name="concern-conflicts"),
     path("v1/concerns/<str:reference>/identity/", views.ConcernIdentityApi.as_view(), name="concern-identity"),
     path("v1/oversight/concerns/", views.OversightConcernListApi.as_view(), name="oversight-concerns"),

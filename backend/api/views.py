@@ -297,6 +297,20 @@ class ConcernAssignApi(StaffMoveApi):
         return {"handler": handler}
 
 
+@extend_schema(request=s.SmsPlaceInput, responses={200: s.ConcernSummaryOutput})
+class ConcernSmsPlaceApi(StaffMoveApi):
+    """The guardian of the organisation texted places a concern raised by text on one of its wards or
+    teams and says who raised it and what it is about (`{"unit": code, "raiser_kind": ...,
+    "themes": [...]}`); its clocks run again under the policy for those facts, from their original
+    start. 409 for a concern not raised by text, or already placed."""
+
+    service = services.concern_sms_place
+    input_class = s.SmsPlaceInput
+
+    def arguments(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "themes": sorted(data["themes"])}
+
+
 class ConcernConflictsApi(APIView):
     """Conflicts of interest on a concern. POST: declare one, the caller's own (`{"reason": ...}`,
     optional), open to those who handle the concern or could be placed with it (404 for anyone

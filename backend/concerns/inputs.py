@@ -138,3 +138,32 @@ class ConflictDeclareInput(serializers.Serializer):
         default="",
         help_text="Why, if you wish: kept encrypted, for the guardian only.",
     )
+
+
+class SmsPlaceInput(serializers.Serializer):
+    """Placing a concern raised by text: the ward or team it is about (by code), who raised it and
+    what it is about. One schema for the case page's form and the API."""
+
+    unit = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Organisation.objects.filter(kind=OrganisationKind.UNIT),
+        error_messages={
+            "required": "Choose the ward or team the concern is about.",
+            "does_not_exist": "Choose the ward or team the concern is about.",
+        },
+    )
+    raiser_kind = serializers.ChoiceField(
+        choices=RAISER_KIND_CHOICES,
+        error_messages={
+            "required": "Choose who raised the concern.",
+            "invalid_choice": "Choose who raised the concern.",
+        },
+    )
+    themes = serializers.MultipleChoiceField(
+        choices=THEME_CHOICES,
+        allow_empty=False,
+        error_messages={
+            "required": "Choose at least one thing the concern is about.",
+            "empty": "Choose at least one thing the concern is about.",
+        },
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -14,6 +14,7 @@ from django.utils import timezone
 from backend.concerns import scope
 from backend.concerns.crypto import submission_digest
 from backend.concerns.models import (
+    Channel,
     Clock,
     ClockStatus,
     Concern,
@@ -25,7 +26,7 @@ from backend.concerns.models import (
 )
 from backend.config.encryption import EncryptedTextField
 from backend.errors import Forbidden
-from backend.organisations.models import Membership, Role
+from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
@@ -112,6 +113,8 @@ class CaseView:
     conflicts: list[ConflictView]
     # Whether any conflict of interest is recorded: what everyone else who sees the case learns.
     conflict_of_interest: bool
+    # The wards and teams its guardian may place it on: a concern raised by text, not yet placed.
+    placing_units: list[Organisation] = field(default_factory=list)
 
     @property
     def view(self) -> str:
@@ -169,6 +172,21 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         notes=notes,
         conflicts=_conflicts(concern=concern) if guardian_here else [],
         conflict_of_interest=ConflictOfInterest.objects.filter(concern=concern).exists(),
+        placing_units=units_for_placing(concern=concern) if guardian_here else [],
+    )
+
+
+def units_for_placing(*, concern: Concern) -> list[Organisation]:
+    """The wards and teams a concern raised by text may be placed on (services.concern_sms_place):
+    those of the organisation texted, while it is open and not yet on a unit; none otherwise."""
+    if (
+        concern.channel != Channel.SMS
+        or concern.unit.kind == OrganisationKind.UNIT
+        or concern.state in lifecycle.TERMINAL
+    ):
+        return []
+    return list(
+        Organisation.objects.filter(kind=OrganisationKind.UNIT, path__startswith=concern.unit.path).order_by("name")
     )
 
 

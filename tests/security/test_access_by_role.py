@@ -85,6 +85,10 @@ api:concern-notes@own                    login  ok     ok     404    ok     404 
 api:concern-notes@elsewhere              login  404    404    404    404    404    404    404    404    404
 api:concern-assign@own                   login  ok     403    404    403    404    404    404    404    404
 api:concern-assign@elsewhere             login  404    404    404    404    404    404    404    404    404
+# Placing a concern raised by text: its guardian's alone (the handler refused 403); the "own" concern
+# came by the web, so its guardians are let in and refused by its channel (409).
+api:concern-place@own                    login  409    403    404    409    404    404    404    404    404
+api:concern-place@elsewhere              login  404    404    404    404    404    404    404    404    404
 # Conflicts of interest: GET is the guardian's alone at the origin (the handler knows the concern,
 # refused 403); POST declares the caller's own, open to those who handle it or could be placed with it.
 api:concern-conflicts@own                login  ok     403    404    ok     404    404    404    404    404
@@ -161,6 +165,8 @@ frontend:inbox                           login  ok     ok     ok     ok     ok  
 # The case page and its moves answer as the API does.
 frontend:case@own                        login  ok     ok     404    ok     404    404    404    404    404
 frontend:case@elsewhere                  login  404    404    404    404    404    404    404    404    404
+frontend:case_place@own                  login  409    403    404    409    404    404    404    404    404
+frontend:case_place@elsewhere            login  404    404    404    404    404    404    404    404    404
 frontend:action[acknowledge]@own         login  ok     ok     404    ok     404    404    404    404    404
 frontend:action[acknowledge]@elsewhere   login  404    404    404    404    404    404    404    404    404
 frontend:action[assign]@own              login  ok     403    404    403    404    404    404    404    404
@@ -374,7 +380,17 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
 # Asking ------------------------------------------------------------------------------------------
 
 # Valid for every move, so an allowed role is let through to the service (extra fields are ignored).
-MOVE_BODY = {"text": "x", "reason": "x", "feedback": "x", "body": "x", "handler": "handler"}
+MOVE_BODY = {
+    "text": "x",
+    "reason": "x",
+    "feedback": "x",
+    "body": "x",
+    "handler": "handler",
+    # Placing a concern raised by text.
+    "unit": "RNX07",
+    "raiser_kind": "patient",
+    "themes": ["patient_safety"],
+}
 
 
 def _client(role: str, *, api: bool, world: World) -> Client:

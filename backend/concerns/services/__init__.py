@@ -44,6 +44,7 @@ from backend.concerns.services.staff import (
     concern_note_add,
     concern_place_on_unit,
     concern_reopen,
+    concern_sms_place,
     concern_start_review,
 )
 from backend.concerns.services.sweep import SWEEP_BATCH, SweepResult, clocks_fire_due
@@ -77,6 +78,7 @@ __all__ = [
     "concern_place_on_unit",
     "concern_raise",
     "concern_reopen",
+    "concern_sms_place",
     "concern_start_review",
     "concern_withdraw",
 ]

@@ -15,13 +15,24 @@ from django.db.models.functions import Length
 from backend.concerns import scope
 from backend.concerns.clocks import (
     ALL_KINDS,
+    clock_build,
     clock_restart,
     clocks_pause,
     clocks_resume,
     clocks_start,
     clocks_stop,
+    concern_facts,
 )
-from backend.concerns.models import Channel, Concern, Direction, IdentityMode, Message, MessageKind
+from backend.concerns.models import (
+    Channel,
+    Clock,
+    ClockStatus,
+    Concern,
+    Direction,
+    IdentityMode,
+    Message,
+    MessageKind,
+)
 from backend.concerns.notices import notices_send
 from backend.concerns.selectors import NOTES_STAY_AT_ORIGIN, StaffNote
 from backend.concerns.services.common import (
@@ -34,13 +45,14 @@ from backend.concerns.services.common import (
 )
 from backend.concerns.services.conflicts import conflicted_placement_record, conflicted_refusal, handler_conflicted
 from backend.concerns.vault import vault_purge_for_concern
-from backend.errors import Forbidden, Invalid
+from backend.errors import Conflict, Forbidden, Invalid
 from backend.organisations.models import Organisation, OrganisationKind
+from backend.organisations.policies import policy_rules
 from notifications.services import DeliveryRequest
-from workflows.engine.lifecycle import Actor
+from workflows.engine.lifecycle import Actor, State
 from workflows.engine.policy import ClockKind
 from workflows.engine.sidelining import Rule, is_bounced
-from workflows.engine.vocabulary import EventKind
+from workflows.engine.vocabulary import EventKind, RaiserKind, Theme
 
 
 def _staff_move(
@@ -292,3 +304,82 @@ def concern_clocks_resume(*, concern_id: int, user: User, now: datetime | None =
     if clocks_resume(concern=concern, now=now):
         _audited(Act(concern, Actor.GUARDIAN, user.pk, now), EventKind.CLOCKS_RESUMED)
     return concern
+
+
+# Placing an SMS concern: the guardian of the organisation that was texted says which of its wards or
+# teams it is about and who raised it, so it runs on the clocks the policy gives that raiser and theme.
+UNPLACED_ONLY = "Only a concern raised by text and not yet placed on a ward or team can be placed here."
+
+
+@transaction.atomic
+def concern_sms_place(
+    *,
+    concern_id: int,
+    user: User,
+    unit: Organisation,
+    raiser_kind: RaiserKind,
+    themes: Sequence[Theme],
+    now: datetime | None = None,
+) -> Concern:
+    """A text arrives about the organisation texted, from a raiser Candour cannot ask who they are, so
+    it starts on staff clocks under "other". Its guardian places it on one of their units and records
+    who raised it and its themes; its running clocks are then rebuilt under the policy's rule for
+    those facts. The time already passed counts: each clock keeps its original start (a patient's
+    3 working days count from receipt, not from placing), so a raiser never waits longer because the
+    guardian placed it late. A deadline that has passed by then fires at the next sweep, marked late.
+    A paused clock stays paused (its pause moves the rebuilt deadline on when resumed)."""
+    now = now_or(now)
+    concern = locked_for_guardian(concern_id=concern_id, user=user, refusal="Only the guardian places a concern.")
+    if scope.outside_origin(user=user, concern=concern):
+        raise Forbidden("Only the guardian of the organisation texted places a concern.")
+    if concern.channel != Channel.SMS or concern.unit.kind == OrganisationKind.UNIT:
+        raise Conflict(UNPLACED_ONLY)
+    refuse_if_closed(concern=concern, name="place", actor=Actor.GUARDIAN)
+    if unit.kind != OrganisationKind.UNIT or not unit.path.startswith(concern.unit.path):
+        raise Forbidden("Choose a ward or team of the organisation holding the concern.")
+    chosen = sorted({Theme(t).value for t in themes})
+    if not chosen:
+        raise Invalid("choose at least one theme")
+    before = {"unit": concern.unit.code, "raiser_kind": concern.raiser_kind, "themes": list(concern.themes)}
+    concern.unit = unit
+    concern.raiser_kind = RaiserKind(raiser_kind).value
+    concern.themes = chosen
+    act = Act(concern, Actor.GUARDIAN, user.pk, now)
+    act.work.add(*_clocks_rebuilt(concern=concern))
+    act.record(
+        EventKind.PLACED,
+        data={
+            "from": before["unit"],
+            "to": unit.code,
+            "raiser_kind": concern.raiser_kind,
+            "themes": chosen,
+            "was": {"raiser_kind": before["raiser_kind"], "themes": before["themes"]},
+        },
+    )
+    act.active()
+    return act.done()
+
+
+def _clocks_rebuilt(*, concern: Concern) -> list[Clock]:
+    """The concern's running clocks stopped and built again for its facts now, each from its original
+    counting start: an acknowledge clock from receipt, a feedback clock from acknowledgement (or, not
+    yet acknowledged, from its fallback after receipt), the inactivity clock from the last activity."""
+    running = list(Clock.objects.filter(concern=concern, status=ClockStatus.PENDING))
+    clocks_stop(concern_ids=[concern.pk], kinds=[c.kind for c in running])
+    policy = policy_rules(policy=concern.policy)
+    facts = concern_facts(concern)
+    unacknowledged = concern.state in (State.RECEIVED, State.REOPENED)
+    rebuilt = []
+    for old in running:
+        rule = policy.rule_for(old.kind, facts)
+        if rule is None:
+            continue
+        start = old.started_at
+        if old.kind == ClockKind.INACTIVITY:
+            start = concern.last_activity_at
+        elif old.kind == ClockKind.FEEDBACK and unacknowledged:
+            start = rule.fallback_start(old.started_at) or old.started_at
+        clock = clock_build(concern=concern, rule=rule, start=start, now=old.started_at)
+        clock.paused_at, clock.pause_reason = old.paused_at, old.pause_reason
+        rebuilt.append(clock)
+    return rebuilt
