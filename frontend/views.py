@@ -10,13 +10,17 @@ from django.contrib.auth import logout
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
-from backend.concerns import selectors, services
+from backend.concerns import action_selectors, selectors, services
 from backend.concerns.inputs import (
+    ActionCompleteInput,
+    ActionRecordInput,
+    CloseOutcomeInput,
     ConflictDeclareInput,
     RaiserMessageInput,
     SpeakUpAgainInput,
@@ -32,7 +36,7 @@ from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
 from frontend.chart_data import signal_picture
-from workflows.engine.vocabulary import Action
+from workflows.engine.vocabulary import Action, Outcome, choices
 
 
 @access("public")
@@ -200,6 +204,11 @@ def _case_page(
         "conflicts": case.conflicts,  # who must not handle it: its guardian's at its origin only
         "conflict_of_interest": case.conflict_of_interest,
         "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
+        # Actions agreed on it (in the packet: titles and dates only), and what the guardian may find.
+        "improvement_actions": action_selectors.concern_actions(
+            concern=case.concern, packet=case.packet, now=timezone.now()
+        ),
+        "outcomes": choices(Outcome),
         # A concern raised by text and not yet placed: its guardian's placing form (frontend.placing_views).
         "placing": {"units": case.placing_units, "raiser_kinds": RAISER_KIND_CHOICES, "themes": THEME_CHOICES}
         if case.placing_units
@@ -242,6 +251,18 @@ def _conflict(cid: int, user: User, request: HttpRequest) -> object:
     )
 
 
+def _checked(form: type[Serializer[Any]], request: HttpRequest) -> dict[str, Any]:
+    checked = form(data=request.POST)
+    checked.is_valid(raise_exception=True)
+    return dict(checked.validated_data)
+
+
+def _close(cid: int, user: User, request: HttpRequest) -> object:
+    return services.concern_close(
+        concern_id=cid, user=user, reason=_text(request)[:200], **_checked(CloseOutcomeInput, request)
+    )
+
+
 def _handler(request: HttpRequest) -> User:
     handler = User.objects.filter(username=request.POST.get("handler", "")[:150]).first()
     if handler is None:
@@ -256,7 +277,7 @@ STAFF_ACTIONS: dict[Action, Callable[[int, User, HttpRequest], object]] = {
     Action.GIVE_FEEDBACK: lambda cid, user, req: services.concern_give_feedback(
         concern_id=cid, user=user, feedback=_text(req)
     ),
-    Action.CLOSE: lambda cid, user, req: services.concern_close(concern_id=cid, user=user, reason=_text(req)[:200]),
+    Action.CLOSE: _close,
     Action.REOPEN: lambda cid, user, _: services.concern_reopen(concern_id=cid, user=user),
     Action.MESSAGE: lambda cid, user, req: services.concern_message_to_raiser(
         concern_id=cid, user=user, body=_text(req)
@@ -269,6 +290,12 @@ STAFF_ACTIONS: dict[Action, Callable[[int, User, HttpRequest], object]] = {
     ),
     Action.PAUSE: lambda cid, user, req: services.concern_clocks_pause(concern_id=cid, user=user, reason=_text(req)),
     Action.RESUME: lambda cid, user, _: services.concern_clocks_resume(concern_id=cid, user=user),
+    Action.RECORD_ACTION: lambda cid, user, req: services.concern_action_record(
+        concern_id=cid, user=user, **_checked(ActionRecordInput, req)
+    ),
+    Action.COMPLETE_ACTION: lambda cid, user, req: services.concern_action_complete(
+        concern_id=cid, user=user, **_checked(ActionCompleteInput, req)
+    ),
 }
 
 

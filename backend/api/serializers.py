@@ -45,7 +45,7 @@ class FeedbackInput(serializers.Serializer):
     feedback = serializers.CharField(max_length=NARRATIVE_MAX)
 
 
-class CloseInput(serializers.Serializer):
+class CloseInput(inputs.CloseOutcomeInput):
     reason = serializers.CharField(max_length=200)
 
 
@@ -204,6 +204,34 @@ class ConcernPacketOutput(_CaseViewOutput):
 
 class SmsPlaceInput(inputs.SmsPlaceInput):
     pass
+
+
+class ActionRecordInput(inputs.ActionRecordInput):
+    pass
+
+
+class ActionCompleteInput(inputs.ActionCompleteInput):
+    pass
+
+
+class ActionOutput(serializers.Serializer):
+    action = serializers.IntegerField(source="seq", help_text="The action's number on the concern.")
+    title = serializers.CharField(help_text="What will change.")
+    owner = serializers.CharField(help_text="Who owns it: empty in the escalation packet.")
+    due_on = serializers.DateField()
+    done_on = serializers.DateField(allow_null=True)
+    evidence = serializers.CharField(help_text="What shows it was done: empty in the escalation packet.")
+    overdue = serializers.BooleanField()
+
+
+class ActionRecordedOutput(serializers.Serializer):
+    action = serializers.IntegerField(source="seq", help_text="The action's number on the concern.")
+    due_on = serializers.DateField()
+
+
+class ActionDoneOutput(serializers.Serializer):
+    action = serializers.IntegerField(source="seq")
+    done_at = serializers.DateTimeField()
 
 
 class AssignInput(serializers.Serializer):

@@ -8,6 +8,7 @@ from typing import Any
 import django_filters
 from django.contrib.auth import get_user_model
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api import serializers as s
-from backend.concerns import selectors, services
+from backend.concerns import action_selectors, selectors, services
 from backend.concerns.inputs import ConcernRaiseInput
 from backend.concerns.models import THEME_CHOICES, Concern
 from backend.oversight import alert_selectors, signals
@@ -281,6 +282,37 @@ class ConcernNotesApi(StaffMoveApi):
     @extend_schema(request=s.StaffNoteInput, responses={201: s.StaffNoteOutput})
     def post(self, request: Request, reference: str) -> Response:
         return super().post(request, reference)
+
+
+class ConcernActionsApi(StaffMoveApi):
+    """Actions agreed on a concern: GET lists them (in the escalation packet, titles and dates only),
+    POST records one (`{"title", "owner", "due_on"}`), a guardian or handler of the concern. Its due
+    date is a deadline: once it passes undone, governors get one "action overdue" alert."""
+
+    service = services.concern_action_record
+    input_class = s.ActionRecordInput
+    output_class = s.ActionRecordedOutput
+    status_code = status.HTTP_201_CREATED
+
+    @extend_schema(responses={200: s.ActionOutput(many=True)})
+    def get(self, request: Request, reference: str) -> Response:
+        found = action_selectors.concern_actions_for(user=request.user, reference=reference, now=timezone.now())
+        if found is None:
+            raise Http404
+        return Response(s.ActionOutput(found, many=True).data)
+
+    @extend_schema(request=s.ActionRecordInput, responses={201: s.ActionRecordedOutput})
+    def post(self, request: Request, reference: str) -> Response:
+        return super().post(request, reference)
+
+
+@extend_schema(request=s.ActionCompleteInput, responses={200: s.ActionDoneOutput})
+class ConcernActionDoneApi(StaffMoveApi):
+    """Mark an action done with the evidence (`{"action": number, "evidence": ...}`); 409 if done already."""
+
+    service = services.concern_action_complete
+    input_class = s.ActionCompleteInput
+    output_class = s.ActionDoneOutput
 
 
 @extend_schema(request=s.AssignInput, responses={200: s.ConcernSummaryOutput})

@@ -17,6 +17,7 @@ from backend.concerns.models import (
 )
 from backend.concerns.services.intake import ConcernDraft
 from backend.organisations.models import Organisation, OrganisationKind
+from workflows.engine.vocabulary import Outcome, choices
 
 NARRATIVE_MAX = 20_000
 SHORT_MAX = 2_000
@@ -167,3 +168,48 @@ class SmsPlaceInput(serializers.Serializer):
             "empty": "Choose at least one thing the concern is about.",
         },
     )
+
+
+class ActionRecordInput(serializers.Serializer):
+    """An action agreed on a concern: what will change, who owns it, and by when."""
+
+    title = serializers.CharField(
+        max_length=500, error_messages={"required": "Say what will change.", "blank": "Say what will change."}
+    )
+    owner = serializers.CharField(
+        max_length=200,
+        error_messages={"required": "Say who owns the action.", "blank": "Say who owns the action."},
+    )
+    due_on = serializers.DateField(
+        error_messages={
+            "required": "Give the date the action is due.",
+            "invalid": "Give the due date as a date, for example 2027-03-31.",
+        }
+    )
+
+
+class ActionCompleteInput(serializers.Serializer):
+    """An action done: its number on the concern, and what shows it was done."""
+
+    action = serializers.IntegerField(min_value=1, error_messages={"required": "Choose the action."})
+    evidence = serializers.CharField(
+        max_length=2000,
+        error_messages={
+            "required": "Say what shows the action was done.",
+            "blank": "Say what shows the action was done.",
+        },
+    )
+
+
+class CloseOutcomeInput(serializers.Serializer):
+    """What the guardian found, given on closing, and why nothing will change if it was upheld and
+    no action is recorded."""
+
+    outcome = serializers.ChoiceField(
+        choices=choices(Outcome),
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid_choice": "Choose upheld, partly upheld or not upheld."},
+    )
+    no_action_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

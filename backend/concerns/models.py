@@ -15,7 +15,7 @@ from backend.config.encryption import EncryptedTextField
 from backend.organisations.models import Organisation
 from workflows.engine.lifecycle import BY_NAME, State
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import EventKind, RaiserKind, Theme, choices
+from workflows.engine.vocabulary import EventKind, Outcome, RaiserKind, Theme, choices
 
 # Unique and looked-up text columns get plain btree indexes here, declared in Meta: a field's own
 # unique=True or db_index=True also makes PostgreSQL a second "_like" index for LIKE 'x%', which
@@ -95,6 +95,9 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     submission_digest = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     detriment_reported = models.BooleanField(default=False)
     would_speak_up_again = models.CharField(max_length=10, choices=SpeakUpAgain.choices, blank=True)
+    # What the guardian found, recorded on closing ("" until then, and for concerns closed before
+    # outcomes were recorded). Upheld or partly upheld with no action recorded needs a reason.
+    outcome = models.CharField(max_length=14, choices=choices(Outcome), blank=True)
 
     # For an anonymous raiser this is rounded down to the hour: no exact second is kept to show staff.
     received_at = models.DateTimeField()
@@ -403,3 +406,38 @@ class ConflictOfInterest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.basis} conflict on concern {self.concern_id}"
+
+
+class ConcernAction(models.Model):
+    """An action agreed on a concern: what will change, who owns it, by when, and once done the
+    evidence that it was. Its words are staff's own (they may name people), so encrypted like the
+    narrative; the Event that recorded it (``seq``) holds no words. Its due date is a deadline of its
+    own: the sweep opens one "action overdue" sidelining alert for it once it passes undone
+    (``overdue_alerted_at`` says it has, so it never opens twice)."""
+
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="improvement_actions")
+    # The link of the concern's audit chain that recorded it: its number on the concern, too.
+    seq = models.PositiveIntegerField()
+    title = EncryptedTextField()
+    owner = EncryptedTextField()
+    due_on = models.DateField()
+    # The end of the due day where the concern is held: from then on the action is overdue.
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    evidence = EncryptedTextField(blank=True)
+    overdue_alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["concern", "seq"], name="concern_action_seq_unique")]
+        indexes = [
+            # The sweep reads only undone actions not yet alerted, by due time.
+            models.Index(
+                fields=["due_at"],
+                name="concern_action_overdue",
+                condition=models.Q(done_at__isnull=True, overdue_alerted_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"action #{self.seq} of concern {self.concern_id}"

@@ -83,6 +83,11 @@ api:concern-message@elsewhere            login  404    404    404    404    404 
 # Staff-only notes: those handling the concern at its origin read and write them (GET answers).
 api:concern-notes@own                    login  ok     ok     404    ok     404    404    404    404    404
 api:concern-notes@elsewhere              login  404    404    404    404    404    404    404    404    404
+# Actions agreed on a concern: those handling it list (GET), record and mark them done.
+api:concern-actions@own                  login  ok     ok     404    ok     404    404    404    404    404
+api:concern-actions@elsewhere            login  404    404    404    404    404    404    404    404    404
+api:concern-action-done@own              login  ok     ok     404    ok     404    404    404    404    404
+api:concern-action-done@elsewhere        login  404    404    404    404    404    404    404    404    404
 api:concern-assign@own                   login  ok     403    404    403    404    404    404    404    404
 api:concern-assign@elsewhere             login  404    404    404    404    404    404    404    404    404
 # Placing a concern raised by text: its guardian's alone (the handler refused 403); the "own" concern
@@ -183,6 +188,10 @@ frontend:action[message]@own             login  ok     ok     404    ok     404 
 frontend:action[message]@elsewhere       login  404    404    404    404    404    404    404    404    404
 frontend:action[note]@own                login  ok     ok     404    ok     404    404    404    404    404
 frontend:action[note]@elsewhere          login  404    404    404    404    404    404    404    404    404
+frontend:action[record_action]@own       login  ok     ok     404    ok     404    404    404    404    404
+frontend:action[record_action]@elsewhere login  404    404    404    404    404    404    404    404    404
+frontend:action[complete_action]@own     login  ok     ok     404    ok     404    404    404    404    404
+frontend:action[complete_action]@elsewhere login  404    404    404    404    404    404    404    404    404
 frontend:action[pause]@own               login  ok     403    404    ok     404    404    404    404    404
 frontend:action[pause]@elsewhere         login  404    404    404    404    404    404    404    404    404
 frontend:action[reopen]@own              login  ok     403    404    ok     404    404    404    404    404

@@ -80,7 +80,16 @@ def test_staff_actions_are_the_staff_moves_of_the_table_and_the_work_on_an_open_
     staff = {lifecycle.Actor.GUARDIAN, lifecycle.Actor.HANDLER}
     moves = {t.name for t in lifecycle.TRANSITIONS if t.actors & staff}
     assert moves <= {a.value for a in Action}
-    assert {a.value for a in Action} - moves == {"message", "note", "assign", "pause", "resume", "declare_conflict"}
+    assert {a.value for a in Action} - moves == {
+        "message",
+        "note",
+        "assign",
+        "pause",
+        "resume",
+        "declare_conflict",
+        "record_action",
+        "complete_action",
+    }
 
 
 def test_the_case_page_and_its_dispatch_offer_every_action_and_no_other() -> None:

@@ -20,6 +20,8 @@ class Rule(StrEnum):
     REPEAT = "repeat"  # a new concern on the same unit and theme while an earlier one is open
     # someone tried to place the concern with a person who must not handle it (named or declared)
     CONFLICTED_ASSIGNMENT = "conflicted_assignment"
+    ACTION_OVERDUE = "action_overdue"  # an action agreed on the concern passed its due date undone
+    CLOSED_WITHOUT_ACTION = "closed_without_action"  # upheld, then closed with no action recorded
 
 
 LABELS: dict[Rule, str] = {
@@ -33,6 +35,8 @@ LABELS: dict[Rule, str] = {
     Rule.REPEAT: "Another concern on the same unit and theme is still open",
     # Says that it happened, never who was named or by whom.
     Rule.CONFLICTED_ASSIGNMENT: "Placement with someone who has a conflict of interest attempted",
+    Rule.ACTION_OVERDUE: "An agreed action is overdue",
+    Rule.CLOSED_WITHOUT_ACTION: "Upheld but closed with no action",
 }
 
 # Which alert a breached clock raises when its policy says alert_governors.

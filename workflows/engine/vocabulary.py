@@ -80,6 +80,11 @@ class EventKind(Labelled):
     # The retention schedule (the system, not a person) deleting what it says is old.
     IDENTITY_FORGOTTEN = "identity_forgotten", "Raiser's identity deleted (retention schedule)"
     CASE_FILE_FORGOTTEN = "case_file_forgotten", "Case file deleted (retention schedule)"
+    # What was done: actions agreed on a concern, each with an owner and a due date of its own.
+    ACTION_RECORDED = "action_recorded", "Action agreed"
+    ACTION_DONE = "action_done", "Action done"
+    ACTION_OVERDUE = "action_overdue", "An agreed action's due date passed"
+    CLOSED_WITHOUT_ACTION = "closed_without_action", "Upheld but closed with no action (reason recorded)"
 
 
 class Action(Labelled):
@@ -98,3 +103,17 @@ class Action(Labelled):
     DECLARE_CONFLICT = "declare_conflict", "Declare a conflict of interest"
     PAUSE = "pause", "Pause the deadlines"
     RESUME = "resume", "Resume the deadlines"
+    RECORD_ACTION = "record_action", "Record an action"
+    COMPLETE_ACTION = "complete_action", "Mark an action done"
+
+
+class Outcome(Labelled):
+    """What the guardian found, recorded on closing: upheld or partly upheld means something should
+    change, so closing such a concern with no action recorded needs a reason and alerts governors."""
+
+    UPHELD = "upheld", "Upheld"
+    PARTLY_UPHELD = "partly_upheld", "Partly upheld"
+    NOT_UPHELD = "not_upheld", "Not upheld"
+
+
+UPHELD: frozenset[Outcome] = frozenset({Outcome.UPHELD, Outcome.PARTLY_UPHELD})

@@ -3,6 +3,7 @@
 - intake: raising a concern (web, API, SMS), one statement.
 - raiser: what the raiser does with their receipt: write, withdraw, answer, escalate when overdue.
 - staff: the moves guardians and handlers make.
+- actions: what was done: actions agreed on a concern, done with evidence, alerted once overdue.
 - conflicts: who must not handle a concern (declared or named), and the refusal to place it with them.
 - escalation: one step up the route, shared by people and the sweep.
 - sweep: the clock sweep, firing every clock that has fallen due.
@@ -14,6 +15,7 @@ clocks fall due, and writes the change, its Events and its clocks through one un
 """
 
 from backend.concerns.selectors import StaffNote
+from backend.concerns.services.actions import actions_overdue_alert, concern_action_complete, concern_action_record
 from backend.concerns.services.conflicts import concern_conflict_declare
 from backend.concerns.services.escalation import concern_escalate_by_guardian
 from backend.concerns.services.intake import (
@@ -58,8 +60,11 @@ __all__ = [
     "StaffNote",
     "SweepResult",
     "TooManyAttempts",
+    "actions_overdue_alert",
     "clocks_fire_due",
     "concern_acknowledge",
+    "concern_action_complete",
+    "concern_action_record",
     "concern_answer_speak_up_again",
     "concern_assign",
     "concern_clocks_pause",

@@ -35,6 +35,7 @@ from backend.concerns.models import (
 )
 from backend.concerns.notices import notices_send
 from backend.concerns.selectors import NOTES_STAY_AT_ORIGIN, StaffNote
+from backend.concerns.services.actions import close_outcome_record
 from backend.concerns.services.common import (
     Act,
     actor_for,
@@ -109,14 +110,26 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
 
 
 @transaction.atomic
-def concern_close(*, concern_id: int, user: User, reason: str, now: datetime | None = None) -> Concern:
-    """Closing is allowed without feedback (the raiser may have gone quiet), but governors are told."""
+def concern_close(
+    *,
+    concern_id: int,
+    user: User,
+    reason: str,
+    outcome: str = "",
+    no_action_reason: str = "",
+    now: datetime | None = None,
+) -> Concern:
+    """Closing is allowed without feedback (the raiser may have gone quiet), but governors are told.
+    ``outcome``: what the guardian found (vocabulary.Outcome). An upheld or partly upheld concern
+    closed with no action recorded needs ``no_action_reason`` (kept encrypted, beside its own Event)
+    and opens a "closed without action" alert: something should have changed."""
     now = now_or(now)
     act = _staff_move(
         concern_id=concern_id, user=user, name=EventKind.CLOSE, now=now, stop=ALL_KINDS, reason=reason[:200]
     )
     if not Message.objects.filter(concern=act.concern, kind=MessageKind.FEEDBACK).exists():
         act.sidelined(Rule.CLOSED_WITHOUT_FEEDBACK)
+    close_outcome_record(act, outcome=outcome, no_action_reason=no_action_reason)
     concern = act.done()
     vault_purge_for_concern(concern=concern)
     return concern

@@ -35,6 +35,7 @@ from backend.concerns.notices import (
     notices_send,
     reminder_notices,
 )
+from backend.concerns.services.actions import actions_overdue_alert
 from backend.concerns.services.common import Act
 from backend.concerns.services.escalation import escalation_step
 from backend.config.db import IdsIn, UnitOfWork
@@ -92,6 +93,7 @@ class SweepResult:
     escalated: int = 0
     alerts: int = 0
     reminded: int = 0  # clocks whose "due soon" reminder went to the outbox
+    actions_overdue: int = 0  # "action overdue" alerts opened (services.actions)
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,7 @@ def _remind_batch(*, now: datetime, batch_size: int) -> tuple[int, bool]:
 
 def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH) -> SweepResult:
     """Fire every clock that has fallen due by ``now``, then remind those handling concerns whose
-    deadlines fall due soon; each batch commits on its own."""
+    deadlines fall due soon, then alert on actions past their due date; each batch commits on its own."""
     now = now or timezone.now()
     result = SweepResult()
     more = True
@@ -339,6 +341,8 @@ def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATC
     while more:
         reminded, more = _remind_batch(now=now, batch_size=batch_size)
         result.reminded += reminded
+    # Actions' due dates are deadlines too, one per action rather than one Clock per kind.
+    result.actions_overdue = actions_overdue_alert(now=now, batch_size=batch_size)
     if result.fired or result.reminded:
         logger.info("clock sweep fired=%s escalated=%s reminded=%s", result.fired, result.escalated, result.reminded)
     return result
