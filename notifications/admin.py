@@ -6,11 +6,23 @@ from notifications.models import Delivery
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    """Read-only: the outbox is written by services alone. Filter by status to find failed and
-    undeliverable deliveries. The body stays out (short as it is, it is the words sent to a person);
-    the recipient is an address, a user id or a vault token, which an admin may see."""
+    """Read-only: the outbox is written by services alone. Filter by status to find failed deliveries
+    (with their next try) and undeliverable ones (given up: refused for good, or still failing
+    CANDOUR_DELIVERY_GIVE_UP_HOURS after they were written; last_error says which). The body stays
+    out (short as it is, it is the words sent to a person); the recipient is an address, a user id or
+    a vault token, which an admin may see."""
 
-    list_display = ("id", "channel", "status", "attempts", "recipient", "created_at", "sent_at", "last_error")
+    list_display = (
+        "id",
+        "channel",
+        "status",
+        "attempts",
+        "recipient",
+        "created_at",
+        "sent_at",
+        "next_attempt_at",
+        "last_error",
+    )
     list_filter = ("status", "channel")
     search_fields = ("idempotency_key", "provider_id")
     ordering = ("-created_at",)
@@ -22,6 +34,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "last_error",
+        "next_attempt_at",
         "provider_id",
         "created_at",
         "sent_at",

@@ -26,10 +26,13 @@ class DeliveryStatus(models.TextChoices):
 
     pending        written, not yet tried
     sending        a worker has claimed it and is talking to the channel
-    failed         the last attempt failed; it will be tried again (Celery's retry, or the sweep)
+    failed         the last attempt failed; the sweep tries again from ``next_attempt_at`` (backing off,
+                   for up to CANDOUR_DELIVERY_GIVE_UP_HOURS from its creation)
     sent           the channel (or provider) accepted it
     delivered      the provider reports it reached the recipient (in-app: it is in their inbox)
-    undeliverable  given up: the provider refused it for good, or attempts ran out
+    undeliverable  given up, "could not be sent": the provider refused it for good, the retries ran
+                   out of time (an outage longer than CANDOUR_DELIVERY_GIVE_UP_HOURS), or a send
+                   killed its worker too often
     folded         not sent alone: more notices of its kind came at once than a person should get one
                    by one, so it went into one digest (``fold_key``); it is still in the in-app inbox
     """
@@ -108,12 +111,18 @@ class Delivery(models.Model):
     # concerns of one unit in one hour): past CANDOUR_NOTICE_FOLD_AFTER sent to one recipient, the
     # rest go as one digest. Empty: never folded (a raiser's own texts, in-app notices).
     fold_key = models.CharField(max_length=100, blank=True)
+    # A failed delivery's next try: the requeue sweep sends it once this has passed. Set by each
+    # failed attempt with exponential backoff and jitter, so a provider back from an outage is not met
+    # by every waiting notice at once; None while it is not waiting to be tried again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
         indexes = [
             # The requeue sweep: stale pending, sending and failed rows, oldest first.
             models.Index(fields=["status", "updated_at"], name="delivery_status_updated"),
+            # The requeue sweep: failed rows due for their next try (an outage leaves thousands).
+            models.Index(fields=["next_attempt_at"], name="delivery_retry_due", condition=Q(status="failed")),
             # In-app inboxes: one recipient's notices on one channel.
             models.Index(fields=["channel", "recipient", "status"], name="delivery_inbox"),
             # Status callbacks look rows up by the provider's id; most rows have none worth indexing.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,11 +34,19 @@ logger = logging.getLogger(__name__)
 # module (the backend) import an entry point, which the import contracts forbid.
 DELIVERY_SEND_TASK = "notifications.tasks.delivery_send"
 
-# Attempts before a delivery is given up. Celery retries a failing send up to 8 times with backoff
-# (about four minutes in all); the sweep then tries every FAILED_RETRY_AFTER until this cap.
-MAX_ATTEMPTS = 12
-# Longer than Celery's longest retry countdown (retry_backoff_max=600s in tasks.py), so the sweep does
-# not re-send a failed delivery while Celery's own retry for it is still waiting in the broker.
+# A failed attempt waits RETRY_FIRST, then twice as long after each further failure, up to RETRY_CAP,
+# each wait shortened at random by up to half (jitter: a provider back from an outage is not met by
+# every waiting notice at once). The requeue sweep sends it once its next_attempt_at has passed, until
+# CANDOUR_DELIVERY_GIVE_UP_HOURS after it was written: an afternoon without e-mail or Twilio delays
+# notices, it does not lose them. The waits live in the row, not in Celery's countdowns: a broker
+# restart loses those, and Celery's retry count is far too short for an outage.
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+# Attempts before a delivery is given up whatever its age: one whose send kills its worker every time
+# is requeued every CANDOUR_REQUEUE_AFTER_SECONDS and must not loop for days. Above the ~70 attempts a
+# 48-hour outage takes at RETRY_CAP.
+MAX_ATTEMPTS = 200
+# A failed row from before next_attempt_at (None) is due this long after its last attempt.
 FAILED_RETRY_AFTER = timedelta(minutes=11)
 SUBJECT_MAX = Delivery._meta.get_field("subject").max_length or 255
 BODY_MAX = Delivery._meta.get_field("body").max_length or 2000
@@ -50,11 +59,6 @@ PRIVATE_BODY_GONE = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, De
 # delivery is final, like a private body (the pepper would turn a kept token back into a number by
 # trying every mobile number).
 TOKEN_CHANNELS = frozenset({Channel.SMS})
-
-
-class RetryableDeliveryError(Exception):
-    """The attempt failed and the row says failed; the task retries with backoff. It carries the
-    delivery id and the error's class only, because Sentry and the worker log both see it."""
 
 
 _CHANNELS = frozenset(Channel.values)
@@ -214,6 +218,18 @@ def _error_summary(exc: Exception) -> str:
     return summary[:ERROR_MAX]
 
 
+def retry_delay(*, attempts: int, rng: random.Random | None = None) -> timedelta:
+    """How long a delivery that has failed ``attempts`` times waits before its next try: RETRY_FIRST
+    doubled per further failure up to RETRY_CAP, then between half of that and all of it at random."""
+    ceiling = min(RETRY_CAP, RETRY_FIRST * 2 ** min(max(attempts - 1, 0), 20))
+    return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
+def delivery_give_up_after() -> timedelta:
+    """How long after it was written a failing delivery is given up (CANDOUR_DELIVERY_GIVE_UP_HOURS)."""
+    return timedelta(hours=float(getattr(settings, "CANDOUR_DELIVERY_GIVE_UP_HOURS", 48)))
+
+
 def _delivery_record(
     *,
     delivery_id: int,
@@ -221,6 +237,7 @@ def _delivery_record(
     now: datetime,
     provider_id: str = "",
     error: str = "",
+    next_attempt_at: datetime | None = None,
 ) -> bool:
     """Move one delivery's status forward under a row lock; False if that would move it backwards."""
     with transaction.atomic():
@@ -236,6 +253,9 @@ def _delivery_record(
         if error:
             delivery.last_error = error[:ERROR_MAX]
             fields.append("last_error")
+        if next_attempt_at is not None or delivery.next_attempt_at is not None:
+            delivery.next_attempt_at = next_attempt_at
+            fields.append("next_attempt_at")
         if status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED) and delivery.sent_at is None:
             delivery.sent_at = now
             fields.append("sent_at")
@@ -264,8 +284,11 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     channel is called, so no transaction or row lock is held across a network call, a second task for
     the same row finds it sending or sent and does nothing, and a worker killed mid-send still used up
     an attempt (a delivery that kills its worker every time reaches the cap instead of looping).
-    A row left in sending is the sweep's to retry. On a channel error the row says failed and
-    RetryableDeliveryError is raised for the task to retry; on PermanentChannelError it is given up."""
+    A row left in sending is the sweep's to retry. On a channel error the row says failed, with its
+    next try (``next_attempt_at``, backing off) for the requeue sweep, or, once it is
+    CANDOUR_DELIVERY_GIVE_UP_HOURS old, undeliverable; on PermanentChannelError it is given up at once.
+    Returns the status; a failure is a normal outcome, not an exception (an outage would otherwise
+    raise thousands into the worker log and Sentry)."""
     now = _now(now)
     with transaction.atomic():
         # FOR UPDATE: a duplicate task (broker redelivery, the sweep) may claim this row at the same
@@ -299,17 +322,49 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
         logger.warning("delivery id=%s channel=%s undeliverable: %s", delivery_id, delivery.channel, error)
         return DeliveryStatus.UNDELIVERABLE
     except Exception as exc:
+        # The class and code only: the exception's message may quote the recipient, so it goes to no
+        # row, log line or traceback.
         error = _error_summary(exc)
-        _delivery_record(delivery_id=delivery_id, status=DeliveryStatus.FAILED, now=now, error=error)
-        logger.warning(
-            "delivery id=%s channel=%s attempt %s failed: %s", delivery_id, delivery.channel, delivery.attempts, error
-        )
-        # from None: the original exception's message may quote the recipient; keep it out of the
-        # task's traceback, the worker log and Sentry.
-        raise RetryableDeliveryError(f"delivery id={delivery_id} failed: {error}") from None
+        return _delivery_failed(delivery=delivery, error=error, now=now)
     _delivery_record(delivery_id=delivery_id, status=result.status, now=now, provider_id=result.provider_id)
     logger.info("delivery id=%s channel=%s %s", delivery_id, delivery.channel, result.status)
     return result.status
+
+
+def _delivery_failed(*, delivery: Delivery, error: str, now: datetime) -> str:
+    """Record a failed attempt: failed with its next try, or given up once the delivery is older
+    than CANDOUR_DELIVERY_GIVE_UP_HOURS (the last try falls on that moment, never after it)."""
+    assert delivery.pk is not None
+    deadline = delivery.created_at + delivery_give_up_after()
+    if now >= deadline:
+        hours = delivery_give_up_after().total_seconds() / 3600
+        _delivery_record(
+            delivery_id=delivery.pk,
+            status=DeliveryStatus.UNDELIVERABLE,
+            now=now,
+            error=f"gave up after {hours:g} hours: {error}",
+        )
+        logger.warning(
+            "delivery id=%s channel=%s given up after %s attempts: %s",
+            delivery.pk,
+            delivery.channel,
+            delivery.attempts,
+            error,
+        )
+        return DeliveryStatus.UNDELIVERABLE
+    next_attempt_at = min(now + retry_delay(attempts=delivery.attempts), deadline)
+    _delivery_record(
+        delivery_id=delivery.pk, status=DeliveryStatus.FAILED, now=now, error=error, next_attempt_at=next_attempt_at
+    )
+    logger.warning(
+        "delivery id=%s channel=%s attempt %s failed: %s; next try at %s",
+        delivery.pk,
+        delivery.channel,
+        delivery.attempts,
+        error,
+        next_attempt_at.isoformat(),
+    )
+    return DeliveryStatus.FAILED
 
 
 # A burst (a wave of concerns on one ward after a news story, or junk raised to flood the guardians)
@@ -390,13 +445,14 @@ def deliveries_requeue_stale(
     max_attempts: int = MAX_ATTEMPTS,
 ) -> int:
     """Send again what nobody is sending: pending rows whose task was lost (broker down at commit,
-    message lost), sending rows whose worker died, and failed rows whose retries ran out or were lost.
+    message lost), sending rows whose worker died, and failed rows whose next try is due.
 
-    Stale means untouched for ``older_than`` (failed rows: at least FAILED_RETRY_AFTER, so Celery's
-    backoff is not cut short). A row held back (``not_before``) is never taken before it is due, and
-    a pending one is taken as soon as it is due, whatever its age, unless touched since.
-    A row at ``max_attempts`` is given up (undeliverable) instead. Each
-    requeued row is touched, so the next sweep waits another ``older_than`` before sending it again.
+    Stale means untouched for ``older_than``; a failed row is due at its ``next_attempt_at`` (one
+    without, from before that field, FAILED_RETRY_AFTER after its last attempt). A row held back
+    (``not_before``) is never taken before it is due, and a pending one is taken as soon as it is
+    due, whatever its age, unless touched since. A row at ``max_attempts`` is given up
+    (undeliverable) instead. Each requeued row is touched (a failed one's next try moved
+    ``older_than`` on), so the next sweep waits another ``older_than`` before sending it again.
     Works in batches of ``batch`` rows, each batch one transaction; returns how many were requeued.
     Safe to run twice at once: rows another sweep holds are skipped."""
     if older_than <= timedelta(0):
@@ -405,8 +461,14 @@ def deliveries_requeue_stale(
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     stale = (
         Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING], updated_at__lt=now - older_than)
-        | Q(status=DeliveryStatus.FAILED, updated_at__lt=now - max(older_than, FAILED_RETRY_AFTER))
+        | Q(
+            status=DeliveryStatus.FAILED,
+            next_attempt_at__isnull=True,
+            updated_at__lt=now - max(older_than, FAILED_RETRY_AFTER),
+        )
     ) & due
+    # A failed row due for its next try (the partial index delivery_retry_due).
+    stale |= Q(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
     # Due now and never tried since: its send was turned away as not yet (the requeue touches it).
     stale |= Q(status=DeliveryStatus.PENDING, not_before__lte=now, updated_at__lt=F("not_before"))
     requeued = given_up = 0
@@ -419,7 +481,7 @@ def deliveries_requeue_stale(
                 .order_by("updated_at")
                 .only("pk", "status", "attempts")[:batch]
             )
-            again, exhausted = _requeue(rows, now=now, max_attempts=max_attempts)
+            again, exhausted = _requeue(rows, now=now, max_attempts=max_attempts, older_than=older_than)
         requeued += again
         given_up += exhausted
         if len(rows) < batch:
@@ -429,7 +491,7 @@ def deliveries_requeue_stale(
     return requeued
 
 
-def _requeue(rows: Sequence[Delivery], *, now: datetime, max_attempts: int) -> tuple[int, int]:
+def _requeue(rows: Sequence[Delivery], *, now: datetime, max_attempts: int, older_than: timedelta) -> tuple[int, int]:
     """One locked batch of stale rows: give up those out of attempts, send the rest again after
     commit. Returns (requeued, given up)."""
     # Every stale status may become undeliverable; asking status_may_move keeps the rule in one place.
@@ -443,14 +505,22 @@ def _requeue(rows: Sequence[Delivery], *, now: datetime, max_attempts: int) -> t
         )
         Delivery.objects.filter(pk__in=exhausted, private=True).update(body="")
         Delivery.objects.filter(pk__in=exhausted, channel__in=TOKEN_CHANNELS).update(recipient="")
+    # Requeued failed rows are next due a full older_than from now, should this task be lost too.
+    lost_by = now + older_than
     interrupted = [d.pk for d in again if d.status == DeliveryStatus.SENDING]
     if interrupted:
         # sending -> failed (a sideways move): the worker died or hung mid-send. The message may
         # have gone out; sending it again risks a duplicate rather than a lost notice.
         Delivery.objects.filter(pk__in=interrupted).update(
-            status=DeliveryStatus.FAILED, last_error="interrupted: no result recorded", updated_at=now
+            status=DeliveryStatus.FAILED,
+            last_error="interrupted: no result recorded",
+            updated_at=now,
+            next_attempt_at=lost_by,
         )
-    waiting = [d.pk for d in again if d.status != DeliveryStatus.SENDING]
+    retried = [d.pk for d in again if d.status == DeliveryStatus.FAILED]
+    if retried:
+        Delivery.objects.filter(pk__in=retried).update(updated_at=now, next_attempt_at=lost_by)
+    waiting = [d.pk for d in again if d.status == DeliveryStatus.PENDING]
     if waiting:
         # Touched, status unchanged: the next sweep gives this send a full older_than to happen.
         Delivery.objects.filter(pk__in=waiting).update(updated_at=now)

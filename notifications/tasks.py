@@ -13,11 +13,8 @@ from django.conf import settings
 from notifications.redactions import RetryableRedactionError
 from notifications.redactions import redaction_run as redaction_run_service
 from notifications.redactions import redactions_requeue_stale as redactions_requeue_stale_service
-from notifications.services import RetryableDeliveryError
 from notifications.services import deliveries_requeue_stale as deliveries_requeue_stale_service
 from notifications.services import delivery_send as delivery_send_service
-
-RETRY_FIRST_SECONDS = 5
 
 
 def _requeue_older_than() -> timedelta:
@@ -26,17 +23,13 @@ def _requeue_older_than() -> timedelta:
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message to be delivered again
-# (delivery_send is idempotent on the row). Retries back off up to ten minutes, with jitter so a
-# provider coming back is not met by every retry at once; the sweep takes over after the last.
+# (delivery_send is idempotent on the row). No Celery retries: a failed attempt sets the row's
+# next_attempt_at (backing off, for up to CANDOUR_DELIVERY_GIVE_UP_HOURS) and the requeue sweep sends
+# it then; Celery's countdowns would be lost with the broker and run out long before an outage ends.
 @shared_task(
     name="notifications.tasks.delivery_send",
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(RetryableDeliveryError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
     ignore_result=True,
 )
 def delivery_send(delivery_id: int) -> str:
@@ -50,15 +43,10 @@ def deliveries_requeue_stale() -> int:
 
 @shared_task(name="notifications.tasks.deliveries_send", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliveries_send(delivery_ids: list[int]) -> int:
-    """A chunk written together; one that fails goes on alone, with delivery_send's retries."""
-    sent = 0
+    """A chunk written together; one that fails waits for its next try in its row (the sweep's)."""
     for delivery_id in delivery_ids:
-        try:
-            delivery_send_service(delivery_id=delivery_id)
-            sent += 1
-        except RetryableDeliveryError:
-            delivery_send.apply_async(args=(delivery_id,), countdown=RETRY_FIRST_SECONDS)
-    return sent
+        delivery_send_service(delivery_id=delivery_id)
+    return len(delivery_ids)
 
 
 # Like delivery_send: acks late, rejected on worker loss (the service claims the row and skips one

@@ -72,6 +72,7 @@ class DashboardOutput(serializers.Serializer):
     overdue_clocks = serializers.IntegerField()
     open_alerts = serializers.IntegerField()
     as_of = serializers.DateTimeField(allow_null=True)
+    notices_not_sent = serializers.IntegerField()
 
 
 FIGURES = (

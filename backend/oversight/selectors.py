@@ -20,6 +20,7 @@ from django.utils import timezone
 from backend.concerns import scope
 from backend.oversight.figures import ACK_DAYS_TOP, quarter_of
 from backend.oversight.models import FiguresRollup, OrganisationQuarterFigures, OversightTally
+from notifications.selectors import deliveries_given_up_count
 
 SMALL_MAX = 4  # counts 1..SMALL_MAX are suppressed
 FEWER_THAN = f"fewer than {SMALL_MAX + 1}"
@@ -241,6 +242,9 @@ class Dashboard:
     overdue_clocks: int
     open_alerts: int
     as_of: datetime | None
+    # E-mails and texts given up in the last week (an outage of e-mail or Twilio longer than
+    # CANDOUR_DELIVERY_GIVE_UP_HOURS, or refused for good): across Candour, counts only.
+    notices_not_sent: int = 0
 
 
 # Scopes with more path prefixes than this (a commissioner of many trusts, say) are matched in Python
@@ -336,4 +340,5 @@ def oversight_dashboard(*, user: User | AnonymousUser) -> Dashboard:
         overdue_clocks=sum(r.overdue_clocks for r in rows),
         open_alerts=sum(r.open_alerts for r in rows),
         as_of=_as_of(),
+        notices_not_sent=deliveries_given_up_count(),
     )

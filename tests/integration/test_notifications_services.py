@@ -16,7 +16,6 @@ from notifications.models import Delivery, DeliveryStatus
 from notifications.services import (
     FAILED_RETRY_AFTER,
     DeliveryRequest,
-    RetryableDeliveryError,
     deliveries_create,
     deliveries_in_app_unread,
     deliveries_requeue_stale,
@@ -192,12 +191,12 @@ def test_an_unknown_id_is_not_an_error() -> None:
 def test_a_failure_is_recorded_without_the_recipient_then_the_retry_sends() -> None:
     delivery = make(recipient="alice@example.org")
     locmem.failures.append(ConnectionError("550 mailbox alice@example.org unavailable"))
-    with pytest.raises(RetryableDeliveryError) as raised:
-        delivery_send(delivery_id=delivery.pk, now=NOW)
-    assert "alice" not in str(raised.value)
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no chained message either
+    assert delivery_send(delivery_id=delivery.pk, now=NOW) == S.FAILED
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == (S.FAILED, 1, "ConnectionError")
+    # The next try waits between half and all of the first backoff.
+    assert delivery.next_attempt_at is not None
+    assert NOW + services.RETRY_FIRST / 2 <= delivery.next_attempt_at <= NOW + services.RETRY_FIRST
     assert locmem.outbox == []
 
     assert delivery_send(delivery_id=delivery.pk, now=NOW + timedelta(seconds=2)) == S.SENT
@@ -211,8 +210,7 @@ def test_an_smtp_code_is_kept_but_not_the_message() -> None:
 
     delivery = make(recipient="bob@example.org")
     locmem.failures.append(smtplib.SMTPDataError(451, b"try later, bob@example.org"))
-    with pytest.raises(RetryableDeliveryError):
-        delivery_send(delivery_id=delivery.pk)
+    assert delivery_send(delivery_id=delivery.pk) == S.FAILED
     delivery.refresh_from_db()
     assert delivery.last_error == "SMTPDataError 451"
 
@@ -234,10 +232,55 @@ def test_a_permanent_failure_gives_up_at_once() -> None:
 def test_a_broken_channel_setting_counts_as_a_failed_attempt(settings: Any) -> None:
     settings.NOTIFICATIONS_CHANNELS = {"email": "notifications.channels.nowhere.Channel"}
     delivery = make()
-    with pytest.raises(RetryableDeliveryError):
-        delivery_send(delivery_id=delivery.pk)
+    assert delivery_send(delivery_id=delivery.pk) == S.FAILED
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == (S.FAILED, 1, "ImproperlyConfigured")
+
+
+def test_failures_back_off_to_the_cap_then_give_up_after_the_window(settings: Any) -> None:
+    settings.CANDOUR_DELIVERY_GIVE_UP_HOURS = 6
+    delivery = make("outage", created_at=NOW, updated_at=NOW)
+    now, waits = NOW, []
+    while True:
+        locmem.failures.append(ConnectionError("down"))
+        outcome = delivery_send(delivery_id=delivery.pk, now=now)
+        delivery.refresh_from_db()
+        if outcome == S.UNDELIVERABLE:
+            break
+        assert outcome == S.FAILED and delivery.next_attempt_at is not None
+        waits.append(delivery.next_attempt_at - now)
+        now = delivery.next_attempt_at
+    # Each wait is within [half, all] of its doubling ceiling, never above an hour, and the last try
+    # falls on the end of the window, not after it.
+    for attempt, wait in enumerate(waits[:-1], start=1):
+        ceiling = min(services.RETRY_CAP, services.RETRY_FIRST * 2 ** (attempt - 1))
+        assert ceiling / 2 <= wait <= ceiling
+    assert now == NOW + timedelta(hours=6)
+    assert (delivery.status, delivery.last_error) == (S.UNDELIVERABLE, "gave up after 6 hours: ConnectionError")
+    assert 8 <= delivery.attempts <= 20
+    assert locmem.outbox == []
+
+
+def test_requeue_sends_failed_rows_when_their_next_try_is_due(
+    broker: FakeCelery, django_capture_on_commit_callbacks: Any
+) -> None:
+    due = make("due", status=S.FAILED, attempts=3, updated_at=NOW - timedelta(minutes=5), next_attempt_at=NOW)
+    make(
+        "waiting",
+        status=S.FAILED,
+        attempts=3,
+        updated_at=NOW - timedelta(hours=1),
+        next_attempt_at=NOW + timedelta(seconds=1),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_requeue_stale(older_than=timedelta(minutes=2), now=NOW) == 1
+    assert broker.ids() == [due.pk]
+    due.refresh_from_db()
+    # Due again only if this task is lost too: not at the next sweep.
+    assert due.next_attempt_at == NOW + timedelta(minutes=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_requeue_stale(older_than=timedelta(minutes=2), now=NOW + timedelta(minutes=1)) == 1
+    assert len(broker.ids()) == 2  # the "waiting" row, now due; "due" is not sent twice
 
 
 # delivery_status_advance

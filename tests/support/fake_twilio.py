@@ -183,6 +183,8 @@ class FakeTwilio:
         self.held: dict[str, _Held] = {}
         self._trouble: list[_Trouble] = []
         self._redact_trouble: list[_Trouble] = []
+        # While set (down()), every Messages API create is answered with this status, however many.
+        self._outage: int | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         fake = self
@@ -309,6 +311,15 @@ class FakeTwilio:
         with self._lock:
             self._trouble.extend(_Trouble("hang", seconds=seconds, accept=accept) for _ in range(n))
 
+    def down(self, *, status: int = 503) -> None:
+        """An outage: every message create is answered ``status`` until ``up()``."""
+        with self._lock:
+            self._outage = status
+
+    def up(self) -> None:
+        with self._lock:
+            self._outage = None
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -426,6 +437,8 @@ class FakeTwilio:
     def _take_trouble(self, form: dict[str, str]) -> _Trouble | None:
         with self._lock:
             self.requests.append(form)
+            if self._outage is not None:
+                return _Trouble("fail", status=self._outage)
             return self._trouble.pop(0) if self._trouble else None
 
     def _accept(self, form: dict[str, str]) -> dict[str, Any]:

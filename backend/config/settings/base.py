@@ -282,6 +282,10 @@ CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
 CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 # A delivery untouched this long is taken to have lost its task (broker down, worker killed).
 CANDOUR_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_AFTER_SECONDS", "120"))
+# A notice whose sends keep failing (e-mail or Twilio down) is tried again, backing off to once an hour
+# at most, for this long after it was written; then it is given up (undeliverable), shown in the admin
+# and counted on the oversight dashboard. Its recipients' in-app notice stands either way.
+CANDOUR_DELIVERY_GIVE_UP_HOURS = float(os.environ.get("CANDOUR_DELIVERY_GIVE_UP_HOURS", "48"))
 # An inbound text not processed this long after it arrived is taken to have lost its task.
 CANDOUR_SMS_REQUEUE_AFTER_SECONDS = float(os.environ.get("CANDOUR_SMS_REQUEUE_AFTER_SECONDS", "60"))
 # A burst of new concerns on one unit (a news story, or junk meant to flood the guardians) is never
