@@ -15,7 +15,12 @@ OPEN_ROUTES = {
     "healthz",
     "readyz",
     "",  # home
+    # Raising a concern a question a page: the start, each question, check your answers, stop.
     "raise/",
+    "raise/start/",
+    "raise/check/",
+    "raise/cancel/",
+    "raise/<slug:slug>/",
     "follow-up/",
     "follow-up/concern/",
     "follow-up/concern/message/",
