@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
 from backend.concerns import action_selectors, selectors, services
+from backend.concerns.inbox_query import FILTER_LABELS, InboxQuery, InboxQueryInput, InboxSort
 from backend.concerns.inputs import (
     ActionCompleteInput,
     ActionRecordInput,
@@ -36,7 +37,7 @@ from backend.organisations.services import staff_profile_update
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
 from frontend.chart_data import signal_picture
-from workflows.engine.vocabulary import Action, Outcome, choices
+from workflows.engine.vocabulary import Action, Outcome, Theme, choices
 
 
 @access("public")
@@ -182,9 +183,15 @@ def follow_up_speak_up_again_page(
 @access("staff")
 @require_GET
 def inbox_page(request: HttpRequest) -> HttpResponse:
-    due_soon_only = request.GET.get("due") == "soon"
-    concerns = selectors.concern_inbox(user=request.user, due_soon_only=due_soon_only)[:200]
-    return render(request, "frontend/inbox.html", {"concerns": concerns, "due_soon_only": due_soon_only})
+    """The inbox: filters, counts, order and pages from the query string (a GET form: no script)."""
+    form = InboxQueryInput(data=request.GET)
+    valid = form.is_valid()
+    inbox = selectors.concern_inbox_page(user=request.user, query=form.query() if valid else InboxQuery())
+    context = {"inbox": inbox, "errors": {} if valid else _errors(form), **INBOX_CHOICES}
+    return render(request, "frontend/inbox.html", context, status=200 if valid else 400)
+
+
+INBOX_CHOICES = {"filters": list(FILTER_LABELS.items()), "sorts": choices(InboxSort), "themes": choices(Theme)}
 
 
 def _case_page(

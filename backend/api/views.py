@@ -18,11 +18,13 @@ from rest_framework.views import APIView
 
 from backend.api import serializers as s
 from backend.concerns import action_selectors, selectors, services
+from backend.concerns.inbox_query import InboxFilter, InboxSort
 from backend.concerns.inputs import ConcernRaiseInput
 from backend.concerns.models import THEME_CHOICES, Concern
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
 from workflows.engine.lifecycle import State
+from workflows.engine.vocabulary import choices
 
 
 class ConcernRaiseApi(APIView):
@@ -112,6 +114,13 @@ class ConcernFilter(django_filters.FilterSet):
     theme = django_filters.ChoiceFilter(choices=THEME_CHOICES, method="filter_theme")
     unit = django_filters.CharFilter(field_name="unit__code")
     due_soon = django_filters.BooleanFilter(method="filter_due_soon", label="Only concerns with a deadline due soon")
+    # The inbox page's filters under the same names (backend.concerns.inbox_query), done by the same selectors.
+    overdue = django_filters.BooleanFilter(
+        method="filter_flag", label="Only concerns with a deadline passed unanswered"
+    )
+    escalated_to_us = django_filters.BooleanFilter(method="filter_flag", label="Only concerns escalated to the holder")
+    with_alerts = django_filters.BooleanFilter(method="filter_flag", label="Only concerns with an open alert")
+    sort = django_filters.ChoiceFilter(choices=choices(InboxSort), method="filter_sort", label="Order")
 
     class Meta:
         model = Concern
@@ -123,6 +132,12 @@ class ConcernFilter(django_filters.FilterSet):
     def filter_due_soon(self, queryset: Any, name: str, value: bool) -> Any:
         due = selectors.concerns_due_soon(concerns=queryset)
         return due if value else queryset.exclude(pk__in=due.values("pk"))
+
+    def filter_flag(self, queryset: Any, name: str, value: bool) -> Any:
+        return selectors.concerns_flagged(concerns=queryset, flag=InboxFilter(name), value=value)
+
+    def filter_sort(self, queryset: Any, name: str, value: str) -> Any:
+        return selectors.concerns_sorted(concerns=queryset, sort=InboxSort(value))
 
 
 class ConcernListApi(generics.ListAPIView):

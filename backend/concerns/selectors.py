@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Exists, OuterRef, QuerySet, Subquery, Value
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backend.concerns import scope
 from backend.concerns.crypto import submission_digest
+from backend.concerns.inbox_query import InboxFilter, InboxQuery, InboxSort
 from backend.concerns.models import (
     Channel,
     Clock,
@@ -50,24 +53,145 @@ def _due_soon(now: datetime) -> Exists:
 _conflict_recorded = Exists(ConflictOfInterest.objects.filter(concern=OuterRef("pk")))
 
 
+def _overdue(now: datetime) -> Exists:
+    """A deadline at the concern's current level has passed and nobody has answered it: a running
+    clock past due (the sweep has not reached it yet), or a breached one whose move has not been
+    made since (an acknowledgement still owed, feedback still owed). A breached inactivity clock is
+    left to its alert ("with alerts"); an escalated concern's old level no longer counts."""
+    passed = Clock.objects.filter(
+        concern=OuterRef("pk"),
+        route_level=OuterRef("route_level"),
+        due_at__lte=now,
+        concern__state__in=[str(state) for state in lifecycle.OPEN],
+    )
+    return Exists(
+        passed.filter(
+            Q(status=ClockStatus.PENDING, paused_at__isnull=True)
+            | Q(status=ClockStatus.FIRED, kind=ClockKind.ACKNOWLEDGE, concern__state__in=UNACKNOWLEDGED)
+            | (Q(status=ClockStatus.FIRED, kind=ClockKind.FEEDBACK) & ~Q(concern__state=lifecycle.State.FEEDBACK_GIVEN))
+        )
+    )
+
+
+# States in which an acknowledgement is owed (the acknowledge move's sources).
+UNACKNOWLEDGED = tuple(str(s) for s in lifecycle.BY_NAME["acknowledge"].sources)
+
+# An open sidelining alert on the concern. Oversight keeps alerts downstream and concerns never
+# import it; its rows are reached here through their relation to the concern ("alerts").
+# (Both conditions in one filter: the same alert row, joined inner, so a concern with none is not counted.)
+_open_alert = Exists(
+    Concern.objects.filter(pk=OuterRef("pk"), alerts__opened_at__isnull=False, alerts__resolved_at__isnull=True)
+)
+
+# The running deadline that falls next (paused ones are not counting down); NULL for none.
+_next_due = Subquery(
+    Clock.objects.filter(concern=OuterRef("pk"), status=ClockStatus.PENDING, paused_at__isnull=True)
+    .order_by("due_at")
+    .values("due_at")[:1]
+)
+
+_SORTS: dict[InboxSort, tuple[Any, ...]] = {
+    InboxSort.NEWEST: ("-received_at", "-pk"),
+    InboxSort.OLDEST: ("received_at", "pk"),
+    InboxSort.DUE: (F("next_due").asc(nulls_last=True), "-received_at", "-pk"),
+}
+
+
 def concern_inbox(
-    *, user: User | AnonymousUser, due_soon_only: bool = False, now: datetime | None = None
+    *,
+    user: User | AnonymousUser,
+    due_soon_only: bool = False,
+    query: InboxQuery | None = None,
+    now: datetime | None = None,
 ) -> QuerySet[Concern]:
-    """Concerns the user handles: a guardian's subtree, a handler's assigned concerns; newest first.
-    Each says whether it is ``due_soon`` (a deadline's reminder time has passed, the deadline not);
-    ``due_soon_only``: only those."""
+    """Concerns the user handles: a guardian's subtree, a handler's assigned concerns; newest first
+    unless ``query`` orders them otherwise. Each says whether it is ``due_soon`` (a deadline's
+    reminder time has passed, the deadline not), ``overdue``, ``with_alerts`` and when its
+    ``next_due`` deadline falls. ``query``: only those its filters ask for (the inbox page and the
+    API's list filter the same way); ``due_soon_only``: only those due soon."""
+    now = now or timezone.now()
+    query = query or InboxQuery(due_soon=due_soon_only)
     concerns = (
         Concern.objects.filter(scope.handling_q(user=user))
-        .annotate(due_soon=_due_soon(now or timezone.now()), conflict_of_interest=_conflict_recorded)
+        .annotate(
+            due_soon=_due_soon(now),
+            overdue=_overdue(now),
+            with_alerts=_open_alert,
+            conflict_of_interest=_conflict_recorded,
+        )
         .select_related("unit", "holder")
-        .order_by("-received_at", "-pk")
     )
-    return concerns.filter(due_soon=True) if due_soon_only else concerns
+    return concerns_sorted(concerns=concerns_filtered(concerns=concerns, query=query, now=now), sort=query.sort)
+
+
+def concerns_sorted(*, concerns: QuerySet[Concern], sort: InboxSort) -> QuerySet[Concern]:
+    """``concerns`` in the order asked, each with its ``next_due`` running deadline (None for none)."""
+    return concerns.annotate(next_due=_next_due).order_by(*_SORTS[sort])
+
+
+def inbox_conditions(now: datetime) -> dict[InboxFilter, Q | Exists]:
+    """Each yes-or-no filter of the inbox, as a condition on any list of concerns (the inbox, the
+    API's lists). "Escalated to us": come up the route to whoever holds it now, so held past its
+    first level."""
+    return {
+        InboxFilter.OVERDUE: _overdue(now),
+        InboxFilter.DUE_SOON: _due_soon(now),
+        InboxFilter.ESCALATED_TO_US: Q(route_level__gt=0),
+        InboxFilter.WITH_ALERTS: _open_alert,
+    }
+
+
+def concerns_filtered(*, concerns: QuerySet[Concern], query: InboxQuery, now: datetime) -> QuerySet[Concern]:
+    """``concerns`` narrowed by the query's filters."""
+    conditions = inbox_conditions(now)
+    for flag in sorted(query.flags()):
+        concerns = concerns.filter(conditions[flag])
+    if query.unit:
+        concerns = concerns.filter(unit__code=query.unit)
+    if query.theme:
+        concerns = concerns.filter(themes__any_of=[query.theme])
+    return concerns
+
+
+def concerns_flagged(
+    *, concerns: QuerySet[Concern], flag: InboxFilter, value: bool, now: datetime | None = None
+) -> QuerySet[Concern]:
+    """Those of ``concerns`` that are (``value``) or are not under one filter: the API's filters."""
+    condition = inbox_conditions(now or timezone.now())[flag]
+    return concerns.filter(condition) if value else concerns.exclude(condition)
 
 
 def concerns_due_soon(*, concerns: QuerySet[Concern], now: datetime | None = None) -> QuerySet[Concern]:
     """Only those of ``concerns`` due soon (the API's filter, on any list of concerns)."""
-    return concerns.filter(_due_soon(now or timezone.now()))
+    return concerns_flagged(concerns=concerns, flag=InboxFilter.DUE_SOON, value=True, now=now)
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """The inbox page: one page of concerns, how many the whole inbox holds under each filter (what
+    a guardian looks at first), and the units and themes it may be narrowed to."""
+
+    page: Page[Concern]
+    query: InboxQuery
+    counts: dict[str, int]
+    units: list[tuple[str, str]]
+
+
+INBOX_PAGE_SIZE = 25
+
+
+def concern_inbox_page(
+    *, user: User | AnonymousUser, query: InboxQuery, now: datetime | None = None, per_page: int = INBOX_PAGE_SIZE
+) -> InboxPage:
+    now = now or timezone.now()
+    held = Concern.objects.filter(scope.handling_q(user=user))
+    conditions = inbox_conditions(now)
+    counts = held.aggregate(
+        total=Count("pk"), **{flag.value: Count("pk", filter=Q(conditions[flag])) for flag in InboxFilter}
+    )
+    units = list(held.order_by("unit__name").values_list("unit__code", "unit__name").distinct())
+    page = Paginator(concern_inbox(user=user, query=query, now=now), per_page).get_page(query.page)
+    return InboxPage(page=page, query=query, counts=counts, units=units)
 
 
 def concern_oversight_list(*, user: User | AnonymousUser) -> QuerySet[Concern]:

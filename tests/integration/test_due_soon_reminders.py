@@ -189,4 +189,4 @@ def test_the_inbox_says_due_soon_between_the_reminder_and_the_deadline(demo: Non
         services.clocks_fire_due(now=ack.due_at)
     assert seen(ack.due_at + timedelta(minutes=1))[:2] == (False, False)
     page = staff_client("guardian").get("/inbox/").content.decode()
-    assert "Show only concerns due soon" in page
+    assert 'name="due_soon"' in page and "Due soon (0)" in page  # the inbox filter, counted
