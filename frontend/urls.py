@@ -16,6 +16,7 @@ urlpatterns = [
     path("follow-up/concern/message/", views.follow_up_message_page, name="follow_up_message"),
     path("follow-up/concern/escalate/", views.follow_up_escalate_page, name="follow_up_escalate"),
     path("follow-up/concern/withdraw/", views.follow_up_withdraw_page, name="follow_up_withdraw"),
+    path("follow-up/concern/reopen/", views.follow_up_reopen_page, name="follow_up_reopen"),
     path("follow-up/concern/speak-up-again/", views.follow_up_speak_up_again_page, name="follow_up_speak_up_again"),
     path("disclosure/verify/", disclosure_views.disclosure_verify_page, name="disclosure_verify"),
     path("disclosure/certificate/", disclosure_views.disclosure_certificate_download, name="disclosure_certificate"),

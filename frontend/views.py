@@ -23,7 +23,9 @@ from backend.concerns.inputs import (
     ActionRecordInput,
     CloseOutcomeInput,
     ConflictDeclareInput,
+    RaiserEscalateInput,
     RaiserMessageInput,
+    RaiserReopenInput,
     SpeakUpAgainInput,
     StaffNoteInput,
     StaffTextInput,
@@ -141,8 +143,12 @@ def raiser_move(
                 return _raiser_page(request, concern, errors=_errors(checked), status=400)
             try:
                 answer = move(request, concern, dict(checked.validated_data) if checked is not None else {})
-            except Conflict:
-                return _raiser_page(request, concern, errors={field: [refusal]}, status=409)
+            except Conflict as refused:
+                # A refusal with words of its own (reopened once already) shows them; else ``refusal``.
+                words = str(refused) if type(refused) is Conflict and str(refused) else refusal
+                return _raiser_page(request, concern, errors={field: [words]}, status=409)
+            except Invalid as invalid:
+                return _raiser_page(request, concern, errors={field: [str(invalid)]}, status=400)
             return answer or redirect("frontend:follow_up_concern")
 
         return page
@@ -165,10 +171,18 @@ def follow_up_withdraw_page(request: HttpRequest, concern: Concern, fields: dict
     return None
 
 
-@raiser_move(field="escalate", refusal="You cannot escalate this concern now.")
+@raiser_move(field="escalate", refusal="You cannot escalate this concern now.", form=RaiserEscalateInput)
 def follow_up_escalate_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
-    """Once the feedback deadline has passed, the raiser may send the concern up the route."""
-    services.concern_escalate_by_raiser(concern_id=concern.pk)
+    """Once the feedback deadline has passed, or feedback is given and the raiser judges it
+    inadequate (saying why), the raiser may send the concern up the route."""
+    services.concern_escalate_by_raiser(concern_id=concern.pk, **fields)
+    return None
+
+
+@raiser_move(field="reopen", refusal="You cannot reopen this concern now.", form=RaiserReopenInput)
+def follow_up_reopen_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
+    """Once feedback is given, the raiser may reopen their concern, once."""
+    services.concern_reopen_by_raiser(concern_id=concern.pk, **fields)
     return None
 
 

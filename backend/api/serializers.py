@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
-from backend.concerns import inputs
+from backend.concerns import action_selectors, inputs
 from backend.concerns.inputs import NARRATIVE_MAX
 
 
@@ -19,6 +20,14 @@ class RaiserMessageInput(ReceiptInput, inputs.RaiserMessageInput):
 
 
 class SpeakUpAgainInput(ReceiptInput, inputs.SpeakUpAgainInput):
+    pass
+
+
+class RaiserEscalateInput(ReceiptInput, inputs.RaiserEscalateInput):
+    pass
+
+
+class RaiserReopenInput(ReceiptInput, inputs.RaiserReopenInput):
     pass
 
 
@@ -137,6 +146,13 @@ class _CaseViewOutput(serializers.Serializer):
     conflict_of_interest = serializers.BooleanField(
         help_text="Someone is recorded as not to handle this concern; who, only its guardian sees."
     )
+    actions = serializers.SerializerMethodField(
+        help_text="Actions agreed on it: in the packet, titles and dates only (no owner, no evidence)."
+    )
+
+    def get_actions(self, case: Any) -> list[dict[str, Any]]:
+        found = action_selectors.concern_actions(concern=case.concern, packet=case.packet, now=timezone.now())
+        return list(ActionOutput(found, many=True).data)
 
 
 class ConcernDetailOutput(_CaseViewOutput):
@@ -164,7 +180,8 @@ class EscalationOutput(serializers.Serializer):
     to = serializers.CharField(source="data.to")
     level = serializers.IntegerField(source="data.level")
     reason = serializers.CharField(source="data.reason")
-    # The guardian's own words, if they escalated it by hand.
+    # The guardian's own words, if they escalated it by hand; the raiser's, if they judged the
+    # feedback inadequate (reason "feedback_inadequate"): never who they are.
     note = serializers.CharField(source="reason", default="")
 
     def get_fields(self) -> dict[str, serializers.Field]:

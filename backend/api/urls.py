@@ -46,6 +46,7 @@ urlpatterns = [
     path("v1/follow-up/", views.FollowUpStatusApi.as_view(), name="follow-up"),
     path("v1/follow-up/messages/", views.FollowUpMessageApi.as_view(), name="follow-up-message"),
     path("v1/follow-up/withdraw/", views.FollowUpWithdrawApi.as_view(), name="follow-up-withdraw"),
+    path("v1/follow-up/reopen/", views.FollowUpReopenApi.as_view(), name="follow-up-reopen"),
     path("v1/follow-up/speak-up-again/", views.FollowUpSpeakUpAgainApi.as_view(), name="follow-up-speak-up-again"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI sets inline styles: the docs page alone allows them; its script comes from a file.

@@ -101,11 +101,23 @@ class FollowUpSpeakUpAgainApi(FollowUpApi):
     service = services.concern_answer_speak_up_again
 
 
-@extend_schema(request=s.ReceiptInput, responses={200: s.RaiserStatusOutput})
+@extend_schema(request=s.RaiserEscalateInput, responses={200: s.RaiserStatusOutput})
 class FollowUpEscalateApi(FollowUpApi):
-    """The raiser sends the concern up the route once the feedback deadline has passed."""
+    """The raiser sends the concern up the route once the feedback deadline has passed, or once
+    feedback is given and they judge it inadequate (`reason` required then: the receiving body reads
+    it in the escalation packet, never who they are)."""
 
+    input_class = s.RaiserEscalateInput
     service = services.concern_escalate_by_raiser
+
+
+@extend_schema(request=s.RaiserReopenInput, responses={200: s.RaiserStatusOutput})
+class FollowUpReopenApi(FollowUpApi):
+    """The raiser reopens their concern once feedback is given (`reason`: what is still wrong,
+    optional); once only: a second time answers 409."""
+
+    input_class = s.RaiserReopenInput
+    service = services.concern_reopen_by_raiser
 
 
 class ConcernFilter(django_filters.FilterSet):

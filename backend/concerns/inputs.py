@@ -213,3 +213,16 @@ class CloseOutcomeInput(serializers.Serializer):
         error_messages={"invalid_choice": "Choose upheld, partly upheld or not upheld."},
     )
     no_action_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class RaiserEscalateInput(serializers.Serializer):
+    """The raiser takes their concern further: why, if it is because the feedback falls short
+    (required then; the receiving body reads it, encrypted at rest)."""
+
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class RaiserReopenInput(serializers.Serializer):
+    """The raiser reopens their concern (once): what is still wrong, if they wish."""
+
+    reason = serializers.CharField(max_length=NARRATIVE_MAX, required=False, allow_blank=True, default="")

@@ -25,6 +25,7 @@ from backend.concerns.models import (
     ConflictOfInterest,
     Event,
     Message,
+    MessageKind,
     Reason,
 )
 from backend.config.encryption import EncryptedTextField
@@ -486,6 +487,9 @@ class RaiserView:
     received_on: date
     would_speak_up_again: str
     may_escalate: bool
+    # May escalate because they judge the feedback inadequate (saying why), not because time ran out.
+    may_escalate_on_feedback: bool
+    may_reopen: bool  # feedback given, and they have not reopened it before (once only)
     timeline: list[TimelineEntry]
     messages: list[Message]
 
@@ -500,6 +504,8 @@ def concern_raiser_view(*, concern: Concern, now: datetime | None = None) -> Rai
         received_on=concern.received_on,
         would_speak_up_again=concern.would_speak_up_again,
         may_escalate=raiser_may_escalate(concern=concern, now=now or timezone.now()),
+        may_escalate_on_feedback=raiser_may_escalate_on_feedback(concern=concern),
+        may_reopen=concern.state == lifecycle.State.FEEDBACK_GIVEN and not raiser_reopened(concern=concern),
         timeline=concern_raiser_timeline(concern=concern),
         messages=concern_messages(concern=concern),
     )
@@ -537,6 +543,21 @@ def raiser_may_escalate(*, concern: Concern, now: datetime) -> bool:
         .exclude(status=ClockStatus.STOPPED)
         .exists()
     )
+
+
+def raiser_may_escalate_on_feedback(*, concern: Concern) -> bool:
+    """Once feedback is given, the raiser may take the concern up the route if they judge it
+    inadequate (saying why), whether or not its deadline has passed."""
+    return (
+        concern.holder.escalates_to is not None
+        and concern.state in lifecycle.BY_NAME["escalate"].sources
+        and Message.objects.filter(concern=concern, kind=MessageKind.FEEDBACK).exists()
+    )
+
+
+def raiser_reopened(*, concern: Concern) -> bool:
+    """Whether the raiser has reopened this concern already: they may, once."""
+    return Event.objects.filter(concern=concern, kind=EventKind.REOPEN, actor_role=Actor.RAISER).exists()
 
 
 def concern_reference_for_submission(*, submission_key: str) -> str | None:

@@ -27,6 +27,7 @@ OPEN_ROUTES = {
     "follow-up/concern/withdraw/",
     "follow-up/concern/escalate/",
     "follow-up/concern/speak-up-again/",
+    "follow-up/concern/reopen/",
     "sign-in/",
     "sign-out/",
     "api/v1/concerns/raise/",
@@ -35,6 +36,7 @@ OPEN_ROUTES = {
     "api/v1/follow-up/withdraw/",
     "api/v1/follow-up/speak-up-again/",
     "api/v1/follow-up/escalate/",
+    "api/v1/follow-up/reopen/",
     # Public figures for patient groups: counts per organisation and quarter, small numbers suppressed.
     "figures/",
     "figures/<str:code>/",

@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from backend.concerns import services
 from backend.concerns.audit import BrokenLink, _verify_one
 from backend.concerns.models import Concern, Event
+from backend.errors import Conflict
 from backend.organisations.demo import demo_seed
 from backend.organisations.models import Membership, Organisation
 from workflows.engine import lifecycle
@@ -60,6 +61,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             now=self.now,
         ).concern.pk
         self.was_terminal = False
+        self.raiser_reopens = 0
 
     def _concern(self) -> Concern:
         return Concern.objects.select_related("holder").get(pk=self.concern_id)
@@ -123,6 +125,44 @@ class LifecycleMachine(RuleBasedStateMachine):
         else:
             assert expected
             assert self._events() == before + 1
+
+    @rule()
+    def raiser_reopens(self) -> None:
+        """Once feedback is given the raiser may reopen, once: never a second time (409)."""
+        self.now += timedelta(hours=1)
+        concern, before = self._concern(), self._events()
+        expected = concern.state == lifecycle.State.FEEDBACK_GIVEN and self.raiser_reopens == 0
+        try:
+            services.concern_reopen_by_raiser(concern_id=self.concern_id, reason="still wrong", now=self.now)
+        except Conflict:  # IllegalMove (the state) and "reopened once already" alike
+            assert not expected, f"the raiser was refused reopen from {concern.state}"
+            assert self._events() == before
+        else:
+            assert expected, f"the raiser reopened from {concern.state} after {self.raiser_reopens} reopens"
+            self.raiser_reopens += 1
+            assert self._concern().state == lifecycle.State.REOPENED
+
+    @rule()
+    def raiser_escalates_saying_why(self) -> None:
+        """Once feedback is given the raiser may take it further, saying why, deadline or not."""
+        self.now += timedelta(hours=1)
+        concern, before = self._concern(), self._events()
+        must = concern.state == lifecycle.State.FEEDBACK_GIVEN and concern.holder.escalates_to_id is not None
+        try:
+            services.concern_escalate_by_raiser(concern_id=self.concern_id, reason="not good enough", now=self.now)
+        except Conflict:
+            assert not must, "the raiser was refused escalating inadequate feedback"
+            assert self._events() == before
+        else:
+            after = self._concern()
+            assert after.state == lifecycle.State.ESCALATED and after.route_level == concern.route_level + 1
+            assert self._events() == before + 1
+
+    @invariant()
+    def the_raiser_reopened_at_most_once(self) -> None:
+        if hasattr(self, "concern_id"):
+            reopens = Event.objects.filter(concern_id=self.concern_id, kind="reopen", actor_role="raiser").count()
+            assert reopens == self.raiser_reopens <= 1
 
     @rule(days=st.integers(min_value=1, max_value=40))
     def time_passes(self, days: int) -> None:

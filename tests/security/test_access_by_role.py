@@ -125,6 +125,7 @@ api:follow-up-escalate                   ok     ok     ok     ok     ok     ok  
 api:follow-up                            ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:follow-up-message                    ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:follow-up-withdraw                   ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+api:follow-up-reopen                     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:follow-up-speak-up-again             ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:schema                               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:docs                                 ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
@@ -143,6 +144,7 @@ frontend:follow_up_concern               ok     ok     ok     ok     ok     ok  
 frontend:follow_up_message               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_escalate              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_withdraw              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:follow_up_reopen                ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_speak_up_again        ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 # Proof of disclosure: anyone checks a certificate, downloads the one their receipt page shows (a
 # POST without a certificate Candour signed is a 400 in words), and reads the published keys.

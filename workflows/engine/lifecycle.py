@@ -53,9 +53,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     _t("give_feedback", {S.ACKNOWLEDGED, S.UNDER_REVIEW}, S.FEEDBACK_GIVEN, {A.HANDLER, A.GUARDIAN}),
     # Closing without feedback is allowed (a raiser may stop answering) but is itself a sidelining signal.
     _t("close", OPEN - {S.RECEIVED}, S.CLOSED, {A.GUARDIAN}),
+    # From feedback given too: a raiser who judges the feedback inadequate may take it further (with
+    # their reason); the sweep never escalates a concern whose feedback is given (sweep.ESCALATABLE).
     _t(
         "escalate",
-        {S.RECEIVED, S.ACKNOWLEDGED, S.UNDER_REVIEW, S.ESCALATED, S.REOPENED},
+        {S.RECEIVED, S.ACKNOWLEDGED, S.UNDER_REVIEW, S.FEEDBACK_GIVEN, S.ESCALATED, S.REOPENED},
         S.ESCALATED,
         {A.SYSTEM, A.RAISER, A.GUARDIAN},
     ),

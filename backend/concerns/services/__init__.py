@@ -31,6 +31,7 @@ from backend.concerns.services.raiser import (
     concern_escalate_by_raiser,
     concern_for_receipt,
     concern_message_from_raiser,
+    concern_reopen_by_raiser,
     concern_withdraw,
 )
 from backend.concerns.services.staff import (
@@ -83,6 +84,7 @@ __all__ = [
     "concern_place_on_unit",
     "concern_raise",
     "concern_reopen",
+    "concern_reopen_by_raiser",
     "concern_sms_place",
     "concern_start_review",
     "concern_withdraw",

@@ -20,6 +20,9 @@ from workflows.engine.lifecycle import Actor
 from workflows.engine.sidelining import Rule, is_bounced
 from workflows.engine.vocabulary import EventKind
 
+# The words given with an escalation: a guardian's reason, or a raiser's why the feedback falls short.
+NOTE_MAX = 1000
+
 
 @dataclass(frozen=True)
 class Step:
@@ -45,7 +48,7 @@ def escalation_step(act: Act, *, reason: str, note: str = "") -> Step | None:
     event = act.record(
         EventKind.ESCALATE,
         data=data,
-        reason=note[:200],
+        reason=note[:NOTE_MAX],
         visible_to_raiser=True,
         from_state=before,
         to_state=concern.state,

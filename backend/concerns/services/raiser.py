@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from backend.concerns import selectors
-from backend.concerns.clocks import clocks_stop
+from backend.concerns.clocks import ALL_KINDS, clocks_start, clocks_stop
 from backend.concerns.crypto import receipt_digest, receipt_normalise
 from backend.concerns.models import (
     Concern,
@@ -25,7 +25,7 @@ from backend.concerns.models import (
 from backend.concerns.services.common import Act, locked, notice_hold, now_or, refuse_if_closed
 from backend.concerns.services.escalation import escalate_now
 from backend.concerns.vault import vault_purge_for_concern
-from backend.errors import Busy, IllegalMove
+from backend.errors import Busy, Conflict, IllegalMove, Invalid
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.sidelining import Rule
@@ -138,11 +138,19 @@ def concern_answer_speak_up_again(*, concern_id: int, answer: str, now: datetime
 
 
 @transaction.atomic
-def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) -> Concern:
+def concern_escalate_by_raiser(*, concern_id: int, reason: str = "", now: datetime | None = None) -> Concern:
+    """The raiser takes their concern to the next body up the route: once the feedback deadline has
+    passed (directive art. 15), or once feedback is given and they judge it inadequate, saying why
+    (``reason``, required then). Their words are kept encrypted beside the escalation's Event (a
+    Reason), so the receiving body reads why in the packet; nothing says who they are."""
     now = now_or(now)
     concern = locked(concern_id)
-    if not selectors.raiser_may_escalate(concern=concern, now=now):
+    overdue = selectors.raiser_may_escalate(concern=concern, now=now)
+    inadequate = not overdue and selectors.raiser_may_escalate_on_feedback(concern=concern)
+    if not (overdue or inadequate):
         raise IllegalMove(EventKind.ESCALATE, concern.state, Actor.RAISER)
+    if inadequate and not reason.strip():
+        raise Invalid("Say why the feedback was not good enough: the organisation you escalate to will read it.")
     # An anonymous raiser's escalation is placed only within its hour, like their other actions: the
     # Event, the new clocks and the notices (which wait for the hour to end) all say the hour.
     at = raiser_time(concern, now)
@@ -151,6 +159,31 @@ def concern_escalate_by_raiser(*, concern_id: int, now: datetime | None = None) 
         actor=Actor.RAISER,
         actor_id=None,
         now=at,
-        reason="raiser_escalated",
+        reason="feedback_inadequate" if inadequate else "raiser_escalated",
+        note=reason.strip(),
         hold=notice_hold(concern, at=at),
     )
+
+
+REOPEN_ONCE = (
+    "You have already reopened this concern once, so it cannot be reopened again. If you think the "
+    "feedback was not good enough, you can take it to the next organisation instead."
+)
+
+
+@transaction.atomic
+def concern_reopen_by_raiser(*, concern_id: int, reason: str = "", now: datetime | None = None) -> Concern:
+    """The raiser reopens their concern once feedback is given (the table's reopen move), once only:
+    a second time is refused (Conflict, 409). Their clocks start again as for a new arrival; ``reason``
+    (optional, their words) is a message from them, encrypted like the rest of the conversation."""
+    now = now_or(now)
+    concern = locked(concern_id)
+    if selectors.raiser_reopened(concern=concern):
+        raise Conflict(REOPEN_ONCE)
+    at = raiser_time(concern, now)
+    act = Act(concern, Actor.RAISER, None, at)
+    act.move(EventKind.REOPEN)
+    clocks_start(act.work, concern=concern, kinds=ALL_KINDS, now=at, first_start=True)
+    if reason.strip():
+        act.work.add(Message(concern=concern, direction=Direction.FROM_RAISER, body=reason.strip(), created_at=at))
+    return act.done()

@@ -54,7 +54,9 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 500
 # A clock fired this long after it fell due is marked late: the sweep was down or behind.
 LATE_AFTER = timedelta(minutes=5)
-ESCALATABLE = frozenset(t for t in lifecycle.BY_NAME["escalate"].sources)
+# A breach escalates an open concern still waiting for an answer; once feedback is given, only the
+# raiser (judging it inadequate) or the guardian takes it further.
+ESCALATABLE = frozenset(lifecycle.BY_NAME["escalate"].sources) - {lifecycle.State.FEEDBACK_GIVEN}
 # What a fired clock needs of its concern: the narrative and identity (encrypted, costly to read)
 # are left in the database.
 CONCERN_FIELDS = (
