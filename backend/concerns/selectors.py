@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from backend.concerns import scope
 from backend.concerns.crypto import submission_digest
@@ -34,7 +34,7 @@ from backend.organisations.models import Membership, Organisation, OrganisationK
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import Action, EventKind
+from workflows.engine.vocabulary import STATE_LABELS, Action, EventKind, raiser_event_label
 
 
 def _due_soon(now: datetime) -> Exists:
@@ -468,8 +468,89 @@ class TimelineEntry:
 
     @property
     def label(self) -> str:
-        """What happened, in words (never the stored value)."""
-        return EventKind(self.kind).label
+        """What happened, in the raiser's words (never the stored value)."""
+        return raiser_event_label(self.kind)
+
+    @property
+    def state_label(self) -> str:
+        """Where it left the concern, in words ("" for an Event that moved nothing)."""
+        return STATE_LABELS.get(self.state, "")
+
+
+@dataclass(frozen=True)
+class RaiserClock:
+    """The deadline the raiser is waiting on, in plain words: who should do what by when, and what that
+    means for them. ``passed``: the day has gone by unanswered; ``paused``: it is not counting."""
+
+    kind: str
+    due: datetime
+    passed: bool
+    paused: bool
+    words: str
+    meaning: str
+
+
+# Who the raiser is waiting on: their own organisation's guardian until the concern goes up the route,
+# then the body that holds it (by name).
+_GUARDIAN = "The guardian"
+
+# What each clock a raiser waits on asks, and what it means for them (the inactivity clock is staff's).
+RAISER_CLOCK_WORDS: dict[str, tuple[str, str, str]] = {
+    # kind: (due, passed, meaning)
+    ClockKind.ACKNOWLEDGE: (
+        "{who} should reply by {day} to say they have your concern.",
+        "{who} should have replied by {day} to say they had your concern.",
+        "Replying means they have read your concern and will look into it. You do not need to do anything.",
+    ),
+    ClockKind.FEEDBACK: (
+        "{who} should tell you by {day} what they found and what is being done.",
+        "{who} should have told you by {day} what they found and what is being done.",
+        "If they do not, you can send your concern to the next organisation that oversees this one.",
+    ),
+}
+_PAUSED = (
+    "The deadline is paused while those looking into your concern wait for something. "
+    "It starts counting again when they carry on, and the time it was paused is added to it."
+)
+
+
+def _day(at: datetime, now: datetime) -> str:
+    local, today = timezone.localtime(at), timezone.localtime(now)
+    return dateformat.format(local, "l j F" if local.year == today.year else "l j F Y")
+
+
+def raiser_clock(*, concern: Concern, now: datetime) -> RaiserClock | None:
+    """The deadline the raiser waits on now: the acknowledge or feedback clock at the concern's
+    current level that falls next (a breached one not yet answered counts as passed); None once
+    nothing is owed them (feedback given, closed, withdrawn)."""
+    if concern.state in lifecycle.TERMINAL or concern.state == lifecycle.State.FEEDBACK_GIVEN:
+        return None
+    owed = [ClockKind.FEEDBACK] if concern.state not in UNACKNOWLEDGED else [ClockKind.ACKNOWLEDGE, ClockKind.FEEDBACK]
+    clock = (
+        Clock.objects.filter(
+            concern=concern,
+            route_level=concern.route_level,
+            kind__in=owed,
+            status__in=[ClockStatus.PENDING, ClockStatus.FIRED],
+        )
+        .order_by("due_at")
+        .first()
+    )
+    if clock is None:
+        return None
+    who = _GUARDIAN if concern.route_level == 0 else concern.holder.name
+    due_words, passed_words, meaning = RAISER_CLOCK_WORDS[clock.kind]
+    paused = clock.paused_at is not None
+    passed = not paused and clock.due_at <= now
+    words = (passed_words if passed else due_words).format(who=who, day=_day(clock.due_at, now))
+    return RaiserClock(
+        kind=clock.kind,
+        due=clock.due_at,
+        passed=passed,
+        paused=paused,
+        words=words,
+        meaning=_PAUSED if paused else meaning,
+    )
 
 
 def concern_raiser_timeline(*, concern: Concern) -> list[TimelineEntry]:
@@ -490,22 +571,25 @@ class RaiserView:
     # May escalate because they judge the feedback inadequate (saying why), not because time ran out.
     may_escalate_on_feedback: bool
     may_reopen: bool  # feedback given, and they have not reopened it before (once only)
+    clock: RaiserClock | None  # the deadline they are waiting on, in plain words
     timeline: list[TimelineEntry]
     messages: list[Message]
 
 
 def concern_raiser_view(*, concern: Concern, now: datetime | None = None) -> RaiserView:
     """Everything the raiser may see: their status, timeline and conversation; nothing about staff."""
+    now = now or timezone.now()
     return RaiserView(
         reference=concern.reference,
         state=concern.state,
-        state_label=concern.get_state_display(),
+        state_label=STATE_LABELS[concern.state],
         route_level=concern.route_level,
         received_on=concern.received_on,
         would_speak_up_again=concern.would_speak_up_again,
-        may_escalate=raiser_may_escalate(concern=concern, now=now or timezone.now()),
+        may_escalate=raiser_may_escalate(concern=concern, now=now),
         may_escalate_on_feedback=raiser_may_escalate_on_feedback(concern=concern),
         may_reopen=concern.state == lifecycle.State.FEEDBACK_GIVEN and not raiser_reopened(concern=concern),
+        clock=raiser_clock(concern=concern, now=now),
         timeline=concern_raiser_timeline(concern=concern),
         messages=concern_messages(concern=concern),
     )

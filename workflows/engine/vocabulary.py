@@ -117,3 +117,37 @@ class Outcome(Labelled):
 
 
 UPHELD: frozenset[Outcome] = frozenset({Outcome.UPHELD, Outcome.PARTLY_UPHELD})
+
+
+# The lifecycle's states as people read them (lifecycle.State holds the stored values).
+STATE_LABELS: dict[str, str] = {
+    "received": "Received",
+    "acknowledged": "Acknowledged",
+    "under_review": "Being looked into",
+    "feedback_given": "Feedback given",
+    "closed": "Closed",
+    "escalated": "Escalated",
+    "withdrawn": "Withdrawn",
+    "reopened": "Reopened",
+}
+
+# The raiser's own history in their words: where an Event's label is written for staff ("Message from
+# the raiser"), the raiser reads this instead; any other kind reads as its label.
+RAISER_EVENT_LABELS: dict[EventKind, str] = {
+    EventKind.RAISED: "You raised your concern",
+    EventKind.ACKNOWLEDGE: "Acknowledged: they have your concern",
+    EventKind.START_REVIEW: "They started looking into it",
+    EventKind.WITHDRAW: "You withdrew your concern",
+    EventKind.MESSAGE_TO_RAISER: "A message to you",
+    EventKind.MESSAGE_FROM_RAISER: "Your message",
+    EventKind.INFORMATION_ADDED: "You added more information",
+    EventKind.DETRIMENT_REPORTED: "You told them you were treated badly for speaking up",
+    EventKind.NOTHING_DONE_REPORTED: "You told them nothing was done",
+    EventKind.SPEAK_UP_AGAIN_ANSWERED: "You said whether you would speak up again",
+    EventKind.ESCALATE: "Sent to the next organisation that oversees this one",
+}
+
+
+def raiser_event_label(kind: str) -> str:
+    word = EventKind(kind)
+    return RAISER_EVENT_LABELS.get(word, word.label)
