@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db.models import Count
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryStatus
@@ -20,8 +21,12 @@ def deliveries_given_up_count(*, now: datetime | None = None, window: timedelta 
     return Delivery.objects.filter(status=DeliveryStatus.UNDELIVERABLE, updated_at__gte=since).count()
 
 
-def deliveries_pending_count() -> int:
-    """Notices still to send: written, being sent, or failed and waiting for their next try."""
-    return Delivery.objects.filter(
-        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
-    ).count()
+def deliveries_pending_by_status() -> dict[str, int]:
+    """Notices still to send, by status: written (pending), being sent, or failed and waiting for
+    their next try. Every status is present, zero or not, so a gauge does not vanish."""
+    waiting = [DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED]
+    counts = dict.fromkeys((str(s) for s in waiting), 0)
+    rows = Delivery.objects.filter(status__in=waiting).values("status").annotate(n=Count("pk")).order_by()
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    return counts

@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from backend.config.health import healthz, readyz
+from backend.config.metrics import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # For the monitoring system's bearer token only (CANDOUR_METRICS_TOKEN): 403 to anyone else.
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("backend.api.urls")),
     # Twilio's webhooks (inbound SMS, status callbacks): an entry point outside backend, named by string.

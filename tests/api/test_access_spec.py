@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 OPEN_ROUTES = {
     "healthz",
     "readyz",
+    # Reached by anyone, answered only for the monitoring system's bearer token (403 otherwise).
+    "metrics",
     "",  # home
     # Raising a concern a question a page: the start, each question, check your answers, stop.
     "raise/",

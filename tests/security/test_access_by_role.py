@@ -62,6 +62,8 @@ SPEC_TABLE = """
 # Open to anyone: health, intake, the raiser's follow-up (by receipt), public figures, sign-in.
 healthz                                  ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 readyz                                   ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+# The monitoring system's: a bearer token (CANDOUR_METRICS_TOKEN), no role or session gets in.
+metrics                                  403    403    403    403    403    403    403    403    403    403
 # The API. Lists are scoped by role (tests/api/test_role_matrix.py checks what each list holds).
 api:concern-list                         login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 api:concern-raise                        ok     ok     ok     ok     ok     ok     ok     ok     ok     ok

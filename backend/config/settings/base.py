@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from backend.config.env import env_bool, env_list
 
@@ -52,9 +54,15 @@ INSTALLED_APPS = [
     "backend.retention",
     "notifications",
     "frontend",
+    # Request metrics for /metrics (backend/config/metrics.py), from the two middlewares below.
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    # First and (before axes) last: django-prometheus times and counts every request by view name.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before anything that may log: every log line of the request carries its id.
+    "backend.config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "backend.config.middleware.SecurityHeadersMiddleware",
@@ -72,6 +80,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: a sign-in refused for a locked username becomes the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -380,11 +389,26 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Candour <no-reply@candour.invalid>")
 
-LOGGING = {
+# Log lines as one JSON object each (time, level, logger, message, request_id) or as plain text:
+# CANDOUR_LOG_FORMAT=json|plain (production: json). Neither carries a client address or user agent.
+CANDOUR_LOG_FORMAT = os.environ.get("CANDOUR_LOG_FORMAT", "plain")
+if CANDOUR_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("CANDOUR_LOG_FORMAT is json or plain")
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "backend.config.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": CANDOUR_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("CANDOUR_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's request logger would print the path and, for some errors, the client address.
@@ -419,6 +443,11 @@ NOTIFICATIONS_SMS_RESOLVER = "backend.concerns.vault.vault_number_for_token"
 # (message_sid, from_number, to_number, body) -> the stored text's id, or None if its MessageSid was
 # stored already: the SMS conversation's first step, called by the webhook (see backend/concerns/sms.py).
 CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
+
+# /metrics answers only a request with "Authorization: Bearer <this>"; unset, it answers no one.
+CANDOUR_METRICS_TOKEN = os.environ.get("CANDOUR_METRICS_TOKEN", "")
+# django-prometheus: no migration gauges (they query the database as the app loads).
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Sentry starts in each shape's module (sentry_init, with its environment's name); off without a DSN.
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")

@@ -60,3 +60,6 @@ if env_bool("DJANGO_BEHIND_PROXY"):
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 sentry_init(dsn=SENTRY_DSN, environment="production")
+
+# One JSON object a log line in production, for the log store to index (plain if asked for).
+LOGGING["handlers"]["console"]["formatter"] = os.environ.get("CANDOUR_LOG_FORMAT", "json")  # noqa: F405
