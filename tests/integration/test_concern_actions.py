@@ -16,6 +16,7 @@ from django.test import Client
 from backend.concerns import services
 from backend.concerns.action_selectors import concern_actions
 from backend.concerns.models import Concern, ConcernAction, Event, Reason
+from backend.concerns.services.retention import case_files_forget
 from backend.errors import Conflict, Invalid
 from backend.organisations.models import Organisation
 from backend.oversight.models import Alert
@@ -210,3 +211,23 @@ def test_the_case_page_records_an_action_without_javascript(demo: None) -> None:
     assert b"Page action" in page.content and b"Matron" in page.content
     missing = client.post(f"/inbox/{concern.reference}/record_action/", {"title": "", "owner": "", "due_on": ""})
     assert missing.status_code == 400 and b"Say what will change." in missing.content
+
+
+def test_retention_forgets_an_actions_owner_and_evidence_and_keeps_what_changed(demo: None) -> None:
+    concern = _acknowledged(demo)
+    guardian = _user("guardian")
+    action = services.concern_action_record(
+        concern_id=concern.pk,
+        user=guardian,
+        title="Rota rule",
+        owner="OWNER-CANARY",
+        due_on=date(2026, 2, 1),
+        now=START + timedelta(days=1),
+    )
+    services.concern_action_complete(
+        concern_id=concern.pk, user=guardian, action=action.seq, evidence="EVIDENCE-CANARY", now=START
+    )
+    services.concern_close(concern_id=concern.pk, user=guardian, reason="Done", now=START + timedelta(days=3))
+    case_files_forget(ended=datetime(2030, 1, 1, tzinfo=UTC), batch=50, now=datetime(2030, 1, 1, tzinfo=UTC))
+    action.refresh_from_db()
+    assert (action.title, action.owner, action.evidence) == ("Rota rule", "", "")

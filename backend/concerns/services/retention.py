@@ -31,6 +31,7 @@ from backend.concerns.audit import event_build
 from backend.concerns.models import (
     Clock,
     Concern,
+    ConcernAction,
     ConflictOfInterest,
     IdentityMode,
     InboundSms,
@@ -139,7 +140,8 @@ def case_files_forget(*, ended: datetime, batch: int, now: datetime) -> CaseFile
     one's if that period is the longer), its messages, staff's words given with its moves (Reason
     rows: why it was closed, paused or escalated; each Event keeps only their keyed digest, and the
     chain verifies without them), its receipt, its clocks' pause reasons, and its conflicts of
-    interest (who must not handle it, with the raiser's words naming them: of no use once it ended).
+    interest (who must not handle it, with the raiser's words naming them: of no use once it ended),
+    and its actions' owners and evidence (their titles and dates stay: what changed).
 
     Kept: the concern row with its reference, state, dates, unit and holders, themes, raiser kind and
     professional group, urgency, detriment and speak-up answers (the figures), its clocks' times, and
@@ -156,6 +158,8 @@ def case_files_forget(*, ended: datetime, batch: int, now: datetime) -> CaseFile
             Receipt.objects.filter(in_batch).delete()
             Clock.objects.filter(in_batch).exclude(pause_reason="").update(pause_reason="")
             ConflictOfInterest.objects.filter(in_batch).delete()
+            # Who owned each action and the evidence may name people; what changed, and when, stays.
+            ConcernAction.objects.filter(in_batch).update(owner="", evidence="")
     return CaseFilesForgotten(concerns=concerns, messages=messages, reasons=reasons)
 
 
