@@ -134,6 +134,12 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         """The day only: what staff and the API show, so no exact submission time identifies a raiser."""
         return self.received_at.date()
 
+    @property
+    def theme_labels(self) -> list[str]:
+        """The themes in words, as every page shows them (a stored value never reaches a page)."""
+        known = {theme.value: theme.label for theme in Theme}
+        return [known.get(t, t) for t in self.themes]
+
     # The transitions only check the table in workflows.engine.lifecycle; services do the work.
     acknowledge = _move("acknowledge")
     start_review = _move("start_review")

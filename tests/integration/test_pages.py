@@ -90,3 +90,13 @@ def test_follow_up_pages_need_a_receipt_first(demo: None) -> None:
     client = Client()
     assert client.get("/follow-up/concern/")["Location"] == "/follow-up/"
     assert client.post("/follow-up/concern/message/", {"body": "x"})["Location"] == "/follow-up/"
+
+
+def test_the_case_page_names_themes_in_words(demo: None) -> None:
+    reference, _ = _raise_and_open(Client())
+    guardian = Client()
+    sign_in(guardian, "guardian")
+    html = guardian.get(f"/inbox/{reference}/").content.decode()
+    themes = re.search(r"Themes</dt><dd[^>]*>([^<]+)<", html)
+    assert themes is not None and themes.group(1).strip() == "Bullying or harassment"
+    assert "bullying," not in html and ">bullying<" not in html
