@@ -105,7 +105,8 @@ def _run(open_concerns: int, due: int, sweepers: int) -> dict[str, float]:
     print(
         f"due={due:>7,} open={open_concerns:,} seeded in {seeded:.1f}s; {sweepers} sweepers: "
         f"{figures['seconds']:.1f}s, fired={figures['fired']:.0f} escalated={figures['escalated']:.0f} "
-        f"events={figures['escalation_events']:.0f} shares={figures['shares']} peak RSS per sweeper {figures['rss']:.0f} MiB",
+        f"events={figures['escalation_events']:.0f} shares={figures['shares']} "
+        f"peak RSS per sweeper {figures['rss']:.0f} MiB",
         flush=True,
     )
     return figures
