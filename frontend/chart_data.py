@@ -3,6 +3,7 @@ one place that turns a signal's series, or an organisation's trends, into the pi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -16,7 +17,6 @@ from backend.oversight.signals import SignalSeries
 from backend.oversight.timeline import (
     Timeline,
     dashboard_timelines,
-    last_complete_month,
     organisation_timeline,
     signal_words,
 )
@@ -25,12 +25,16 @@ from backend.oversight.trends import (
     PublicTrend,
     Trend,
     amount_words,
+    last_complete_month,
     organisation_trends,
     public_trends,
 )
 from frontend.charts import (
+    FEWER_THAN_5,
     CusumChartData,
     CusumPoint,
+    Improvement,
+    Period,
     SpcChartData,
     SpcPoint,
     TimelineData,
@@ -49,6 +53,44 @@ def special_of(variation: str) -> Any:
     return None
 
 
+def _spc_chart(
+    *,
+    title: str,
+    unit_label: str,
+    xmr: Any,  # the engine's XmRChart over the values shown (frontend never imports the engine)
+    periods: Sequence[date],
+    values: Sequence[float | None],
+    improvement: Improvement,
+    period: Period = "week",
+    hidden: Sequence[str] | None = None,
+    ceiling: float | None = None,
+) -> SpcChartData:
+    """The one way an engine's XmR chart becomes a page's chart: each period's value, judged by the
+    chart's point for it (a value not shown, None, has no point and says ``hidden``'s words). A count
+    or a share cannot fall below nothing, so the lower limit stops at zero, as Making Data Count draws
+    it; a share cannot pass ``ceiling``."""
+    judged = iter(xmr.points)
+    points = []
+    for index, (when, value) in enumerate(zip(periods, values, strict=True)):
+        if value is None:
+            words = hidden[index] if hidden is not None else FEWER_THAN_5
+            points.append(SpcPoint(week=when, value=None, hidden=words))
+        else:
+            points.append(SpcPoint(week=when, value=value, special=special_of(next(judged).variation.value)))
+    upper = xmr.upper_limit if ceiling is None else min(ceiling, xmr.upper_limit)
+    return SpcChartData(
+        title=title,
+        unit_label=unit_label,
+        points=tuple(points),
+        mean=xmr.mean,
+        lower=max(0.0, xmr.lower_limit),
+        upper=upper,
+        improvement=improvement,
+        variation=Variation(xmr.variation.value),
+        period=period,
+    )
+
+
 def signal_charts(*, signal: Signal, series: SignalSeries) -> dict[str, Any]:
     """The SPC chart of the signal's weekly counts and the chart of the detector that opened it.
     Governors and guardians see the true counts: nothing here is public, so nothing is suppressed."""
@@ -56,20 +98,13 @@ def signal_charts(*, signal: Signal, series: SignalSeries) -> dict[str, Any]:
     what = signal.get_measure_display().lower()
     if signal.theme:
         what = f"{what} ({signal.theme_label.lower()})"
-    xmr = series.xmr
-    spc_chart = SpcChartData(
+    spc_chart = _spc_chart(
         title=f"{what.capitalize()} a week on {where}",
         unit_label=f"{what} a week",
-        points=tuple(
-            SpcPoint(week=week, value=float(count), special=special_of(point.variation.value))
-            for week, count, point in zip(series.weeks, series.counts, xmr.points, strict=True)
-        ),
-        mean=xmr.mean,
-        # A count cannot be below nothing: the lower limit stops at zero, as Making Data Count draws it.
-        lower=max(0.0, xmr.lower_limit),
-        upper=xmr.upper_limit,
+        xmr=series.xmr,
+        periods=series.weeks,
+        values=[float(c) for c in series.counts],
         improvement="neutral",
-        variation=Variation(xmr.variation.value),
     )
     rising = signal.kind == "rise"
     cusum_chart = CusumChartData(
@@ -87,19 +122,13 @@ def trend_chart(*, trend: Trend, where: str) -> SpcChartData | None:
     xmr = trend.xmr
     if xmr is None:
         return None
-    title = f"{trend.definition.title}, {where}"
-    return SpcChartData(
-        title=title,
+    return _spc_chart(
+        title=f"{trend.definition.title}, {where}",
         unit_label=trend.definition.unit_label,
-        points=tuple(
-            SpcPoint(week=month, value=value, special=special_of(point.variation.value))
-            for month, value, point in zip(trend.months, trend.values, xmr.points, strict=True)
-        ),
-        mean=xmr.mean,
-        lower=max(0.0, xmr.lower_limit),
-        upper=xmr.upper_limit,
+        xmr=xmr,
+        periods=trend.months,
+        values=trend.values,
         improvement="decrease",
-        variation=Variation(xmr.variation.value),
         period="month",
     )
 
@@ -201,37 +230,25 @@ def trends_picture(*, user: User | AnonymousUser, code: str, today: date) -> dic
 def public_charts(*, trends: list[PublicTrend]) -> list[tuple[str, SpcChartData | None]]:
     """The public page's charts: each quarter's published figure, a withheld or suppressed quarter
     drawn as a gap with the words the table uses ("fewer than 5", "withheld")."""
-    out: list[tuple[str, SpcChartData | None]] = []
-    for trend in trends:
-        if trend.xmr is None:
-            out.append((trend.title, None))
-            continue
-        judged = iter(trend.xmr.points)
-        points = []
-        for quarter, figure, value in zip(trend.quarters, trend.figures, trend.values, strict=True):
-            if value is None:
-                points.append(SpcPoint(week=quarter, value=None, hidden=figure.display))
-            else:
-                point = next(judged)
-                points.append(SpcPoint(week=quarter, value=value, special=special_of(point.variation.value)))
-        xmr = trend.xmr
-        out.append(
-            (
-                trend.title,
-                SpcChartData(
-                    title=trend.title,
-                    unit_label=trend.unit_label,
-                    points=tuple(points),
-                    mean=xmr.mean,
-                    lower=max(0.0, xmr.lower_limit),
-                    upper=xmr.upper_limit if trend.improvement.value == "neutral" else min(100.0, xmr.upper_limit),
-                    improvement=trend.improvement.value,
-                    variation=Variation(xmr.variation.value),
-                    period="quarter",
-                ),
-            )
+    return [
+        (
+            trend.title,
+            None
+            if trend.xmr is None
+            else _spc_chart(
+                title=trend.title,
+                unit_label=trend.unit_label,
+                xmr=trend.xmr,
+                periods=trend.quarters,
+                values=trend.values,
+                improvement=trend.improvement.value,
+                period="quarter",
+                hidden=[figure.display for figure in trend.figures],
+                ceiling=None if trend.improvement.value == "neutral" else 100.0,
+            ),
         )
-    return out
+        for trend in trends
+    ]
 
 
 def public_organisation_picture(*, code: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from backend.concerns import scope
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.indicators import indicators_beside
 from backend.oversight.models import Measure, Signal, SignalKind, WeeklyCount
+from backend.oversight.trends import last_complete_month
 
 MONTHS = 24
 # The trusts a dashboard draws a timeline for; more are a list of links to their trends.
@@ -39,10 +40,6 @@ class Timeline:
 
     def signal_month(self, signal: Signal) -> date:
         return signal.week.replace(day=1)
-
-
-def last_complete_month(today: date) -> date:
-    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 def _months_to(last: date, count: int) -> list[date]:

@@ -79,6 +79,11 @@ def _first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
+def last_complete_month(today: date) -> date:
+    """The first day of the month before today's: the last month whose figures are whole."""
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 def _months_since(today: date) -> date:
     return _first_of_month(today - timedelta(days=31 * MONTHS))
 
@@ -156,7 +161,7 @@ def trend_shifts(*, today: date) -> list[TrendShift]:
     special cause variation of a concerning nature (workflows.engine.spc.concerning_onset). One
     grouped query over the weekly counts, summed by each unit's trust (the first step of its path)
     and month in the database: a few rows a trust and trend, never a row a concern or a unit."""
-    judged = _first_of_month(_first_of_month(today) - timedelta(days=1))
+    judged = last_complete_month(today)
     since = _months_since(today)
     # "/RX1/RX1W1/" -> "/RX1/": a unit's trust is the root of its path.
     root = Substr("unit__path", 1, StrIndex(Substr("unit__path", 2), Value("/")) + 1)

@@ -21,9 +21,9 @@ from django.template import RequestContext, Template
 from django.test import RequestFactory
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route
 
+from tests.browser.pages import AXE_JS, AXE_RUN
 from tests.support.chart_samples import ward_7_cusum, ward_7_spc
 
-AXE_JS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "vendor" / "axe.min.js"
 ORIGIN = "http://candour.test"
 PAGE = Template(
     """{% extends "frontend/base.html" %}{% block title %}Ward 7{% endblock %}{% block content %}
@@ -34,12 +34,6 @@ PAGE = Template(
 {% include "frontend/includes/cusum_chart.html" with chart=cusum %}
 {% endblock %}"""
 )
-AXE_RUN = """async () => {
-  const result = await axe.run();
-  return result.violations.map(v => ({
-    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" ")),
-  }));
-}"""
 
 
 def charts_page() -> str:

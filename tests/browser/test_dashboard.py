@@ -11,24 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
-from playwright.sync_api import Browser, ConsoleMessage, Page
+from playwright.sync_api import Browser, ConsoleMessage
 
-from backend.organisations.demo import DEMO_PASSWORD
 from backend.organisations.models import Organisation
 from backend.oversight.indicators import indicators_import
 from backend.oversight.models import OrganisationQuarterFigures, WeeklyCount
 from backend.oversight.signals import SignalFound, signals_open
-from tests.support.sign_in import backup_code_for
-
-AXE_JS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "vendor" / "axe.min.js"
-AXE_RUN = """async () => {
-  const result = await axe.run();
-  return result.violations.map(v => ({
-    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" ")),
-  }));
-}"""
+from tests.browser.pages import AXE_JS, AXE_RUN, sign_in_through_the_pages
 
 
 def _history() -> None:
@@ -66,15 +56,6 @@ def _history() -> None:
     )
 
 
-def _sign_in(page: Page, base: str) -> None:
-    page.goto(base + "/sign-in/")
-    page.fill("#id_username", "governor")
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.locator("form[action*=sign-in] button").click()
-    page.fill("#code", backup_code_for(get_user_model().objects.get(username="governor")))
-    page.get_by_role("button", name="Continue").click()
-
-
 @pytest.mark.browser
 def test_the_dashboard_draws_its_charts_without_javascript_and_passes_axe(
     browser: Browser, live_server: Any, demo: None, tmp_path: Path
@@ -90,7 +71,7 @@ def test_the_dashboard_draws_its_charts_without_javascript_and_passes_axe(
     try:
         page = context.new_page()
         page.on("console", keep)
-        _sign_in(page, live_server.url)
+        sign_in_through_the_pages(page, live_server.url, "governor")
         page.goto(live_server.url + "/oversight/")
         assert page.get_by_role("heading", name="Early warnings").is_visible()
         assert page.get_by_role("link", name="Ward 7, Acute Medicine: more than usual").is_visible()
@@ -112,7 +93,7 @@ def test_the_dashboard_draws_its_charts_without_javascript_and_passes_axe(
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     try:
         page = context.new_page()
-        _sign_in(page, live_server.url)
+        sign_in_through_the_pages(page, live_server.url, "governor")
         page.goto(live_server.url + "/oversight/")
         page.add_script_tag(content=AXE_JS.read_text())
         assert page.evaluate(AXE_RUN) == []

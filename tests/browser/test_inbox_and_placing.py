@@ -9,21 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
 from backend.concerns.models import Concern
 from backend.concerns.sms import sms_inbound_process, sms_inbound_store
-from backend.organisations.demo import DEMO_PASSWORD
-from tests.support.sign_in import backup_code_for
-
-AXE_JS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "vendor" / "axe.min.js"
-AXE_RUN = """async () => {
-  const result = await axe.run();
-  return result.violations.map(v => ({
-    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" ")),
-  }));
-}"""
+from tests.browser.pages import AXE_JS, AXE_RUN, sign_in_through_the_pages
 
 
 def _text(sid: str, body: str, number: str) -> Concern:
@@ -31,15 +21,6 @@ def _text(sid: str, body: str, number: str) -> Concern:
     assert inbound_id is not None
     sms_inbound_process(inbound_id=inbound_id)
     return Concern.objects.filter(channel="sms").order_by("-pk").first()  # type: ignore[return-value]
-
-
-def _sign_in(page: Page, base: str) -> None:
-    page.goto(base + "/sign-in/")
-    page.fill("#id_username", "guardian")
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.locator("form[action*=sign-in] button").click()
-    page.fill("#code", backup_code_for(get_user_model().objects.get(username="guardian")))
-    page.get_by_role("button", name="Continue").click()
 
 
 @pytest.mark.browser
@@ -51,7 +32,7 @@ def test_a_guardian_places_a_text_concern_and_filters_the_inbox_without_javascri
     context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        _sign_in(page, live_server.url)
+        sign_in_through_the_pages(page, live_server.url, "guardian")
         page.goto(live_server.url + "/inbox/")
         page.get_by_role("link", name=placed.reference).click()
         assert page.get_by_role("heading", name="Place this text message concern").is_visible()
@@ -84,7 +65,7 @@ def test_a_guardian_places_a_text_concern_and_filters_the_inbox_without_javascri
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     try:
         page = context.new_page()
-        _sign_in(page, live_server.url)
+        sign_in_through_the_pages(page, live_server.url, "guardian")
         for path in ("/inbox/", "/inbox/?unit=RNXMAT&due_soon=true&sort=due", f"/inbox/{waiting.reference}/"):
             page.goto(live_server.url + path)
             page.add_script_tag(content=AXE_JS.read_text())

@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,19 +29,13 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, Dialog, Page, Response, Route
 
 from backend.organisations.demo import DEMO_PASSWORD
+from tests.browser.pages import AXE_JS, AXE_RUN
 from tests.support.sign_in import backup_code_for
 
-AXE_JS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "vendor" / "axe.min.js"
 CROCKFORD = "[0-9A-HJKMNP-TV-Z]"
 RECEIPT_RE = re.compile(rf"^{CROCKFORD}{{4}}(-{CROCKFORD}{{4}}){{5}}$")
 SCRIPT = "<script>alert(1)</script>"
 NARRATIVE = f"Two nurses for thirty patients on nights {SCRIPT} 😟🏥🚑 الرجاء المساعدة في الجناح"
-AXE_RUN = """async () => {
-  const result = await axe.run();
-  return result.violations.map(v => ({
-    id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" ")),
-  }));
-}"""
 
 
 @dataclass(frozen=True)

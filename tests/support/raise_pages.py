@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,17 +45,21 @@ def answer_every_question(client: Client, body: dict[str, Any], *, begin: bool =
     """Answer each page from ``body``; None when all were accepted, else the page that refused."""
     if begin:
         journey_begin(client)
-    answers = {**body}
-    answers.setdefault("urgent", "false")
-    for step in STEPS:
-        if step.slug == "contact" and answers.get("identity_mode", "anonymous") == "anonymous":
-            continue
-        data = {field: _form_value(answers.get(field, [] if field in MANY else "")) for field in step.fields}
-        page = client.get(f"/raise/{step.slug}/")
-        response = client.post(f"/raise/{step.slug}/", {**data, **_token(page)})
+    for slug, data in _answers_by_page(body):
+        page = client.get(f"/raise/{slug}/")
+        response = client.post(f"/raise/{slug}/", {**data, **_token(page)})
         if response.status_code != 302:
             return response
     return None
+
+
+def _answers_by_page(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each page that applies to ``body`` (the API's fields), with what its form sends."""
+    answers = {"urgent": "false", **body}
+    for step in STEPS:
+        if step.slug == "contact" and answers.get("identity_mode", "anonymous") == "anonymous":
+            continue
+        yield step.slug, {name: _form_value(answers.get(name, [] if name in MANY else "")) for name in step.fields}
 
 
 def _form_value(value: Any) -> Any:
@@ -88,13 +93,8 @@ def raise_with_requests(session: Any, base: str, body: dict[str, Any]) -> WalkOv
         )
 
     post("/raise/start/", {}, page_path="/raise/")
-    answers = {**body}
-    answers.setdefault("urgent", "false")
-    for step in STEPS:
-        if step.slug == "contact" and answers.get("identity_mode", "anonymous") == "anonymous":
-            continue
-        data = {name: _form_value(answers.get(name, [] if name in MANY else "")) for name in step.fields}
-        walk.response = post(f"/raise/{step.slug}/", data)
+    for slug, data in _answers_by_page(body):
+        walk.response = post(f"/raise/{slug}/", data)
         if walk.response.status_code != 302:
             return walk
     check = session.get(f"{base}/raise/check/", timeout=10)
