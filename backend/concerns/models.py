@@ -59,7 +59,7 @@ def _move(name: str) -> Callable[[Any], None]:
 
 class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     reference = models.CharField(max_length=16)
-    raiser_kind = models.CharField(max_length=10, choices=RAISER_KIND_CHOICES)
+    raiser_kind = models.CharField(max_length=20, choices=RAISER_KIND_CHOICES)
     professional_group = models.CharField(max_length=60, blank=True)
     identity_mode = models.CharField(max_length=12, choices=IdentityMode.choices)
     themes = models.JSONField(default=list)
@@ -89,6 +89,9 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     raised_before = models.BooleanField(null=True)
     raiser_name = EncryptedTextField(blank=True)
     raiser_contact = EncryptedTextField(blank=True)
+    # Whom a representative raises it for, in their words ("residents of a care home"): for those
+    # handling it at its origin only, never in the packet, since a group's name may point to its raiser.
+    on_behalf_of = EncryptedTextField(blank=True)
 
     # Keyed hash of the submitting form's one-time token: a refresh or retry finds the first concern.
     # NULL, not "", when there was no token: many NULLs live under the unique constraint, "" would clash.

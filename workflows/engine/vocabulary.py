@@ -37,6 +37,9 @@ class RaiserKind(Labelled):
     PATIENT = "patient", "Patient"
     CARER = "carer", "Carer or relative"
     PUBLIC = "public", "Member of the public"
+    # A patient group, an advocate or a representative, for the people they speak for (DOMAIN.md).
+    # Their concern runs on the clocks for patients and the public.
+    REPRESENTATIVE = "representative", "Raising it for others (a patient group or advocate)"
 
 
 class Theme(Labelled):
