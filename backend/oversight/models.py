@@ -75,9 +75,42 @@ class Measure(models.TextChoices):
     WEEK_CLOSED_WITHOUT_FEEDBACK = "w_closed_no_fb", "Concerns closed without feedback"
     WEEK_ACK_DECIDED = "w_ack_decided", "Acknowledgements due"
     WEEK_ACK_LATE = "w_ack_late", "Acknowledgements late"
+    # The quarterly speaking-up data return, per organisation and quarter received (``bucket``: the
+    # n-th theme, professional group or answer of its vocabulary, backend.oversight.figures says which).
+    RETURN_CASES = "r_cases", "Cases"
+    RETURN_ANONYMOUS = "r_anonymous", "Raised anonymously"
+    RETURN_THEME = "r_theme", "Cases by theme"
+    RETURN_DETRIMENT = "r_detriment", "Detriment indicated"
+    RETURN_GROUP = "r_group", "Cases by professional group"
+    RETURN_SPEAK_UP = "r_speak_up", "Would speak up again"
 
 
 WEEKLY_MEASURES: frozenset[str] = frozenset(m for m in Measure.values if m.startswith("w_"))
+RETURN_MEASURES: frozenset[str] = frozenset(m for m in Measure.values if m.startswith("r_"))
+
+
+class ReturnCount(models.Model):
+    """One count of the quarterly speaking-up data return: an organisation (the trust a concern is
+    about, as the public figures count), the quarter the concern was received in, a measure, and its
+    key (a theme, a professional group or an answer from their vocabularies; "" for a measure with
+    none). Kept up to date by the figures fold, so a return reads these rows, never the concerns.
+    Stored exact: suppression happens on the way out (backend.oversight.returns)."""
+
+    organisation = models.ForeignKey("organisations.Organisation", on_delete=models.PROTECT, related_name="+")
+    quarter = models.DateField(help_text="First day of the quarter the concerns were received in")
+    measure = models.CharField(max_length=24, choices=[(m.value, m.label) for m in Measure if m.value.startswith("r_")])
+    key = models.CharField(max_length=40, blank=True)
+    value = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "quarter", "measure", "key"], name="return_count_one_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.key} of {self.organisation_id} in {self.quarter:%Y-%m}"
 
 
 class WeeklyCount(models.Model):

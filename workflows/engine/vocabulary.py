@@ -52,6 +52,32 @@ class Theme(Labelled):
     OTHER = "other", "Other"
 
 
+class ProfessionalGroup(Labelled):
+    """Who raised a concern, as the quarterly speaking-up data return counts them: the NHS staff
+    groups, then those who are not staff. The labels here are defaults; operators may reword them
+    (CANDOUR_PROFESSIONAL_GROUP_LABELS). Append new words at the end: the figures keep each group's
+    pending changes by its position (backend.oversight.figures.GROUP_BUCKETS)."""
+
+    MEDICAL_DENTAL = "medical_dental", "Medical and dental"
+    NURSES_MIDWIVES = "nurses_midwives", "Registered nurses and midwives"
+    NURSING_ASSISTANTS = "nursing_assistants", "Nursing or healthcare assistants"
+    ALLIED_HEALTH = "allied_health", "Allied health professionals"
+    SCIENTIFIC_TECHNICAL = "scientific_technical", "Additional professional, scientific and technical"
+    ADDITIONAL_CLINICAL = "additional_clinical", "Additional clinical services"
+    HEALTHCARE_SCIENTISTS = "healthcare_scientists", "Healthcare scientists"
+    ADMIN_CLERICAL = "admin_clerical", "Administrative and clerical"
+    CORPORATE = "corporate", "Corporate services"
+    ESTATES_ANCILLARY = "estates_ancillary", "Estates and ancillary"
+    # Students on placement and student raisers alike: one group, so the return never counts one twice.
+    STUDENTS = "students", "Students"
+    OTHER = "other", "Other"
+    NOT_KNOWN = "not_known", "Not known"
+    PATIENT = "patient", "Patient"
+    CARER = "carer", "Carer or relative"
+    PUBLIC = "public", "Member of the public"
+    VOLUNTEER = "volunteer", "Volunteer"
+
+
 class EventKind(Labelled):
     # The lifecycle's moves (one per transition in lifecycle.TRANSITIONS).
     ACKNOWLEDGE = "acknowledge", "Acknowledged"
@@ -88,6 +114,8 @@ class EventKind(Labelled):
     ACTION_DONE = "action_done", "Action done"
     ACTION_OVERDUE = "action_overdue", "An agreed action's due date passed"
     CLOSED_WITHOUT_ACTION = "closed_without_action", "Upheld but closed with no action (reason recorded)"
+    # The guardian corrected what the concern is about or who raised it (themes, professional group).
+    RECLASSIFIED = "reclassified", "Classification corrected"
 
 
 class Action(Labelled):
