@@ -35,6 +35,17 @@ class SpeakUpAgain(models.TextChoices):
     DONT_KNOW = "dont_know", "I don't know"
 
 
+class AftercareConsent(models.TextChoices):
+    """Whether a raiser agreed, at closure, to be asked how things are afterwards by text (an SMS
+    raiser, whose number is then kept until the last check-in) or by the page (a web raiser who left
+    a contact). "" when never asked (an anonymous web raiser: the page asks them when they sign in)."""
+
+    ASKED = "asked", "Asked, no answer yet"
+    YES = "yes", "Agreed"
+    NO = "no", "Declined"
+    UNANSWERED = "unanswered", "Did not answer"
+
+
 class Channel(models.TextChoices):
     WEB = "web", "Web"
     SMS = "sms", "SMS"
@@ -113,6 +124,14 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # after the raise commits, off the raiser's request; until they have, this stays true, and a sweep
     # runs them for any concern whose task was lost.
     arrival_checks_pending = models.BooleanField(default=True)
+    # After closure (services.aftercare): a detriment case is a concern of its own that follows the
+    # closed one it was reported on; the closed one keeps its SMS raiser's token (and the vault the
+    # number) only until ``contact_kept_until``, then it is purged as at closure.
+    detriment_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="detriment_cases"
+    )
+    aftercare_consent = models.CharField(max_length=10, choices=AftercareConsent.choices, blank=True)
+    contact_kept_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # See the note on plain indexes at the top of this module.
@@ -126,6 +145,12 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["holder", "state"], name="concern_holder_state"),
             models.Index(
                 fields=["id"], name="concern_arrival_pending", condition=models.Q(arrival_checks_pending=True)
+            ),
+            # The aftercare sweep reads only closed concerns still keeping a number, by when it goes.
+            models.Index(
+                fields=["contact_kept_until"],
+                name="concern_contact_kept",
+                condition=models.Q(contact_kept_until__isnull=False),
             ),
         ]
 
@@ -450,3 +475,30 @@ class ConcernAction(models.Model):
 
     def __str__(self) -> str:
         return f"action #{self.seq} of concern {self.concern_id}"
+
+
+class CheckIn(models.Model):
+    """One "how are things?" asked of a raiser after their concern closed, at a number of months the
+    policy names (workflows.engine.aftercare): made at closure, asked once when due (shown on the
+    follow-up page, and texted once to an SMS raiser who agreed), open until ``closes_at`` (the next
+    check-in's due time, or the policy's wait after the last), then it lapses unanswered. The answers
+    are Events on the concern (SPEAK_UP_AGAIN_ANSWERED, DETRIMENT_REPORTED), so they count in the
+    figures; this row only says when it was asked and answered."""
+
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="check_ins")
+    months = models.PositiveSmallIntegerField()
+    due_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    asked_at = models.DateTimeField(null=True, blank=True)
+    texted = models.BooleanField(default=False)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["concern", "months"], name="check_in_once_per_offset")]
+        indexes = [
+            # The sweep reads only check-ins not yet asked, by due time.
+            models.Index(fields=["due_at"], name="check_in_unasked", condition=models.Q(asked_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.months}-month check-in of concern {self.concern_id}"
