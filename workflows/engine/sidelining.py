@@ -22,6 +22,8 @@ class Rule(StrEnum):
     CONFLICTED_ASSIGNMENT = "conflicted_assignment"
     ACTION_OVERDUE = "action_overdue"  # an action agreed on the concern passed its due date undone
     CLOSED_WITHOUT_ACTION = "closed_without_action"  # upheld, then closed with no action recorded
+    # a lesson shared from the concern was marked "we have this too" by three or more providers
+    LESSON_RECURS = "lesson_recurs"
 
 
 LABELS: dict[Rule, str] = {
@@ -37,6 +39,7 @@ LABELS: dict[Rule, str] = {
     Rule.CONFLICTED_ASSIGNMENT: "Placement with someone who has a conflict of interest attempted",
     Rule.ACTION_OVERDUE: "An agreed action is overdue",
     Rule.CLOSED_WITHOUT_ACTION: "Upheld but closed with no action",
+    Rule.LESSON_RECURS: "A lesson recurs across three or more providers",
 }
 
 # Which alert a breached clock raises when its policy says alert_governors.

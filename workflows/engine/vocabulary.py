@@ -32,6 +32,14 @@ def choices(words: type[Labelled]) -> list[tuple[str, str]]:
     return [(word.value, word.label) for word in words]
 
 
+def label_of(words: type[Labelled], value: str) -> str:
+    """The label of a stored value; a value the vocabulary no longer has is shown as words anyway."""
+    try:
+        return words(value).label
+    except ValueError:
+        return value.replace("_", " ").capitalize()
+
+
 class RaiserKind(Labelled):
     STAFF = "staff", "Member of staff"
     PATIENT = "patient", "Patient"
@@ -40,6 +48,18 @@ class RaiserKind(Labelled):
     # A patient group, an advocate or a representative, for the people they speak for (DOMAIN.md).
     # Their concern runs on the clocks for patients and the public.
     REPRESENTATIVE = "representative", "Raising it for others (a patient group or advocate)"
+
+
+class EscalationReason(Labelled):
+    """Why a concern went up its route: stored on the escalate event, shown in words to the body it
+    reaches (the packet says why, never who)."""
+
+    ACKNOWLEDGE_BREACHED = "acknowledge_breached", "It was not acknowledged in time"
+    FEEDBACK_BREACHED = "feedback_breached", "Feedback was not given in time"
+    INACTIVITY_BREACHED = "inactivity_breached", "Nothing was done on it for too long"
+    GUARDIAN_ESCALATED = "guardian_escalated", "The guardian sent it on"
+    RAISER_ESCALATED = "raiser_escalated", "The raiser sent it on after the time for feedback passed"
+    FEEDBACK_INADEQUATE = "feedback_inadequate", "The raiser judged the feedback inadequate"
 
 
 class Theme(Labelled):
@@ -116,6 +136,13 @@ class EventKind(Labelled):
     CLOSED_WITHOUT_ACTION = "closed_without_action", "Upheld but closed with no action (reason recorded)"
     # The guardian corrected what the concern is about or who raised it (themes, professional group).
     RECLASSIFIED = "reclassified", "Classification corrected"
+    # "You said, we did" and lessons shared across organisations (backend.learning).
+    SUMMARY_WRITTEN = "summary_written", "Public summary written (you said, we did)"
+    SUMMARY_APPROVED = "summary_approved", "Public summary approved by a second guardian"
+    SUMMARY_OBJECTED = "summary_objected", "The raiser objected to the public summary"
+    LESSON_SHARED = "lesson_shared", "Shared with other organisations as a lesson"
+    LESSON_LINKED = "lesson_linked", "Linked to a lesson another organisation shared"
+    LESSON_RECURS = "lesson_recurs", "Its lesson recurs in three or more providers"
 
 
 class Action(Labelled):
@@ -136,6 +163,7 @@ class Action(Labelled):
     RESUME = "resume", "Resume the deadlines"
     RECORD_ACTION = "record_action", "Record an action"
     COMPLETE_ACTION = "complete_action", "Mark an action done"
+    RECLASSIFY = "reclassify", "Correct the classification"
 
 
 class Outcome(Labelled):

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "backend.organisations",
     "backend.concerns",
     "backend.oversight",
+    # "You said, we did" and lessons shared across organisations, downstream of concerns and oversight.
+    "backend.learning",
     # Downstream of every app: the retention schedule, its sweep and `manage.py retention_sweep`.
     "backend.retention",
     "notifications",
