@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from backend.concerns.models import Concern, Event, Reason
+from backend.concerns.models import Concern, Event, IdentityMode, Reason
 from workflows.engine.lifecycle import Actor
 from workflows.engine.vocabulary import EventKind
 
@@ -92,8 +92,16 @@ def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Even
         actor_role=Actor.RAISER,
         now=now,
         to_state=concern.state,
-        # The themes too: the early-warning counts per unit and theme follow from this link alone.
-        data={"unit": concern.unit.code, "channel": channel, "themes": list(concern.themes)},
+        # The themes too: the early-warning counts per unit and theme follow from this link alone, as
+        # do the quarterly return's (with the professional group and whether it came anonymously:
+        # vocabulary values, never words).
+        data={
+            "unit": concern.unit.code,
+            "channel": channel,
+            "themes": list(concern.themes),
+            "group": concern.professional_group,
+            "anonymous": concern.identity_mode == IdentityMode.ANONYMOUS,
+        },
         visible_to_raiser=True,
     )
 

@@ -25,6 +25,13 @@ What the figures mean (the definitions the tests hold them to):
   bucket ACK_DAYS_TOP or more); feedback in time (of those given feedback, whose feedback deadline
   passed first, or closed without feedback); escalated at least once; closed without feedback (of
   those closed).
+- The quarterly speaking-up data return, per organisation and quarter received, counted as the
+  public figures count (the trust the concern was raised about, the quarter it was received in):
+  cases; raised anonymously; each theme (a concern with two themes counts under both); detriment
+  indicated (once, however often reported); by professional group (none recorded: "not known");
+  would speak up again, by answer. The raised Event says the themes, the group and whether it was
+  anonymous; a guardian's correction (reclassified) or the placing of a text (placed) takes -1 from
+  what it was and adds +1 to what it is, so the counts move and stay in the quarter received.
 - Dashboard, per unit the concern is about and body holding it now: open escalations (concerns in
   state escalated); overdue clocks (breached clocks on open concerns still where they breached, until
   answered: acknowledging answers an acknowledge breach, feedback answers feedback and acknowledge,
@@ -43,10 +50,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from backend.concerns.models import Clock, Concern, Event
+from backend.concerns.models import Clock, Concern, Event, SpeakUpAgain
 from backend.config.db import IdsIn, UnitOfWork, snapshot_isolation
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.oversight.models import (
+    RETURN_MEASURES,
     WEEKLY_MEASURES,
     Alert,
     FigureDelta,
@@ -54,11 +62,12 @@ from backend.oversight.models import (
     Measure,
     OrganisationQuarterFigures,
     OversightTally,
+    ReturnCount,
     WeeklyCount,
 )
 from workflows.engine.lifecycle import State
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import EventKind, Theme
+from workflows.engine.vocabulary import EventKind, ProfessionalGroup, Theme
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +98,21 @@ STORY_KINDS: frozenset[str] = ACTIVITY_KINDS | {
     EventKind.DETRIMENT_REPORTED,
     EventKind.NOTHING_DONE_REPORTED,
     EventKind.SPEAK_UP_AGAIN_ANSWERED,
+    # What the quarterly return counts a concern under, corrected by its guardian.
+    EventKind.RECLASSIFIED,
 }
 # The themes of the vocabulary, by the bucket their weekly count is kept in (0: every theme).
 THEME_BUCKETS: dict[str, int] = {theme.value: n for n, theme in enumerate(Theme, start=1)}
 BUCKET_THEMES: dict[int, str] = {n: theme for theme, n in THEME_BUCKETS.items()} | {0: ""}
+# The return's keys by the bucket a pending delta keeps them in (the vocabularies' order: their words
+# are appended, never reordered, so a delta written before a release folds under the same key after).
+GROUP_BUCKETS: dict[str, int] = {group.value: n for n, group in enumerate(ProfessionalGroup, start=1)}
+ANSWER_BUCKETS: dict[str, int] = {answer.value: n for n, answer in enumerate(SpeakUpAgain, start=1)}
+RETURN_KEYS: dict[str, dict[int, str]] = {
+    Measure.RETURN_THEME: BUCKET_THEMES,
+    Measure.RETURN_GROUP: {n: group for group, n in GROUP_BUCKETS.items()},
+    Measure.RETURN_SPEAK_UP: {n: answer for answer, n in ANSWER_BUCKETS.items()},
+}
 
 PUBLIC_FIELDS = (
     Measure.RECEIVED,
@@ -216,6 +236,13 @@ class _Story:
         self.decided: set[str] = set()  # clocks whose outcome counts in the public figures
         self.escalated = False
         self.overdue: set[str] = set()  # clock kinds breached at this level and not yet answered
+        # What the quarterly return counts it under, against the unit it was raised about (a later
+        # placement moves the dashboard's counts, never the quarter's return, as with "received").
+        self.return_unit = unit_id
+        self.themes: set[str] = set()
+        self.group = ""
+        self.detriment = False
+        self.answer = ""
 
     def _public(self, out: Counter[Key] | None, measure: str, bucket: int = 0) -> None:
         if out is not None:
@@ -224,6 +251,30 @@ class _Story:
     def _weekly(self, out: Counter[Key] | None, measure: str, at: datetime, bucket: int = 0) -> None:
         if out is not None:
             out[(self.unit_id, None, week_of(at), measure, bucket)] += 1
+
+    def _return(self, out: Counter[Key] | None, measure: str, change: int = 1, bucket: int = 0) -> None:
+        if out is not None:
+            out[(self.return_unit, None, self.quarter, measure, bucket)] += change
+
+    def _return_themes(self, out: Counter[Key] | None, themes: Iterable[str]) -> None:
+        """The themes counted now: -1 under each dropped, +1 under each added (a concern with two
+        themes counts under both)."""
+        known = {t for t in themes if t in THEME_BUCKETS}
+        for theme in sorted(self.themes - known):
+            self._return(out, Measure.RETURN_THEME, -1, THEME_BUCKETS[theme])
+        for theme in sorted(known - self.themes):
+            self._return(out, Measure.RETURN_THEME, 1, THEME_BUCKETS[theme])
+        self.themes = known
+
+    def _return_group(self, out: Counter[Key] | None, group: str) -> None:
+        """The professional group counted now; none recorded (or a word no longer known) is "not known"."""
+        group = group if group in GROUP_BUCKETS else ProfessionalGroup.NOT_KNOWN.value
+        if group == self.group:
+            return
+        if self.group:
+            self._return(out, Measure.RETURN_GROUP, -1, GROUP_BUCKETS[self.group])
+        self._return(out, Measure.RETURN_GROUP, 1, GROUP_BUCKETS[group])
+        self.group = group
 
     def _tally(self, out: Counter[Key] | None, measure: str, change: int, holder: int | None = None) -> None:
         if out is not None and change:
@@ -269,7 +320,13 @@ class _Story:
         # The unit it was raised about (known by code when replaying history; at intake it is the
         # concern's own unit, and no look-up is needed).
         self.unit_id = ctx.org_ids.get(str(e.data.get("unit", "")), self.unit_id)
+        self.return_unit = self.unit_id
         self._public(out, Measure.RECEIVED)
+        self._return(out, Measure.RETURN_CASES)
+        if e.data.get("anonymous"):
+            self._return(out, Measure.RETURN_ANONYMOUS)
+        self._return_themes(out, e.data.get("themes", ()))
+        self._return_group(out, str(e.data.get("group", "")))
         self._weekly(out, Measure.WEEK_RECEIVED, self.received_at)
         for theme in e.data.get("themes", ()):
             if theme in THEME_BUCKETS:
@@ -277,6 +334,14 @@ class _Story:
 
     def placed(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._move_unit(e, ctx, out)
+        if "themes" in e.data:  # a text placed by its guardian: what it is about, said at last
+            self._return_themes(out, e.data["themes"])
+
+    def reclassified(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
+        if "themes" in e.data:
+            self._return_themes(out, e.data["themes"])
+        if "group" in e.data:
+            self._return_group(out, str(e.data["group"]))
 
     def escalated_to(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._leave_level(out)
@@ -353,6 +418,9 @@ class _Story:
 
     def detriment_reported(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._weekly(out, Measure.WEEK_DETRIMENT, e.created_at)
+        if not self.detriment:
+            self.detriment = True
+            self._return(out, Measure.RETURN_DETRIMENT)
 
     def nothing_done_reported(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         self._weekly(out, Measure.WEEK_NOTHING_DONE, e.created_at)
@@ -361,6 +429,12 @@ class _Story:
         self._weekly(out, Measure.WEEK_SPEAK_UP_ANSWERED, e.created_at)
         if e.data.get("answer") == "no":
             self._weekly(out, Measure.WEEK_WOULD_NOT_SPEAK_UP, e.created_at)
+        answer = str(e.data.get("answer", ""))
+        if answer in ANSWER_BUCKETS and answer != self.answer:
+            if self.answer:
+                self._return(out, Measure.RETURN_SPEAK_UP, -1, ANSWER_BUCKETS[self.answer])
+            self._return(out, Measure.RETURN_SPEAK_UP, 1, ANSWER_BUCKETS[answer])
+            self.answer = answer
 
 
 # What each kind of Event means for the figures (kinds not here change no figure but, if they are
@@ -377,6 +451,7 @@ _STORY: dict[str, Callable[[_Story, _E, _Context, Counter[Key] | None], None]] =
     EventKind.DETRIMENT_REPORTED: _Story.detriment_reported,
     EventKind.NOTHING_DONE_REPORTED: _Story.nothing_done_reported,
     EventKind.SPEAK_UP_AGAIN_ANSWERED: _Story.speak_up_answered,
+    EventKind.RECLASSIFIED: _Story.reclassified,
 }
 
 
@@ -542,6 +617,7 @@ def _fold(changes: Iterable[tuple[Key, int]]) -> None:
     days: dict[tuple[int, date], Counter[int]] = defaultdict(Counter)
     tally: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
     weekly: Counter[tuple[int, str, str, date]] = Counter()
+    returns: Counter[tuple[int, date, str, str]] = Counter()
     pending_public: list[tuple[Key, int]] = []
     for key, value in changes:
         unit, holder, quarter, measure, bucket = key
@@ -557,13 +633,17 @@ def _fold(changes: Iterable[tuple[Key, int]]) -> None:
         for (unit, _, quarter, measure, bucket), value in pending_public:
             assert quarter is not None
             where = (reporting[unit], quarter)
-            if measure == Measure.ACK_DAYS:
+            if measure in RETURN_MEASURES:
+                returns[(*where, measure, RETURN_KEYS.get(measure, {}).get(bucket, ""))] += value
+            elif measure == Measure.ACK_DAYS:
                 days[where][bucket] += value
                 public[where][Measure.ACK_DAYS] += value
             else:
                 public[where][measure] += value
     if public:
         _fold_public(public, days)
+    if returns:
+        _fold_returns(returns)
     if tally:
         _fold_tally(tally)
     if weekly:
@@ -598,6 +678,26 @@ def _fold_public(public: dict[tuple[int, date], Counter[str]], days: dict[tuple[
         update_conflicts=True,
         unique_fields=["organisation", "quarter"],
         update_fields=[*PUBLIC_FIELDS, "acknowledged", "ack_days", "median_days_to_acknowledge"],
+    )
+
+
+def _fold_returns(returns: Counter[tuple[int, date, str, str]]) -> None:
+    orgs, quarters = {k[0] for k in returns}, {k[1] for k in returns}
+    existing = {
+        (r.organisation_id, r.quarter, r.measure, r.key): r.value
+        for r in ReturnCount.objects.filter(organisation_id__in=orgs, quarter__in=quarters)
+    }
+    rows = [
+        ReturnCount(organisation_id=org, quarter=quarter, measure=measure, key=key, value=existing.get(k, 0) + change)
+        for k, change in returns.items()
+        for org, quarter, measure, key in [k]
+    ]
+    ReturnCount.objects.bulk_create(
+        rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["organisation", "quarter", "measure", "key"],
+        update_fields=["value"],
     )
 
 
@@ -718,6 +818,7 @@ def figures_rebuild(*, now: datetime | None = None, chunk: int = REBUILD_CHUNK) 
         OrganisationQuarterFigures.objects.all().delete()
         OversightTally.objects.all().delete()
         WeeklyCount.objects.all().delete()
+        ReturnCount.objects.all().delete()
         out: Counter[Key] = Counter()
         org_ids = dict(Organisation.objects.values_list("code", "pk"))
         replayed, last = 0, 0

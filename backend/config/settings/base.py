@@ -8,6 +8,7 @@ static files) and ``local`` the convenience, so a setting production forgot is n
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -379,6 +380,14 @@ CANDOUR_RETENTION = {
     # Rows a statement: each batch is one short transaction.
     "BATCH": _retention("BATCH", 1000),
 }
+
+# The quarterly speaking-up data return asks each raiser's professional group: the vocabulary
+# (workflows.engine.vocabulary.ProfessionalGroup) holds the groups and their default words; an operator
+# rewords any of them with a JSON object of value to words, e.g.
+# CANDOUR_PROFESSIONAL_GROUP_LABELS='{"students": "Students and trainees"}'. Unknown values fail loudly.
+CANDOUR_PROFESSIONAL_GROUP_LABELS: dict[str, str] = json.loads(
+    os.environ.get("CANDOUR_PROFESSIONAL_GROUP_LABELS", "{}")
+)
 
 # E-mail: SMTP (or any Django backend); the embedded default prints to the console.
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
