@@ -28,6 +28,7 @@ from backend.concerns.inputs import NOT_TO_HANDLE_ROLES, ConcernRaiseInput
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode
 from backend.config.encryption import decrypt_text, encrypt_text
 from backend.organisations.selectors import units_for_raising
+from workflows.engine.vocabulary import RaiserKind
 
 SESSION_KEY = "raise_answers"
 # How long unsent answers live: an hour after the last page answered, then the session ends.
@@ -41,6 +42,10 @@ MANY = frozenset({"themes", "not_to_handle_roles"})
 
 def _always(answers: Answers) -> bool:
     return True
+
+
+def _for_others(answers: Answers) -> bool:
+    return answers.get("raiser_kind") == RaiserKind.REPRESENTATIVE
 
 
 def _named(answers: Answers) -> bool:
@@ -60,7 +65,23 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("who", ("raiser_kind",), "radios", "Who are you?", "This tells the guardian which deadlines apply."),
-    Step("where", ("unit",), "select", "Which ward or team is your concern about?"),
+    Step(
+        "for-whom",
+        ("on_behalf_of",),
+        "textarea",
+        "Who are you raising this concern for?",
+        'For example "the residents of a care home" or "parents in our support group". Only the people looking '
+        "into your concern here read this.",
+        applies=_for_others,
+    ),
+    Step(
+        "where",
+        ("unit",),
+        "select",
+        "Which ward or team is your concern about?",
+        "It can be anywhere in the care system, not only where you work or are treated. It goes to the "
+        "organisation it is about; your own organisation is not told.",
+    ),
     Step("about", ("themes",), "checkboxes", "What is your concern about?", "Select all that apply."),
     Step(
         "what-happened",
@@ -210,6 +231,9 @@ def step_check(*, step: Step, data: Mapping[str, Any]) -> tuple[dict[str, Any], 
         if name == "what_happened" and not raw:
             errors[name] = ["Tell us what happened."]
             continue
+        if name == "on_behalf_of" and not raw:
+            errors[name] = ["Say who you are raising the concern for."]
+            continue
         try:
             checked = fields[name].run_validation(raw)
         except ValidationError as refused:
@@ -227,6 +251,8 @@ def step_check(*, step: Step, data: Mapping[str, Any]) -> tuple[dict[str, Any], 
 
 def answers_update(request: HttpRequest, *, answers: Answers, values: dict[str, Any]) -> Answers:
     updated = answers | values
+    if not _for_others(updated):
+        updated.pop("on_behalf_of", None)  # changed their answer to "who are you?"
     if updated.get("identity_mode") == IdentityMode.ANONYMOUS:
         # Chose anonymity after giving a name: the name and the contact are dropped, not kept unused.
         updated.pop("raiser_name", None)

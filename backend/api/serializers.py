@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from backend.concerns import action_selectors, inputs
 from backend.concerns.inputs import NARRATIVE_MAX
+from workflows.engine.vocabulary import EscalationReason, label_of
 
 
 class ReceiptInput(serializers.Serializer):
@@ -160,6 +161,9 @@ class ConcernDetailOutput(_CaseViewOutput):
 
     view = serializers.ChoiceField(choices=["case"], help_text="`case`: the whole case, at the concern's origin.")
     desired_outcome = serializers.CharField(source="concern.desired_outcome")
+    on_behalf_of = serializers.CharField(
+        source="concern.on_behalf_of", help_text="Whom a representative raised it for: never in the packet."
+    )
     messages = MessageOutput(many=True)
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -180,9 +184,13 @@ class EscalationOutput(serializers.Serializer):
     to = serializers.CharField(source="data.to")
     level = serializers.IntegerField(source="data.level")
     reason = serializers.CharField(source="data.reason")
+    reason_label = serializers.SerializerMethodField(help_text="Why it went up the route, in words.")
     # The guardian's own words, if they escalated it by hand; the raiser's, if they judged the
     # feedback inadequate (reason "feedback_inadequate"): never who they are.
     note = serializers.CharField(source="reason", default="")
+
+    def get_reason_label(self, event: Any) -> str:
+        return label_of(EscalationReason, event.data.get("reason", ""))
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # "from" is a keyword in Python, a plain name in JSON.

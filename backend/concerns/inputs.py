@@ -17,7 +17,7 @@ from backend.concerns.models import (
 )
 from backend.concerns.services.intake import ConcernDraft
 from backend.organisations.models import Organisation, OrganisationKind
-from workflows.engine.vocabulary import Outcome, choices
+from workflows.engine.vocabulary import Outcome, RaiserKind, choices
 
 NARRATIVE_MAX = 20_000
 SHORT_MAX = 2_000
@@ -49,6 +49,14 @@ class ConcernRaiseInput(serializers.Serializer):
     desired_outcome = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
     raiser_name = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
     raiser_contact = serializers.CharField(max_length=NAME_MAX, required=False, allow_blank=True, default="")
+    on_behalf_of = serializers.CharField(
+        max_length=SHORT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text='Whom a representative raises it for ("residents of a care home"); for raiser_kind '
+        "`representative` only. Those handling it at its origin read it; it never goes up the route.",
+    )
     not_to_handle = serializers.CharField(
         max_length=SHORT_MAX,
         required=False,
@@ -74,6 +82,15 @@ class ConcernRaiseInput(serializers.Serializer):
         if attrs["identity_mode"] != IdentityMode.ANONYMOUS and not attrs.get("raiser_name"):
             raise serializers.ValidationError(
                 {"raiser_name": "Give your name, or choose to raise the concern anonymously."}
+            )
+        representative = attrs["raiser_kind"] == RaiserKind.REPRESENTATIVE
+        if representative and not attrs.get("on_behalf_of", "").strip():
+            raise serializers.ValidationError(
+                {"on_behalf_of": "Say who you are raising the concern for, for example the residents of a care home."}
+            )
+        if not representative and attrs.get("on_behalf_of"):
+            raise serializers.ValidationError(
+                {"on_behalf_of": "Only someone raising a concern for others says whom it is for."}
             )
         attrs["themes"] = sorted(attrs["themes"])
         attrs["not_to_handle_roles"] = sorted(attrs.get("not_to_handle_roles") or ())

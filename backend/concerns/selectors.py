@@ -34,7 +34,7 @@ from backend.organisations.models import Membership, Organisation, OrganisationK
 from workflows.engine import lifecycle
 from workflows.engine.lifecycle import Actor
 from workflows.engine.policy import ClockKind
-from workflows.engine.vocabulary import STATE_LABELS, Action, EventKind, raiser_event_label
+from workflows.engine.vocabulary import STATE_LABELS, Action, EscalationReason, EventKind, label_of, raiser_event_label
 
 
 def _due_soon(now: datetime) -> Exists:
@@ -288,6 +288,7 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     history = list(
         Event.objects.filter(concern=concern).exclude(kind__in=hidden).annotate(reason=_reason).order_by("seq")
     )
+    _escalations_in_words(history)
     messages = [] if packet else concern_messages(concern=concern)
     notes = [] if packet else _notes(concern=concern)
     return CaseView(
@@ -302,6 +303,18 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         conflict_of_interest=ConflictOfInterest.objects.filter(concern=concern).exists(),
         placing_units=units_for_placing(concern=concern) if guardian_here else [],
     )
+
+
+def _escalations_in_words(history: Sequence[Event]) -> None:
+    """Each step up the route in words, for the page: the bodies' names (an event keeps their codes)
+    and why it went (``from_name``, ``to_name``, ``reason_label`` on each escalate event)."""
+    steps = [e for e in history if e.kind == EventKind.ESCALATE]
+    codes = {e.data.get(end, "") for e in steps for end in ("from", "to")}
+    names = dict(Organisation.objects.filter(code__in=codes).values_list("code", "name")) if steps else {}
+    for event in steps:
+        event.from_name = names.get(event.data.get("from", ""), event.data.get("from", ""))  # type: ignore[attr-defined]
+        event.to_name = names.get(event.data.get("to", ""), event.data.get("to", ""))  # type: ignore[attr-defined]
+        event.reason_label = label_of(EscalationReason, event.data.get("reason", ""))  # type: ignore[attr-defined]
 
 
 def units_for_placing(*, concern: Concern) -> list[Organisation]:

@@ -57,7 +57,7 @@ def _answers_by_page(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]
     """Each page that applies to ``body`` (the API's fields), with what its form sends."""
     answers = {"urgent": "false", **body}
     for step in STEPS:
-        if step.slug == "contact" and answers.get("identity_mode", "anonymous") == "anonymous":
+        if not step.applies({"identity_mode": "anonymous", **answers}):
             continue
         yield step.slug, {name: _form_value(answers.get(name, [] if name in MANY else "")) for name in step.fields}
 

@@ -57,6 +57,7 @@ class ConcernDraft:
     professional_group: str = ""
     raiser_name: str = ""
     raiser_contact: str = ""
+    on_behalf_of: str = ""
     channel: str = Channel.WEB
     contact_token: str = field(default="", repr=False)
     # Who must not handle it: the raiser's own words (for the guardian alone; identifying, so never
@@ -106,6 +107,7 @@ def concern_build(
         raised_before=draft.raised_before,
         raiser_name="" if anonymous else draft.raiser_name,
         raiser_contact="" if anonymous else draft.raiser_contact,
+        on_behalf_of=draft.on_behalf_of.strip(),
         received_at=received_at,
         last_activity_at=received_at,
         submission_digest=submission,

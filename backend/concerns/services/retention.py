@@ -50,7 +50,7 @@ ENDED_STATES = sorted(s.value for s in lifecycle.TERMINAL)
 # and its contact token is forgotten at closure; blanking it again here costs nothing.)
 IDENTITY_FIELDS = ("raiser_name", "raiser_contact", "contact_token")
 # The concern's own free text: the narrative and whatever identifies its raiser.
-CASE_FILE_FIELDS = ("what_happened", "when_happened", "desired_outcome", *IDENTITY_FIELDS)
+CASE_FILE_FIELDS = ("what_happened", "when_happened", "desired_outcome", "on_behalf_of", *IDENTITY_FIELDS)
 # One ReceiptGuessWindow counts the wrong codes of one minute, from window_start.
 RECEIPT_WINDOW = timedelta(minutes=1)
 
