@@ -4,12 +4,13 @@ one place that turns a signal's series, or an organisation's trends, into the pi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 
-from backend.oversight import signals
+from backend.organisations.models import OrganisationKind
+from backend.oversight import reports, signals
 from backend.oversight.indicators import indicators_trust
 from backend.oversight.models import Signal, SignalKind, SignalState
 from backend.oversight.selectors import oversight_dashboard, public_figures_for_organisation
@@ -28,6 +29,7 @@ from backend.oversight.trends import (
     last_complete_month,
     organisation_trends,
     public_trends,
+    trends_of,
 )
 from frontend.charts import (
     FEWER_THAN_5,
@@ -212,6 +214,7 @@ def dashboard_picture(*, user: User | AnonymousUser, today: date) -> dict[str, A
         "open_signal_count": open_signals.count(),
         "timelines": [(t.organisation, timeline_chart(timeline=t)) for t in drawn],
         "more_trusts": more,
+        "reports": reports.reports_for(user=user, today=today),
     }
 
 
@@ -224,6 +227,10 @@ def trends_picture(*, user: User | AnonymousUser, code: str, today: date) -> dic
         "organisation": trends.organisation,
         "charts": trend_charts(trends=trends),
         "timeline": timeline_chart(timeline=timeline),
+        # The board reports of the last four complete quarters, for a trust (a ward has none).
+        "board_reports": reports.board_report_quarters(today=today)
+        if trends.organisation.kind == OrganisationKind.PROVIDER
+        else [],
     }
 
 
@@ -258,3 +265,20 @@ def public_organisation_picture(*, code: str) -> dict[str, Any] | None:
     if figures is None:
         return None
     return {"figures": figures, "charts": public_charts(trends=public_trends(figures=figures))}
+
+
+def board_report_picture(
+    *, user: User | AnonymousUser, code: str, quarter: date, now: datetime | None = None
+) -> dict[str, Any]:
+    """Everything the guardian's board report shows: the quarter's numbers (backend.oversight.reports)
+    and each trend's monthly chart over the two years to the quarter's last month. NotFound unless the
+    user may read the trust's report."""
+    report = reports.board_report(user=user, code=code, quarter=quarter, now=now)
+    after = reports.quarter_after(quarter)
+    last_month = date(quarter.year, quarter.month + 2, 1)
+    trends = trends_of(organisation=report.organisation, today=after, last_month=last_month)
+    where = report.organisation.name
+    return {
+        "report": report,
+        "charts": [(f"{t.definition.title}, {where}", trend_chart(trend=t, where=where)) for t in trends],
+    }

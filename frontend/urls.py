@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import disclosure_views, oversight_views, placing_views, raise_views, sign_in_views, views
+from frontend import (
+    disclosure_views,
+    oversight_views,
+    placing_views,
+    raise_views,
+    report_views,
+    sign_in_views,
+    views,
+)
 
 app_name = "frontend"
 urlpatterns = [
@@ -31,6 +39,23 @@ urlpatterns = [
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
     path("oversight/trends/<str:code>/", oversight_views.trends_page, name="trends"),
+    path("oversight/board-report/<str:code>/<str:quarter>/", report_views.board_report_page, name="board_report"),
+    path(
+        "oversight/board-report/<str:code>/<str:quarter>/report.pdf",
+        report_views.board_report_pdf,
+        name="board_report_pdf",
+    ),
+    path("oversight/annual-report/<str:regulator>/<int:year>/", report_views.annual_report_page, name="annual_report"),
+    path(
+        "oversight/annual-report/<str:regulator>/<int:year>/report.pdf",
+        report_views.annual_report_pdf,
+        name="annual_report_pdf",
+    ),
+    path(
+        "oversight/annual-report/<str:regulator>/<int:year>/report.csv",
+        report_views.annual_report_csv,
+        name="annual_report_csv",
+    ),
     path("oversight/signals/", views.signals_page, name="signals"),
     path("oversight/signals/<int:signal_id>/", views.signal_page, name="signal"),
     path("oversight/signals/<int:signal_id>/review/", views.signal_review_page, name="signal_review"),

@@ -38,3 +38,9 @@ def timeline_chart_svg(data: charts.TimelineData) -> SafeString:
 @register.simple_tag
 def timeline_chart_rows(data: charts.TimelineData) -> tuple[charts.TimelineRow, ...]:
     return charts.timeline_rows(data)
+
+
+@register.simple_tag
+def spc_chart_words(data: charts.SpcChartData) -> str:
+    """The chart in a sentence, as its SVG's description says it (the PDF prints it under the chart)."""
+    return charts.spc_description(data)

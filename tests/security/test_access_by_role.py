@@ -165,6 +165,13 @@ frontend:oversight_dashboard             login  ok     ok     ok     ok     ok  
 frontend:alerts                          login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alert_resolve                   login  403    403    ok     404    ok     404    404    404    404
 frontend:signals                         login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+# Reports: a trust's board report for its guardians, governors and commissioners; a prescribed
+# person's annual report for its own members. Anyone else hears nothing of either.
+frontend:board_report                     login  ok     404    ok     404    ok     404    404    404    404
+frontend:board_report_pdf                 login  ok     404    ok     404    ok     404    404    404    404
+frontend:annual_report                    login  404    404    404    404    404    404    ok     404    404
+frontend:annual_report_pdf                login  404    404    404    404    404    404    ok     404    404
+frontend:annual_report_csv                login  404    404    404    404    404    404    ok     404    404
 frontend:trends                          login  ok     404    ok     404    ok     404    404    404    404
 frontend:signal                          login  ok     404    ok     404    ok     404    404    404    404
 frontend:signal_review                   login  ok     404    ok     404    ok     404    404    404    404
@@ -423,6 +430,9 @@ def _url(route: Route, row: str, role: str, world: World) -> str:
         "alert_id": str(world.alert),
         "signal_id": str(world.signal),
         "code": world.code,
+        "quarter": "2026Q1",  # a board report's quarter
+        "regulator": "RGX",  # the demo's prescribed person
+        "year": "2025",  # an annual report's year, from 1 April
         "action": row.partition("[")[2].partition("]")[0],
         "slug": "who",  # the first question of raising a concern
     }
