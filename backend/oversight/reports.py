@@ -24,6 +24,7 @@ from backend.concerns.models import Concern, ConcernAction, Event
 from backend.errors import NotFound
 from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
 from backend.oversight.models import Alert, OrganisationQuarterFigures
+from backend.oversight.returns import QuarterlyReturn, quarterly_return
 from backend.oversight.selectors import quarter_label
 from backend.oversight.trends import organisation_watched
 from workflows.engine.lifecycle import State
@@ -113,6 +114,9 @@ class BoardReport:
     closed_without_feedback: int
     escalations: list[tuple[str, int]]  # the body a concern went to (by name) and how many went
     alerts: list[AlertCount]  # by rule, in the vocabulary's order; rules with none are left out
+    # The quarter's speaking-up data return as submitted (true numbers: the board is internal): the
+    # themes, detriment, professional groups and "would you speak up again" answers.
+    quarterly: QuarterlyReturn
 
     @property
     def escalated(self) -> int:
@@ -141,8 +145,9 @@ def trust_reported(*, user: User | AnonymousUser, code: str) -> Organisation:
 
 
 def board_report(*, user: User | AnonymousUser, code: str, quarter: date, now: datetime | None = None) -> BoardReport:
-    """One trust's quarter for its board: the clocks met, escalations and sidelining alerts, by number.
-    Exact counts: the board is internal, so nothing is suppressed as the public figures are."""
+    """One trust's quarter for its board: the clocks met, escalations and sidelining alerts, by number,
+    and its quarterly return (backend.oversight.returns, as submitted). Exact counts: the board is
+    internal, so nothing is suppressed as the public figures are."""
     organisation = trust_reported(user=user, code=code)
     start, end = _local_midnight(quarter), _local_midnight(quarter_after(quarter))
     figures = OrganisationQuarterFigures.objects.filter(organisation=organisation, quarter=quarter).first()
@@ -182,6 +187,7 @@ def board_report(*, user: User | AnonymousUser, code: str, quarter: date, now: d
             for rule in Rule
             if rule.value in alerts
         ],
+        quarterly=quarterly_return(organisation=organisation, quarter=quarter, published=False, now=now),
     )
 
 

@@ -70,14 +70,19 @@ def _raise(code: str, when: datetime, themes: list[str] | None = None) -> Concer
 @pytest.fixture
 def board_world(demo: None, user_named) -> None:  # type: ignore[no-untyped-def]
     """Five concerns about Northshire Hospitals (RNX) received in July to September 2026, by hand:
-    three acknowledged in time (a day after each arrived), one escalated by its guardian to the trust,
+    three acknowledged in time (a day after each arrived), one of them given feedback and its raiser
+    would not speak up again, one escalated by its guardian to the trust,
     one closed without feedback (an alert the governor resolves), and one whose raiser reports
     detriment (an alert left open). One in the quarter before and one about another trust must not
-    count."""
+    count. Themes: patient safety 3, bullying 1, inappropriate behaviours 1; detriment indicated 1."""
     guardian, governor = user_named("guardian"), user_named("governor")
     acknowledged = [_raise("RNX07", Q3 + timedelta(days=d)) for d in (0, 1)]
     for concern in acknowledged:
         services.concern_acknowledge(concern_id=concern.pk, user=guardian, now=concern.received_at + timedelta(days=1))
+    services.concern_give_feedback(
+        concern_id=acknowledged[0].pk, user=guardian, feedback="Rotas changed", now=Q3 + timedelta(days=5)
+    )
+    services.concern_answer_speak_up_again(concern_id=acknowledged[0].pk, answer="no", now=Q3 + timedelta(days=6))
     escalated = _raise("RNXMAT", Q3 + timedelta(days=3), ["bullying"])
     services.concern_escalate_by_guardian(
         concern_id=escalated.pk, user=guardian, reason="A conflict of interest", now=Q3 + timedelta(days=4)
@@ -109,6 +114,8 @@ def test_the_board_report_shows_the_quarter_s_numbers_and_no_words_or_names(boar
     assert 'data-testid="escalated">1<' in html
     assert 'data-testid="alerts-opened">2<' in html
     assert 'data-testid="alerts-resolved">1<' in html
+    assert 'data-testid="detriment">1<' in html
+    assert 'data-testid="answered">1<' in html
     assert "Closed without feedback to the raiser" in html
     assert "Raiser reports detriment" in html
     assert "Raisers who would not speak up again, Northshire Hospitals NHS Foundation Trust" in html
@@ -128,7 +135,17 @@ def test_the_board_report_shows_the_quarter_s_numbers_and_no_words_or_names(boar
     assert re.search(r"Northshire Hospitals NHS Foundation Trust\s+1", text), text  # the escalation
     assert re.search(r"Closed without feedback to the raiser\s+1\s+1\s+0", text), text
     assert re.search(r"Raiser reports detriment\s+1\s+0\s+1", text), text
-    assert "Raisers who would not speak up again" in text
+    # A chart's title, wrapped in its column: read in the PDF's own order, not as laid out.
+    in_order = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True)
+    assert "Raisers who would not speak up again" in " ".join(in_order.stdout.split())
+    # The quarterly return, as submitted: true numbers.
+    assert re.search(r"Patient safety or quality\s+3\s+60.0%", text), text
+    assert re.search(r"Bullying or harassment\s+1\s+20.0%", text), text
+    assert re.search(r"Inappropriate attitudes or behaviours\s+1\s+20.0%", text), text
+    assert re.search(r"Detriment indicated\s+1\s+20.0% of concerns", text), text
+    assert re.search(r"Answered whether they would speak up again\s+1", text), text
+    assert re.search(r"Would speak up again: No\s+1\s+100.0%", text), text
+    assert re.search(r"Not known\s+5\s+100.0%", text, re.IGNORECASE), text
     for secret in (CANARY, "CANARY", STAFF_NAME, "Canaryfield", "Bronwen", "07700"):
         assert secret not in html
         assert secret not in text
