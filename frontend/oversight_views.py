@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from backend.config.access import access
 from backend.errors import NotFound
+from backend.learning import selectors as learning_selectors
 from backend.oversight import selectors
 from frontend.chart_data import dashboard_picture, public_organisation_picture, trends_picture
 
@@ -42,6 +43,7 @@ def public_figures_organisation_page(request: HttpRequest, code: str) -> HttpRes
     context = public_organisation_picture(code=code)
     if context is None:
         raise Http404
+    context["you_said_we_did"] = learning_selectors.public_summaries(code=code)
     return render(request, "frontend/public_figures_organisation.html", context)
 
 

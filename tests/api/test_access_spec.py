@@ -30,6 +30,12 @@ OPEN_ROUTES = {
     "follow-up/concern/escalate/",
     "follow-up/concern/speak-up-again/",
     "follow-up/concern/reopen/",
+    # After closure, with the receipt: a check-in's answers, detriment reported, consent to be asked.
+    "follow-up/concern/check-in/",
+    "follow-up/concern/detriment/",
+    "follow-up/concern/aftercare-consent/",
+    # The raiser reads their concern's public summary first and may object ("you said, we did").
+    "follow-up/concern/summary/",
     "sign-in/",
     "sign-out/",
     "api/v1/concerns/raise/",

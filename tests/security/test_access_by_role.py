@@ -148,6 +148,14 @@ frontend:follow_up_escalate              ok     ok     ok     ok     ok     ok  
 frontend:follow_up_withdraw              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_reopen                ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_speak_up_again        ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+# After closure: the raiser answers a check-in, reports detriment, says whether to be asked (their
+# receipt's session; without one, sent to enter it).
+frontend:follow_up_check_in              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:follow_up_detriment             ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:follow_up_aftercare_consent     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+# The raiser reads the public summary of their concern first and may object (their receipt's session;
+# without one, sent to enter it).
+frontend:follow_up_summary               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 # Proof of disclosure: anyone checks a certificate, downloads the one their receipt page shows (a
 # POST without a certificate Candour signed is a 400 in words), and reads the published keys.
 frontend:disclosure_verify               ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
@@ -211,6 +219,20 @@ frontend:action[resume]@own              login  ok     403    404    ok     404 
 frontend:action[resume]@elsewhere        login  404    404    404    404    404    404    404    404    404
 frontend:action[start_review]@own        login  ok     ok     404    ok     404    404    404    404    404
 frontend:action[start_review]@elsewhere  login  404    404    404    404    404    404    404    404    404
+# You said, we did: a closed concern's guardians at its origin write the summary (the handler who
+# knows the concern is refused 403); summaries waiting list only the reader's organisation's; approving
+# or sharing names a summary by its id, and one the caller may not know of is 404.
+frontend:summaries                       login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:summary_approve                 login  404    404    404    404    404    404    404    404    404
+frontend:summary_write@own               login  ok     403    404    ok     404    404    404    404    404
+frontend:summary_write@elsewhere         login  404    404    404    404    404    404    404    404    404
+frontend:lesson_share@own                login  404    404    404    404    404    404    404    404    404
+frontend:lesson_share@elsewhere          login  404    404    404    404    404    404    404    404    404
+# Lessons: guardians anywhere browse, mark and link; commissioners and regulators see which recur;
+# every other role is refused. Marking or linking a lesson that does not exist is 404.
+frontend:lessons                         login  ok     403    403    ok     ok     ok     ok     403    403
+frontend:lesson_mark                     login  404    404    404    404    404    404    404    404    404
+frontend:lesson_link                     login  404    404    404    404    404    404    404    404    404
 """
 # fmt: on
 
