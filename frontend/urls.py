@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from frontend import (
+    aftercare_views,
     disclosure_views,
     learning_views,
     oversight_views,
@@ -27,6 +28,13 @@ urlpatterns = [
     path("follow-up/concern/withdraw/", views.follow_up_withdraw_page, name="follow_up_withdraw"),
     path("follow-up/concern/reopen/", views.follow_up_reopen_page, name="follow_up_reopen"),
     path("follow-up/concern/speak-up-again/", views.follow_up_speak_up_again_page, name="follow_up_speak_up_again"),
+    path("follow-up/concern/check-in/", aftercare_views.follow_up_check_in_page, name="follow_up_check_in"),
+    path("follow-up/concern/detriment/", aftercare_views.follow_up_detriment_page, name="follow_up_detriment"),
+    path(
+        "follow-up/concern/aftercare-consent/",
+        aftercare_views.follow_up_aftercare_consent_page,
+        name="follow_up_aftercare_consent",
+    ),
     path("follow-up/concern/summary/", learning_views.follow_up_summary_page, name="follow_up_summary"),
     path("disclosure/verify/", disclosure_views.disclosure_verify_page, name="disclosure_verify"),
     path("disclosure/certificate/", disclosure_views.disclosure_certificate_download, name="disclosure_certificate"),

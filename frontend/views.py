@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
-from backend.concerns import action_selectors, selectors, services
+from backend.concerns import action_selectors, aftercare_selectors, selectors, services
 from backend.concerns.inbox_query import FILTER_LABELS, InboxQuery, InboxQueryInput, InboxSort
 from backend.concerns.inputs import (
     ActionCompleteInput,
@@ -92,6 +92,7 @@ def _raiser_page(
         "errors": errors or {},
         "data": request.POST,
         "answers": SpeakUpAgain.choices,
+        "aftercare": aftercare_selectors.raiser_aftercare(concern=concern),
     }
     return render(request, "frontend/status.html", context, status=status)
 

@@ -101,6 +101,8 @@ def raised_event_build(*, concern: Concern, channel: str, now: datetime) -> Even
             "themes": list(concern.themes),
             "group": concern.professional_group,
             "anonymous": concern.identity_mode == IdentityMode.ANONYMOUS,
+            # A detriment case names the concern it follows: the figures count it there, not as received.
+            **({"detriment_of": concern.detriment_of_id} if concern.detriment_of_id is not None else {}),
         },
         visible_to_raiser=True,
     )

@@ -27,6 +27,7 @@ def concern_facts(concern: Concern) -> Facts:
         themes=frozenset(concern.themes),
         urgent=concern.urgent,
         external=concern.holder.kind in EXTERNAL_KINDS,
+        detriment=concern.detriment_of_id is not None,
     )
 
 

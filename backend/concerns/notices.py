@@ -12,8 +12,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models.functions import Length
 
-from backend.concerns.models import Concern
+from backend.concerns.models import Channel, Concern
 from backend.organisations.models import AlertChannel, Membership, Organisation, Role
 from notifications.services import DeliveryRequest, deliveries_write
 
@@ -251,3 +252,31 @@ def notices_send(requests: Sequence[DeliveryRequest], *, now: datetime | None = 
     out after commit."""
     if requests:
         deliveries_write(requests=requests, now=now)
+
+
+def sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
+    """An SMS raiser hears from the guardian by text: the outbox holds the vault token, not the number,
+    and the guardian's words only until sent. It comes from the number of the organisation they
+    texted (the nearest on the concern's path that takes texts), so their reply reaches it again."""
+    if concern.channel != Channel.SMS or not concern.contact_token:
+        return
+    codes = [part for part in concern.unit.path.strip("/").split("/") if part]
+    sender = (
+        Organisation.objects.filter(code__in=codes)
+        .exclude(sms_number="")
+        .order_by(Length("path").desc())
+        .values_list("sms_number", flat=True)
+        .first()
+    )
+    notices_send(
+        [
+            DeliveryRequest(
+                idempotency_key=f"sms:{key}",
+                channel="sms",
+                recipient=concern.contact_token,
+                body=f"Candour, concern {concern.reference}: {text}"[:1500],
+                private=True,
+                sender=sender or "",
+            )
+        ]
+    )

@@ -213,6 +213,12 @@ def _converse(*, from_number: str, to_number: str, body: str, now: datetime) -> 
     """What one text does, and the reply to it, or None to reply nothing (STOP)."""
     keyword = body.strip().upper()
     text = _Text(from_number=from_number, body=body, now=now)
+    # After closure, a raiser whose number is kept may answer the consent question (YES, which is
+    # otherwise START, or NO), a check-in, or report detriment: before the keywords any number may send.
+    token = contact_token(from_number, space=ContactSpace.RAISER)
+    aftercare = services.aftercare_text(token=token, body=body, now=now)
+    if aftercare.handled:
+        return aftercare.reply
     if keyword in ANYWHERE:
         return ANYWHERE[keyword](text)
     organisation = Organisation.objects.filter(sms_number=phone_normalise(to_number)).first()

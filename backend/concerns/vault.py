@@ -9,12 +9,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 
 from backend.concerns.crypto import ContactSpace, contact_token, phone_normalise
 from backend.concerns.models import Concern, VaultEntry
 from workflows.engine import lifecycle
 
 OPEN_STATES = [s.value for s in lifecycle.OPEN]
+# A concern needs its raiser's number while it is open, or once closed while its raiser may still be
+# texted a check-in or asked for consent (services.aftercare sets contact_kept_until, and clears it
+# when the number goes).
+NEEDS_NUMBER = Q(state__in=OPEN_STATES) | Q(contact_kept_until__isnull=False)
 
 
 def vault_store(*, number: str, now: datetime, space: ContactSpace) -> str:
@@ -46,20 +51,21 @@ def vault_opt(*, number: str, opted_out: bool) -> None:
 def vault_purge_for_concern(*, concern: Concern) -> bool:
     """When a concern closes, it forgets its raiser's token (the pepper would turn a kept token back
     into a number by trying every UK mobile), and the number goes unless another open concern of the
-    same raiser needs it. Returns whether the number went."""
+    same raiser needs it (open, or closed and keeping it for check-ins). Returns whether it went."""
     token = concern.contact_token
     if not token:
         return False
     concern.contact_token = ""
     Concern.objects.filter(pk=concern.pk).update(contact_token="")
-    if Concern.objects.filter(contact_token=token, state__in=OPEN_STATES).exists():
+    if Concern.objects.filter(NEEDS_NUMBER, contact_token=token).exists():
         return False
     return bool(VaultEntry.objects.filter(token=token, space=ContactSpace.RAISER).delete()[0])
 
 
 @transaction.atomic
 def vault_purge_stale(*, now: datetime, older_than: timedelta = timedelta(days=30), batch: int = 500) -> int:
-    """The retention job: entries with no open concern, older than the grace period, are deleted."""
+    """The retention job: entries no concern needs (open, or kept for check-ins after closure), older
+    than the grace period, are deleted."""
     purged = 0
     # Raisers' numbers only: a member of staff's alert number stays for as long as they want alerts.
     candidates = VaultEntry.objects.filter(space=ContactSpace.RAISER, created_at__lt=now - older_than).values_list(
@@ -73,8 +79,6 @@ def vault_purge_stale(*, now: datetime, older_than: timedelta = timedelta(days=3
         last = rows[-1][0]
         tokens = {t for _, t in rows}
         live = set(
-            Concern.objects.filter(contact_token__in=tokens, state__in=OPEN_STATES).values_list(
-                "contact_token", flat=True
-            )
+            Concern.objects.filter(NEEDS_NUMBER, contact_token__in=tokens).values_list("contact_token", flat=True)
         )
         purged += VaultEntry.objects.filter(token__in=tokens - live).delete()[0]

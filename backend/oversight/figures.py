@@ -235,6 +235,11 @@ class _Story:
         self.answered: set[str] = set()  # acknowledged, fed back
         self.decided: set[str] = set()  # clocks whose outcome counts in the public figures
         self.escalated = False
+        # A detriment case reported after a concern closed (its raised event names that concern): it
+        # is the same raiser's same concern, so it counts in no public, weekly or return figure; the
+        # report itself counts as detriment on the concern it follows. Counted as a concern received,
+        # it would inflate "received" and show its unit a rise in concerns that is one raiser's harm.
+        self.follows_closed = False
         self.overdue: set[str] = set()  # clock kinds breached at this level and not yet answered
         # What the quarterly return counts it under, against the unit it was raised about (a later
         # placement moves the dashboard's counts, never the quarter's return, as with "received").
@@ -245,15 +250,15 @@ class _Story:
         self.answer = ""
 
     def _public(self, out: Counter[Key] | None, measure: str, bucket: int = 0) -> None:
-        if out is not None:
+        if out is not None and not self.follows_closed:
             out[(self.unit_id, None, self.quarter, measure, bucket)] += 1
 
     def _weekly(self, out: Counter[Key] | None, measure: str, at: datetime, bucket: int = 0) -> None:
-        if out is not None:
+        if out is not None and not self.follows_closed:
             out[(self.unit_id, None, week_of(at), measure, bucket)] += 1
 
     def _return(self, out: Counter[Key] | None, measure: str, change: int = 1, bucket: int = 0) -> None:
-        if out is not None:
+        if out is not None and not self.follows_closed:
             out[(self.return_unit, None, self.quarter, measure, bucket)] += change
 
     def _return_themes(self, out: Counter[Key] | None, themes: Iterable[str]) -> None:
@@ -319,6 +324,7 @@ class _Story:
     def raised(self, e: _E, ctx: _Context, out: Counter[Key] | None) -> None:
         # The unit it was raised about (known by code when replaying history; at intake it is the
         # concern's own unit, and no look-up is needed).
+        self.follows_closed = "detriment_of" in e.data
         self.unit_id = ctx.org_ids.get(str(e.data.get("unit", "")), self.unit_id)
         self.return_unit = self.unit_id
         self._public(out, Measure.RECEIVED)

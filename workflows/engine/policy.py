@@ -70,6 +70,8 @@ POLICY_SCHEMA: dict[str, Any] = {
                             "themes": {"type": "array", "items": {"enum": THEMES}, "minItems": 1},
                             "urgent": {"type": "boolean"},
                             "external": {"type": "boolean"},
+                            # A detriment case (reported after closure) has clocks of its own.
+                            "detriment": {"type": "boolean"},
                         },
                     },
                     "length": {
@@ -103,6 +105,22 @@ POLICY_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        # After closure: when the raiser is asked how things are (months after closing), how long the
+        # last question stays open, and how long an SMS raiser's number waits for their consent.
+        "aftercare": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "check_in_months": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": {"type": "integer", "minimum": 1, "maximum": 60},
+                },
+                "last_open_days": {"type": "integer", "minimum": 1, "maximum": 366},
+                "consent_days": {"type": "integer", "minimum": 1, "maximum": 30},
+            },
+        },
     },
 }
 
@@ -119,6 +137,7 @@ class Facts:
     themes: frozenset[str]
     urgent: bool
     external: bool  # held by a body outside the provider it is about (commissioner, regulator)
+    detriment: bool = False  # a detriment case, reported after the concern it follows closed
 
 
 @dataclass(frozen=True)
@@ -127,6 +146,7 @@ class Conditions:
     themes: frozenset[str] | None = None
     urgent: bool | None = None
     external: bool | None = None
+    detriment: bool | None = None
 
     def match(self, facts: Facts) -> bool:
         return (
@@ -134,6 +154,7 @@ class Conditions:
             and (self.themes is None or bool(self.themes & facts.themes))
             and (self.urgent is None or facts.urgent == self.urgent)
             and (self.external is None or facts.external == self.external)
+            and (self.detriment is None or facts.detriment == self.detriment)
         )
 
 
@@ -191,9 +212,43 @@ class ClockRule:
 
 
 @dataclass(frozen=True)
+class CheckInDue:
+    """One check-in after closure: asked from ``due_at``, answerable until ``closes_at``."""
+
+    months: int
+    due_at: datetime
+    closes_at: datetime
+
+
+@dataclass(frozen=True)
+class Aftercare:
+    """What happens after a concern closes. The defaults are Candour's: the raiser is asked at 1, 3,
+    6 and 12 months (detriment tends to start after closure, when the raiser is forgotten); each
+    question stays open until the next is asked, the last for ``last_open_days``; an SMS raiser has
+    ``consent_days`` to say yes to being texted before their number is purged."""
+
+    check_in_months: tuple[int, ...] = (1, 3, 6, 12)
+    last_open_days: int = 30
+    consent_days: int = 7
+
+    def schedule(self, *, closed_at: datetime, tz: Any) -> list[CheckInDue]:
+        """The check-ins for a concern closed at ``closed_at``, in order: each ``months`` calendar
+        months later in the holder's time zone (the 31st becomes the month's last day), each open
+        until the next falls due. Strictly increasing, whatever the order or repeats in the policy."""
+        months = sorted(set(self.check_in_months))
+        dues = [add_months(closed_at, m, tz) for m in months]
+        closes = [*dues[1:], dues[-1] + timedelta(days=self.last_open_days)]
+        return [CheckInDue(months=m, due_at=d, closes_at=c) for m, d, c in zip(months, dues, closes, strict=True)]
+
+    def consent_until(self, closed_at: datetime) -> datetime:
+        return closed_at + timedelta(days=self.consent_days)
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     rules: tuple[ClockRule, ...]
+    aftercare: Aftercare = Aftercare()
 
     def rule_for(self, kind: ClockKind | str, facts: Facts) -> ClockRule | None:
         return next((r for r in self.rules if r.kind == kind and r.when.match(facts)), None)
@@ -205,6 +260,7 @@ def _conditions(raw: Mapping[str, Any]) -> Conditions:
         themes=frozenset(raw["themes"]) if "themes" in raw else None,
         urgent=raw.get("urgent"),
         external=raw.get("external"),
+        detriment=raw.get("detriment"),
     )
 
 
@@ -232,7 +288,13 @@ def policy_parse(document: Mapping[str, Any]) -> Policy:
         )
         for raw in document["clocks"]
     )
-    return Policy(name=document["name"], rules=rules)
+    raw_aftercare = document.get("aftercare", {})
+    aftercare = Aftercare(
+        check_in_months=tuple(raw_aftercare.get("check_in_months", Aftercare.check_in_months)),
+        last_open_days=raw_aftercare.get("last_open_days", Aftercare.last_open_days),
+        consent_days=raw_aftercare.get("consent_days", Aftercare.consent_days),
+    )
+    return Policy(name=document["name"], rules=rules, aftercare=aftercare)
 
 
 def policy_document_load(name: str = "default") -> dict[str, Any]:

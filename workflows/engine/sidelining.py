@@ -22,6 +22,8 @@ class Rule(StrEnum):
     CONFLICTED_ASSIGNMENT = "conflicted_assignment"
     ACTION_OVERDUE = "action_overdue"  # an action agreed on the concern passed its due date undone
     CLOSED_WITHOUT_ACTION = "closed_without_action"  # upheld, then closed with no action recorded
+    # the raiser reports detriment after their concern closed (a check-in, their receipt, a text)
+    DETRIMENT_AFTER_CLOSURE = "detriment_after_closure"
     # a lesson shared from the concern was marked "we have this too" by three or more providers
     LESSON_RECURS = "lesson_recurs"
 
@@ -39,6 +41,7 @@ LABELS: dict[Rule, str] = {
     Rule.CONFLICTED_ASSIGNMENT: "Placement with someone who has a conflict of interest attempted",
     Rule.ACTION_OVERDUE: "An agreed action is overdue",
     Rule.CLOSED_WITHOUT_ACTION: "Upheld but closed with no action",
+    Rule.DETRIMENT_AFTER_CLOSURE: "Detriment reported after closure",
     Rule.LESSON_RECURS: "A lesson recurs across three or more providers",
 }
 

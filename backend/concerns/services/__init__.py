@@ -5,6 +5,7 @@
 - staff: the moves guardians and handlers make.
 - actions: what was done: actions agreed on a concern, done with evidence, alerted once overdue.
 - conflicts: who must not handle a concern (declared or named), and the refusal to place it with them.
+- aftercare: after closure: check-ins at 1, 3, 6 and 12 months, consent to be texted, detriment cases.
 - escalation: one step up the route, shared by people and the sweep.
 - sweep: the clock sweep, firing every clock that has fallen due.
 - retention: what the retention schedule forgets of concerns long ended (backend.retention runs it).
@@ -16,6 +17,15 @@ clocks fall due, and writes the change, its Events and its clocks through one un
 
 from backend.concerns.selectors import StaffNote
 from backend.concerns.services.actions import actions_overdue_alert, concern_action_complete, concern_action_record
+from backend.concerns.services.aftercare import (
+    CheckInAnswered,
+    TextHandled,
+    aftercare_sweep,
+    aftercare_text,
+    concern_aftercare_consent,
+    concern_check_in_answer,
+    concern_detriment_report_after_closure,
+)
 from backend.concerns.services.conflicts import concern_conflict_declare
 from backend.concerns.services.escalation import concern_escalate_by_guardian
 from backend.concerns.services.intake import (
@@ -54,24 +64,31 @@ from backend.concerns.services.sweep import SWEEP_BATCH, SweepResult, clocks_fir
 
 __all__ = [
     "SWEEP_BATCH",
+    "CheckInAnswered",
     "ConcernDraft",
     "DuplicateSubmission",
     "RaisedConcern",
     "RaiserIdentity",
     "StaffNote",
     "SweepResult",
+    "TextHandled",
     "TooManyAttempts",
     "actions_overdue_alert",
+    "aftercare_sweep",
+    "aftercare_text",
     "clocks_fire_due",
     "concern_acknowledge",
     "concern_action_complete",
     "concern_action_record",
+    "concern_aftercare_consent",
     "concern_answer_speak_up_again",
     "concern_assign",
+    "concern_check_in_answer",
     "concern_clocks_pause",
     "concern_clocks_resume",
     "concern_close",
     "concern_conflict_declare",
+    "concern_detriment_report_after_closure",
     "concern_escalate_by_guardian",
     "concern_escalate_by_raiser",
     "concern_for_receipt",

@@ -64,6 +64,9 @@ class ConcernDraft:
     # in a repr, a log or the packet), and roles ticked (ConflictBasis.LINE_MANAGER, WARD_MANAGER).
     not_to_handle: str = field(default="", repr=False)
     not_to_handle_roles: Sequence[str] = ()
+    # A detriment case reported after ``detriment_of`` closed (services.aftercare): its own clocks,
+    # never a repeat of the concern it follows (no arrival checks), never counted as received.
+    detriment_of: Concern | None = None
 
 
 def raiser_conflicts_build(draft: ConcernDraft, *, concern: Concern) -> list[ConflictOfInterest]:
@@ -112,6 +115,8 @@ def concern_build(
         last_activity_at=received_at,
         submission_digest=submission,
         contact_token=draft.contact_token,
+        detriment_of=draft.detriment_of,
+        arrival_checks_pending=draft.detriment_of is None,
         policy=policy or policy_for_organisation(organisation=draft.unit),
     )
 

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models.functions import Length
 
 from backend.concerns import scope
 from backend.concerns.clocks import (
@@ -33,9 +32,10 @@ from backend.concerns.models import (
     Message,
     MessageKind,
 )
-from backend.concerns.notices import notices_send
+from backend.concerns.notices import sms_to_raiser
 from backend.concerns.selectors import NOTES_STAY_AT_ORIGIN, StaffNote
 from backend.concerns.services.actions import close_outcome_record
+from backend.concerns.services.aftercare import aftercare_begin
 from backend.concerns.services.common import (
     Act,
     actor_for,
@@ -45,11 +45,9 @@ from backend.concerns.services.common import (
     refuse_if_closed,
 )
 from backend.concerns.services.conflicts import conflicted_placement_record, conflicted_refusal, handler_conflicted
-from backend.concerns.vault import vault_purge_for_concern
 from backend.errors import Conflict, Forbidden, Invalid
 from backend.organisations.models import Organisation, OrganisationKind
 from backend.organisations.policies import policy_rules
-from notifications.services import DeliveryRequest
 from workflows.engine.lifecycle import Actor, State
 from workflows.engine.policy import ClockKind
 from workflows.engine.sidelining import Rule, is_bounced
@@ -105,7 +103,7 @@ def concern_give_feedback(*, concern_id: int, user: User, feedback: str, now: da
         body=feedback,
         created_at=now,
     )
-    _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=feedback)
+    sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=feedback)
     return concern
 
 
@@ -131,7 +129,9 @@ def concern_close(
         act.sidelined(Rule.CLOSED_WITHOUT_FEEDBACK)
     close_outcome_record(act, outcome=outcome, no_action_reason=no_action_reason)
     concern = act.done()
-    vault_purge_for_concern(concern=concern)
+    # Check-ins after closure are scheduled, and an SMS raiser asked whether their number may be kept
+    # for them; otherwise (and for a detriment case) the number is purged now, as it always was.
+    aftercare_begin(concern=concern, now=now)
     return concern
 
 
@@ -197,34 +197,6 @@ def concern_place_on_unit(*, concern_id: int, user: User, unit: Organisation, no
     return act.done()
 
 
-def _sms_to_raiser(*, concern: Concern, key: str, text: str) -> None:
-    """An SMS raiser hears from the guardian by text: the outbox holds the vault token, not the number,
-    and the guardian's words only until sent. It comes from the number of the organisation they
-    texted (the nearest on the concern's path that takes texts), so their reply reaches it again."""
-    if concern.channel != Channel.SMS or not concern.contact_token:
-        return
-    codes = [part for part in concern.unit.path.strip("/").split("/") if part]
-    sender = (
-        Organisation.objects.filter(code__in=codes)
-        .exclude(sms_number="")
-        .order_by(Length("path").desc())
-        .values_list("sms_number", flat=True)
-        .first()
-    )
-    notices_send(
-        [
-            DeliveryRequest(
-                idempotency_key=f"sms:{key}",
-                channel="sms",
-                recipient=concern.contact_token,
-                body=f"Candour, concern {concern.reference}: {text}"[:1500],
-                private=True,
-                sender=sender or "",
-            )
-        ]
-    )
-
-
 @transaction.atomic
 def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: datetime | None = None) -> Message:
     now = now_or(now)
@@ -238,7 +210,7 @@ def concern_message_to_raiser(*, concern_id: int, user: User, body: str, now: da
     act.active()
     act.record(EventKind.MESSAGE_TO_RAISER, data={"message": message.pk}, visible_to_raiser=True)
     act.done()
-    _sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=body)
+    sms_to_raiser(concern=concern, key=f"message:{message.pk}", text=body)
     return message
 
 

@@ -36,6 +36,7 @@ from backend.concerns.notices import (
     reminder_notices,
 )
 from backend.concerns.services.actions import actions_overdue_alert
+from backend.concerns.services.aftercare import aftercare_sweep
 from backend.concerns.services.common import Act
 from backend.concerns.services.escalation import escalation_step
 from backend.config.db import IdsIn, UnitOfWork
@@ -75,6 +76,7 @@ CONCERN_FIELDS = (
     "last_activity_at",
     "audit_seq",
     "audit_head",
+    "detriment_of",  # a detriment case's clocks are its own (concern_facts)
 )
 # What a breach changes on the concern.
 CONCERN_WRITTEN = ("state", "holder", "route_level", "handovers", "last_activity_at", "audit_seq", "audit_head")
@@ -96,6 +98,7 @@ class SweepResult:
     alerts: int = 0
     reminded: int = 0  # clocks whose "due soon" reminder went to the outbox
     actions_overdue: int = 0  # "action overdue" alerts opened (services.actions)
+    check_ins_asked: int = 0  # check-ins after closure that fell due and were asked (services.aftercare)
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,8 @@ def _remind_batch(*, now: datetime, batch_size: int) -> tuple[int, bool]:
 
 def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH) -> SweepResult:
     """Fire every clock that has fallen due by ``now``, then remind those handling concerns whose
-    deadlines fall due soon, then alert on actions past their due date; each batch commits on its own."""
+    deadlines fall due soon, then alert on actions past their due date, then ask the check-ins after
+    closure that have fallen due; each batch commits on its own."""
     now = now or timezone.now()
     result = SweepResult()
     more = True
@@ -345,6 +349,8 @@ def clocks_fire_due(*, now: datetime | None = None, batch_size: int = SWEEP_BATC
         result.reminded += reminded
     # Actions' due dates are deadlines too, one per action rather than one Clock per kind.
     result.actions_overdue = actions_overdue_alert(now=now, batch_size=batch_size)
+    # After closure: check-ins fall due and lapse, and numbers kept for them are purged, by time.
+    result.check_ins_asked = aftercare_sweep(now=now, batch_size=batch_size)
     if result.fired or result.reminded:
         logger.info("clock sweep fired=%s escalated=%s reminded=%s", result.fired, result.escalated, result.reminded)
     return result
