@@ -112,8 +112,8 @@ def test_the_board_report_shows_the_quarter_s_numbers_and_no_words_or_names(boar
     assert 'data-testid="received">5<' in html
     assert 'data-testid="ack-in-time">3 of 3 due<' in html
     assert 'data-testid="escalated">1<' in html
-    assert 'data-testid="alerts-opened">2<' in html
-    assert 'data-testid="alerts-resolved">1<' in html
+    assert '<span data-testid="alerts-opened">2</span>' in html
+    assert '<span data-testid="alerts-resolved">1</span>' in html
     assert 'data-testid="detriment">1<' in html
     assert 'data-testid="answered">1<' in html
     assert "Closed without feedback to the raiser" in html
