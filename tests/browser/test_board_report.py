@@ -26,7 +26,8 @@ from tests.browser.pages import AXE_JS, AXE_RUN, sign_in_through_the_pages
 
 def _quarter_of_concerns() -> str:
     """A dozen concerns about Northshire Hospitals in the last complete quarter, nine acknowledged by
-    the guardian and three left to breach, and two years of the weekly counts its trends chart; returns the quarter's code."""
+    the guardian and three left to breach, and two years of the weekly counts its trends chart;
+    returns the quarter's code."""
     quarter = last_complete_quarter(timezone.localdate())
     start = timezone.make_aware(datetime.combine(quarter, time(9)))
     guardian = get_user_model().objects.get(username="guardian")
