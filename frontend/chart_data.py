@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 
+from backend.learning.selectors import public_summaries
 from backend.organisations.models import OrganisationKind
 from backend.oversight import reports, signals
 from backend.oversight.indicators import indicators_trust
@@ -278,7 +279,11 @@ def board_report_picture(
     last_month = date(quarter.year, quarter.month + 2, 1)
     trends = trends_of(organisation=report.organisation, today=after, last_month=last_month)
     where = report.organisation.name
+    # The learning loop: how many "you said, we did" summaries of concerns closed in the quarter have
+    # been published (a count, as the public page shows it; never their words in a board's numbers).
+    published = dict(public_summaries(code=code, now=now).counts)
     return {
         "report": report,
         "charts": [(f"{t.definition.title}, {where}", trend_chart(trend=t, where=where)) for t in trends],
+        "summaries_published": published.get(report.quarter_label),
     }

@@ -23,6 +23,7 @@ from django.contrib.auth.models import User
 
 from backend.concerns import services
 from backend.concerns.models import Concern
+from backend.learning.services import SUMMARY_CHECKLIST, summary_approve, summary_write
 from backend.organisations.models import Organisation, Role
 from backend.oversight.figures import figures_rollup
 from backend.oversight.models import Alert
@@ -71,10 +72,11 @@ def _raise(code: str, when: datetime, themes: list[str] | None = None) -> Concer
 def board_world(demo: None, user_named) -> None:  # type: ignore[no-untyped-def]
     """Five concerns about Northshire Hospitals (RNX) received in July to September 2026, by hand:
     three acknowledged in time (a day after each arrived), one of them given feedback and its raiser
-    would not speak up again, one escalated by its guardian to the trust,
-    one closed without feedback (an alert the governor resolves), and one whose raiser reports
-    detriment (an alert left open). One in the quarter before and one about another trust must not
-    count. Themes: patient safety 3, bullying 1, inappropriate behaviours 1; detriment indicated 1."""
+    would not speak up again, one escalated by its guardian to the trust, one closed without feedback
+    (an alert the governor resolves; its "you said, we did" summary is published), and one whose
+    raiser reports detriment (an alert left open). One in the quarter before and one about another
+    trust must not count. Themes: patient safety 3, bullying 1, inappropriate behaviours 1;
+    detriment indicated 1."""
     guardian, governor = user_named("guardian"), user_named("governor")
     acknowledged = [_raise("RNX07", Q3 + timedelta(days=d)) for d in (0, 1)]
     for concern in acknowledged:
@@ -90,6 +92,16 @@ def board_world(demo: None, user_named) -> None:  # type: ignore[no-untyped-def]
     closed = _raise("RNX07", Q3 + timedelta(days=10), ["behaviour"])
     services.concern_acknowledge(concern_id=closed.pk, user=guardian, now=Q3 + timedelta(days=11))
     services.concern_close(concern_id=closed.pk, user=guardian, reason="Raiser left", now=Q3 + timedelta(days=12))
+    # Its "you said, we did" summary, written and approved by a second guardian: public from October.
+    summary = summary_write(
+        concern_id=closed.pk,
+        user=guardian,
+        text="SUMMARY-WORDS rotas are now checked by two people",
+        checklist=list(SUMMARY_CHECKLIST),
+        now=Q3 + timedelta(days=12, hours=1),
+    )
+    second = StaffFactory(membership__role=Role.GUARDIAN, membership__organisation=Organisation.objects.get(code="RNX"))
+    summary_approve(summary_id=summary.pk, user=second, now=Q3 + timedelta(days=14))
     alert = Alert.objects.get(concern=closed, rule="closed_without_feedback")
     alert_resolve(alert_id=alert.pk, user=governor, reason="Spoke to the guardian", now=Q3 + timedelta(days=13))
     harmed = _raise("RNXMAT", Q3 + timedelta(days=20))
@@ -146,7 +158,10 @@ def test_the_board_report_shows_the_quarter_s_numbers_and_no_words_or_names(boar
     assert re.search(r"Answered whether they would speak up again\s+1", text), text
     assert re.search(r"Would speak up again: No\s+1\s+100.0%", text), text
     assert re.search(r"Not known\s+5\s+100.0%", text, re.IGNORECASE), text
-    for secret in (CANARY, "CANARY", STAFF_NAME, "Canaryfield", "Bronwen", "07700"):
+    # The learning loop: the count of published summaries, never their words.
+    assert "Fewer than 5 public" in " ".join(in_order.stdout.split())
+    assert 'data-testid="summaries-published">Fewer than 5 public' in html
+    for secret in (CANARY, "CANARY", STAFF_NAME, "Canaryfield", "Bronwen", "07700", "SUMMARY-WORDS"):
         assert secret not in html
         assert secret not in text
 
