@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import Sum
@@ -179,6 +181,20 @@ def test_a_closed_concern_never_reopens_and_a_withdrawn_one_is_never_asked(demo:
     assert CheckIn.objects.filter(concern=closed).count() == 4
     withdrawn = services.concern_withdraw(concern_id=_raise_on_the_web().concern.pk, now=CLOSED)
     assert not CheckIn.objects.filter(concern=withdrawn).exists()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hours=st.lists(st.integers(min_value=0, max_value=420 * 24), min_size=1, max_size=10))
+def test_each_check_in_is_asked_once_at_the_first_sweep_after_it_falls_due(demo: None, hours: list[int]) -> None:
+    """Whatever the sweeps' moments (late, repeated, out of order with other concerns'): a check-in is
+    asked at the first sweep at or after its due time and never again; none before it is due."""
+    concern = _close(_raise_on_the_web().concern)
+    moments = [CLOSED + timedelta(hours=h) for h in sorted(set(hours))]
+    for moment in moments:
+        _sweep(moment)
+    for check_in in CheckIn.objects.filter(concern=concern):
+        first = next((m for m in moments if m >= check_in.due_at), None)
+        assert check_in.asked_at == first
 
 
 # -- by text ---------------------------------------------------------------------------------------
