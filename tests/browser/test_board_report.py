@@ -89,6 +89,7 @@ def test_the_board_report_reads_without_javascript_and_passes_axe(
         assert page.get_by_role("link", name="Download this report as a PDF").is_visible()
         screenshots = os.environ.get("CANDOUR_SCREENSHOTS")
         if screenshots:
+            page.set_viewport_size({"width": 1280, "height": 1500})
             page.screenshot(path=Path(screenshots) / "board-report.png", full_page=False)
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
