@@ -8,11 +8,13 @@ from typing import Any, Literal, TypeVar
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from backend.organisations.second_factor import second_factor_owed
 
-V = TypeVar("V", bound=Callable[..., HttpResponse])
+# HttpResponseBase: a page may stream its answer (StreamingHttpResponse, a CSV) as well as return one.
+V = TypeVar("V", bound=Callable[..., HttpResponseBase])
 Access = Literal["public", "signing-in", "staff"]
 
 # Where a session that owes a second factor is sent from a staff page (it passes on to setting one up
@@ -24,7 +26,7 @@ def _staff_required(view: V) -> V:
     """Signed in, and past the second factor wherever the user owes one (second_factor_owed)."""
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if second_factor_owed(request.user):
