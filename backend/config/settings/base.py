@@ -428,6 +428,9 @@ LOGGING: dict[str, Any] = {
         # django-axes says each wrong password and lockout (WARNING: the username masked, no address);
         # its INFO lines on every sign-in say nothing an operator needs.
         "axes": {"level": "WARNING"},
+        # WeasyPrint writes seven INFO lines for every PDF (the report's steps): only its warnings matter.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
