@@ -24,6 +24,7 @@ from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
 from backend.concerns.crypto import submission_key_new
+from backend.concerns.groups import professional_group_choices
 from backend.concerns.inputs import NOT_TO_HANDLE_ROLES, ConcernRaiseInput
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode
 from backend.config.encryption import decrypt_text, encrypt_text
@@ -125,6 +126,17 @@ STEPS: tuple[Step, ...] = (
         'you. Answer "yes" and they are told at once.',
     ),
     Step(
+        "your-group",
+        ("professional_group",),
+        "radios",
+        "Which of these best describes you?",
+        "Each quarter the Freedom to Speak Up guardian sends NHS England a count of the concerns raised, by "
+        "professional group, with no names and nothing else about you. It helps show which groups find it "
+        "hard to speak up. You can leave it out: it changes nothing about how your concern is handled. If you "
+        "are staying anonymous and few people do your job, you may prefer to leave it out.",
+        optional=True,
+    ),
+    Step(
         "name",
         ("identity_mode",),
         "radios",
@@ -153,6 +165,8 @@ def choices_for(step: Step) -> tuple[tuple[str, str], ...]:
         return tuple(RAISER_KIND_CHOICES)
     if field == "themes":
         return tuple(THEME_CHOICES)
+    if field == "professional_group":
+        return tuple(professional_group_choices())
     if field == "urgent":
         return URGENT_CHOICES
     if field == "identity_mode":
@@ -310,7 +324,7 @@ def answer_rows(answers: Answers) -> list[AnswerRow]:
             named += [answers["not_to_handle"]] if answers.get("not_to_handle") else []
             shown = "\n".join(named) or "Nobody named"
         elif step.asks in ("radios", "select"):
-            shown = str(words.get(answers.get(step.fields[0], ""), ""))
+            shown = str(words.get(answers.get(step.fields[0], ""), "")) or "Not given"
         elif step.asks == "contact":
             shown = "\n".join(str(answers.get(f, "")) for f in step.fields if answers.get(f))
         else:

@@ -9,6 +9,7 @@ from frontend import (
     placing_views,
     raise_views,
     report_views,
+    return_views,
     sign_in_views,
     views,
 )
@@ -47,6 +48,8 @@ urlpatterns = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("oversight/", oversight_views.oversight_dashboard_page, name="oversight_dashboard"),
     path("oversight/alerts/", views.alerts_page, name="alerts"),
+    path("returns/quarterly/", return_views.quarterly_return_page, name="return_quarterly"),
+    path("returns/quarterly/download/", return_views.quarterly_return_download, name="return_quarterly_csv"),
     path("oversight/alerts/<int:alert_id>/resolve/", views.alert_resolve_page, name="alert_resolve"),
     path("oversight/trends/<str:code>/", oversight_views.trends_page, name="trends"),
     path("oversight/board-report/<str:code>/<str:quarter>/", report_views.board_report_page, name="board_report"),

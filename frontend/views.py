@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import Serializer
 
 from backend.concerns import action_selectors, aftercare_selectors, selectors, services
+from backend.concerns.groups import professional_group_choices, professional_group_label
 from backend.concerns.inbox_query import FILTER_LABELS, InboxQuery, InboxQueryInput, InboxSort
 from backend.concerns.inputs import (
     ActionCompleteInput,
@@ -26,6 +27,7 @@ from backend.concerns.inputs import (
     RaiserEscalateInput,
     RaiserMessageInput,
     RaiserReopenInput,
+    ReclassifyInput,
     SpeakUpAgainInput,
     StaffNoteInput,
     StaffTextInput,
@@ -231,6 +233,14 @@ def _case_page(
             concern=case.concern, packet=case.packet, now=timezone.now()
         ),
         "outcomes": choices(Outcome),
+        # The guardian's correction of how the quarterly return counts it (services.concern_reclassify).
+        "classification": {
+            "themes": THEME_CHOICES,
+            "groups": professional_group_choices(),
+            "group_label": professional_group_label(case.concern.professional_group),
+        }
+        if Action.RECLASSIFY in case.actions
+        else None,
         # A concern raised by text and not yet placed: its guardian's placing form (frontend.placing_views).
         "placing": {"units": case.placing_units, "raiser_kinds": RAISER_KIND_CHOICES, "themes": THEME_CHOICES}
         if case.placing_units
@@ -285,6 +295,18 @@ def _close(cid: int, user: User, request: HttpRequest) -> object:
     )
 
 
+def _reclassify_input(request: HttpRequest) -> ReclassifyInput:
+    """The case page's form sends both fields (ticked themes, the chosen group) every time."""
+    form = ReclassifyInput(
+        data={
+            "themes": request.POST.getlist("themes"),
+            "professional_group": request.POST.get("professional_group", ""),
+        }
+    )
+    form.is_valid(raise_exception=True)
+    return form
+
+
 def _handler(request: HttpRequest) -> User:
     handler = User.objects.filter(username=request.POST.get("handler", "")[:150]).first()
     if handler is None:
@@ -317,6 +339,9 @@ STAFF_ACTIONS: dict[Action, Callable[[int, User, HttpRequest], object]] = {
     ),
     Action.COMPLETE_ACTION: lambda cid, user, req: services.concern_action_complete(
         concern_id=cid, user=user, **_checked(ActionCompleteInput, req)
+    ),
+    Action.RECLASSIFY: lambda cid, user, req: services.concern_reclassify(
+        concern_id=cid, user=user, **_reclassify_input(req).arguments()
     ),
 }
 

@@ -3,7 +3,7 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from backend.api import oversight_views, views
+from backend.api import oversight_views, return_views, views
 
 app_name = "api"
 urlpatterns = [
@@ -23,6 +23,12 @@ urlpatterns = [
     path("v1/concerns/<str:reference>/actions/", views.ConcernActionsApi.as_view(), name="concern-actions"),
     path("v1/concerns/<str:reference>/actions/done/", views.ConcernActionDoneApi.as_view(), name="concern-action-done"),
     path("v1/concerns/<str:reference>/place/", views.ConcernSmsPlaceApi.as_view(), name="concern-place"),
+    path(
+        "v1/concerns/<str:reference>/classification/",
+        views.ConcernReclassifyApi.as_view(),
+        name="concern-classification",
+    ),
+    path("v1/returns/quarterly/", return_views.QuarterlyReturnApi.as_view(), name="return-quarterly"),
     path("v1/concerns/<str:reference>/conflicts/", views.ConcernConflictsApi.as_view(), name="concern-conflicts"),
     path("v1/concerns/<str:reference>/identity/", views.ConcernIdentityApi.as_view(), name="concern-identity"),
     path("v1/oversight/concerns/", views.OversightConcernListApi.as_view(), name="oversight-concerns"),

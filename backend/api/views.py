@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from backend.api import serializers as s
 from backend.concerns import action_selectors, selectors, services
 from backend.concerns.inbox_query import InboxFilter, InboxSort
-from backend.concerns.inputs import ConcernRaiseInput
+from backend.concerns.inputs import ConcernRaiseInput, ReclassifyInput
 from backend.concerns.models import THEME_CHOICES, Concern
 from backend.oversight import alert_selectors, signals
 from backend.oversight import services as oversight_services
@@ -354,6 +354,23 @@ class ConcernAssignApi(StaffMoveApi):
         if handler is None:
             raise ValidationError({"handler": ["No such handler."]})
         return {"handler": handler}
+
+
+@extend_schema(request=ReclassifyInput, responses={200: s.ConcernSummaryOutput})
+class ConcernReclassifyApi(StaffMoveApi):
+    """The guardian at the concern's origin corrects how the quarterly return counts it
+    (`{"themes": [...], "professional_group": "..."}`, either or both; "" for no group recorded), in
+    any state. One audited Event with the values before and after; the return's counts move."""
+
+    service = services.concern_reclassify
+    input_class = ReclassifyInput
+
+    def arguments(self, data: dict[str, Any]) -> dict[str, Any]:
+        themes = data.get("themes")
+        return {
+            "themes": sorted(themes) if themes is not None else None,
+            "professional_group": data.get("professional_group"),
+        }
 
 
 @extend_schema(request=s.SmsPlaceInput, responses={200: s.ConcernSummaryOutput})

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from backend.concerns.groups import professional_group_choices
 from backend.concerns.models import (
     RAISER_KIND_CHOICES,
     RAISER_NAMING,
@@ -44,6 +45,15 @@ class ConcernRaiseInput(serializers.Serializer):
         error_messages={"empty": "Choose at least one thing your concern is about."},
     )
     urgent = serializers.BooleanField(default=False)
+    # Asked for the quarterly speaking-up data return, optional: "" when the raiser leaves it out.
+    professional_group = serializers.ChoiceField(
+        choices=professional_group_choices(),
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"invalid_choice": "Choose a professional group from the list, or leave it out."},
+        help_text="The raiser's professional group (a value of the list), for the quarterly return; optional.",
+    )
     what_happened = serializers.CharField(max_length=NARRATIVE_MAX, trim_whitespace=True)
     when_happened = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
     desired_outcome = serializers.CharField(max_length=SHORT_MAX, required=False, allow_blank=True, default="")
@@ -99,6 +109,34 @@ class ConcernRaiseInput(serializers.Serializer):
     def draft(self) -> ConcernDraft:
         """The validated concern, as intake takes it (the submission key travels beside it)."""
         return ConcernDraft(**{k: v for k, v in self.validated_data.items() if k != "submission_key"})
+
+
+class ReclassifyInput(serializers.Serializer):
+    """A guardian's correction of how a concern is counted: its themes, its raiser's professional
+    group, or both (a field left out is left as it is). One schema for the case page and the API."""
+
+    themes = serializers.MultipleChoiceField(
+        choices=THEME_CHOICES,
+        required=False,
+        allow_empty=False,
+        error_messages={"empty": "Choose at least one thing the concern is about."},
+    )
+    professional_group = serializers.ChoiceField(
+        choices=professional_group_choices(),
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid_choice": "Choose a professional group from the list."},
+        help_text='A value of the list, or "" for not recorded.',
+    )
+
+    def arguments(self) -> dict[str, Any]:
+        """The service's keywords: None for a field not sent (left as it is)."""
+        data = self.validated_data
+        themes = data.get("themes")
+        return {
+            "themes": sorted(themes) if themes is not None else None,
+            "professional_group": data.get("professional_group"),
+        }
 
 
 class RaiserMessageInput(serializers.Serializer):

@@ -282,6 +282,9 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     # The packet leaves staff notes out altogether, not only their words: upstream sees what was done.
     hidden = (*PRIVATE_EVENTS, *ORIGIN_ONLY_EVENTS) if packet else PRIVATE_EVENTS
     guardian_here = actor is Actor.GUARDIAN and not packet
+    if guardian_here:
+        # How it is counted in the quarterly return, corrected at its origin, in any state.
+        actions.append(Action.RECLASSIFY)
     if not guardian_here:
         # Who declared or was named, and who was tried, is the origin's guardian's alone.
         hidden = (*hidden, *GUARDIAN_ONLY_EVENTS)

@@ -15,25 +15,24 @@ both, so the themes' shares may add up to more than 100%.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NamedTuple
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from backend.concerns.groups import professional_group_labels
 from backend.concerns.models import SpeakUpAgain
 from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
 from backend.oversight.figures import quarter_of
 from backend.oversight.models import FiguresRollup, Measure, ReturnCount
 from backend.oversight.selectors import Figure, count_figure, quarter_label, share_figure
-from workflows.engine.vocabulary import ProfessionalGroup, Theme
+from workflows.engine.vocabulary import Theme
 
 # Providers read together when an integrated care board's return lists each of them (the CSV).
 PROVIDER_BATCH = 50
@@ -59,22 +58,8 @@ def quarter_name(quarter: date) -> str:
     return f"{quarter.year}Q{(quarter.month - 1) // 3 + 1}"
 
 
-def professional_group_labels() -> dict[str, str]:
-    """Each professional group's words: the vocabulary's, reworded where the operator's
-    CANDOUR_PROFESSIONAL_GROUP_LABELS says so (a value it does not know is a configuration error)."""
-    configured: dict[str, str] = dict(getattr(settings, "CANDOUR_PROFESSIONAL_GROUP_LABELS", {}) or {})
-    unknown = sorted(set(configured) - {g.value for g in ProfessionalGroup})
-    if unknown:
-        raise ImproperlyConfigured(f"CANDOUR_PROFESSIONAL_GROUP_LABELS: unknown groups {unknown}")
-    return {g.value: str(configured.get(g.value) or g.label) for g in ProfessionalGroup}
-
-
-def professional_group_choices() -> list[tuple[str, str]]:
-    """(value, words) in the vocabulary's order: the raise journey's, the API's and the case page's."""
-    return list(professional_group_labels().items())
-
-
-class ReturnLine(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ReturnLine:
     """One line of the return: a measure, its key (a theme, group or answer; "" for none), the words
     shown for it, its count and its share (of the cases, or of those who answered)."""
 
@@ -280,14 +265,21 @@ def _csv_rows(found: QuarterlyReturn) -> Iterator[tuple[str, ...]]:
 
 
 def quarterly_return_csv_rows(
-    *, found: QuarterlyReturn, organisation: Organisation, batch: int = PROVIDER_BATCH
+    *,
+    found: QuarterlyReturn,
+    organisation: Organisation,
+    batch: int = PROVIDER_BATCH,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[str, ...]]:
     """The return's CSV rows, produced as they are written: the header, the return's own lines, then
     for an integrated care board each provider's lines, read ``batch`` providers a query, so the
-    export never holds more than one batch (and never a concern) in memory."""
+    export never holds more than one batch (and never a concern) in memory. ``progress(done, total)``
+    is told after each batch of providers."""
     yield CSV_HEADER
     yield from _csv_rows(found)
     if organisation.kind != OrganisationKind.ICB:
+        if progress is not None:
+            progress(1, 1)
         return
     providers = _providers_of(organisation)
     now = timezone.now()
@@ -311,3 +303,87 @@ def quarterly_return_csv_rows(
                     as_of=found.as_of,
                 )
             )
+        if progress is not None:
+            progress(start + len(chunk), len(providers))
+
+
+class _Line:
+    """A file-like object that hands back what csv.writer writes, so each row is yielded, not kept."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+def quarterly_return_csv(
+    *,
+    organisation: Organisation,
+    quarter: date,
+    published: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[str]:
+    """The return as CSV text, a row at a time (for a streamed download, or the command's output)."""
+    found = quarterly_return(organisation=organisation, quarter=quarter, published=published)
+    writer = csv.writer(_Line())
+    for row in quarterly_return_csv_rows(found=found, organisation=organisation, progress=progress):
+        yield writer.writerow(row)
+
+
+def quarterly_return_csv_for(
+    *, user: User | AnonymousUser, code: str, quarter: date, published: bool
+) -> Iterator[str] | None:
+    """The CSV of ``quarterly_return_csv`` if the user may produce that organisation's return; None
+    otherwise (the same answer as for an organisation that does not exist)."""
+    organisation = next((o for o in return_organisations(user=user) if o.code == code), None)
+    if organisation is None:
+        return None
+    return quarterly_return_csv(organisation=organisation, quarter=quarter, published=published)
+
+
+def organisation_by_code(*, code: str) -> Organisation | None:
+    """For the operator's command, which is not scoped by a user."""
+    return Organisation.objects.filter(code=code).first()
+
+
+def quarters_offered(*, now: datetime | None = None, count: int = 8) -> list[date]:
+    """The quarter now and the ``count - 1`` before it, newest first: what the page offers."""
+    quarter = quarter_of(now or timezone.now())
+    offered = []
+    for _ in range(count):
+        offered.append(quarter)
+        quarter = date(quarter.year - 1, 10, 1) if quarter.month == 1 else date(quarter.year, quarter.month - 3, 1)
+    return offered
+
+
+@dataclass(frozen=True)
+class ReturnPage:
+    """What the return's page shows: the organisations and quarters the user may choose from, and the
+    return chosen (by default their first organisation's, for the last complete quarter)."""
+
+    organisations: list[tuple[str, str]]
+    quarters: list[tuple[str, str]]  # (2026Q3, July to September 2026), newest first
+    found: QuarterlyReturn
+
+
+def quarterly_return_page_for(
+    *,
+    user: User | AnonymousUser,
+    code: str | None,
+    quarter: date | None,
+    published: bool,
+    now: datetime | None = None,
+) -> ReturnPage | None:
+    """The page's return: None when the user may produce no return at all, or not ``code``'s."""
+    now = now or timezone.now()
+    allowed = return_organisations(user=user)
+    if not allowed:
+        return None
+    organisation = allowed[0] if not code else next((o for o in allowed if o.code == code), None)
+    if organisation is None:
+        return None
+    offered = quarters_offered(now=now)
+    chosen = quarter or offered[1]  # the last complete quarter: the one being returned
+    return ReturnPage(
+        organisations=[(o.code, o.name) for o in allowed],
+        quarters=[(quarter_name(q), quarter_label(q)) for q in sorted({*offered, chosen}, reverse=True)],
+        found=quarterly_return(organisation=organisation, quarter=chosen, published=published, now=now),
+    )

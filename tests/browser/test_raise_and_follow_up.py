@@ -98,6 +98,8 @@ def raise_through_the_pages(page: Page, walk: Walk, narrative: str) -> Response:
     page.get_by_label("My line manager").check()
     walk.click("raise: urgent", page.get_by_role("button", name="Continue"))
     page.get_by_label("No", exact=True).check()
+    walk.click("raise: your professional group", page.get_by_role("button", name="Continue"))
+    page.get_by_label("Registered nurses and midwives").check()
     walk.click("raise: your name", page.get_by_role("button", name="Continue"))
     page.get_by_label("Named", exact=True).check()
     walk.click("raise: contact", page.get_by_role("button", name="Continue"))

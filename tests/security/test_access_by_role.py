@@ -96,6 +96,14 @@ api:concern-assign@elsewhere             login  404    404    404    404    404 
 # came by the web, so its guardians are let in and refused by its channel (409).
 api:concern-place@own                    login  409    403    404    409    404    404    404    404    404
 api:concern-place@elsewhere              login  404    404    404    404    404    404    404    404    404
+# Correcting how the quarterly return counts a concern: its guardian's at its origin (handler 403).
+api:concern-classification@own           login  ok     403    404    ok     404    404    404    404    404
+api:concern-classification@elsewhere     login  404    404    404    404    404    404    404    404    404
+# The quarterly return: guardians their own organisation's, commissioners their board's and its
+# providers' (asked with no query: 400 in words); anyone else 404, before reading the query.
+api:return-quarterly                     login  ok     404    404    ok     ok     ok     404    404    404
+frontend:return_quarterly                login  ok     404    404    ok     ok     ok     404    404    404
+frontend:return_quarterly_csv            login  ok     404    404    ok     ok     ok     404    404    404
 # Conflicts of interest: GET is the guardian's alone at the origin (the handler knows the concern,
 # refused 403); POST declares the caller's own, open to those who handle it or could be placed with it.
 api:concern-conflicts@own                login  ok     403    404    ok     404    404    404    404    404
@@ -219,6 +227,8 @@ frontend:action[resume]@own              login  ok     403    404    ok     404 
 frontend:action[resume]@elsewhere        login  404    404    404    404    404    404    404    404    404
 frontend:action[start_review]@own        login  ok     ok     404    ok     404    404    404    404    404
 frontend:action[start_review]@elsewhere  login  404    404    404    404    404    404    404    404    404
+frontend:action[reclassify]@own          login  ok     403    404    ok     404    404    404    404    404
+frontend:action[reclassify]@elsewhere    login  404    404    404    404    404    404    404    404    404
 # You said, we did: a closed concern's guardians at its origin write the summary (the handler who
 # knows the concern is refused 403); summaries waiting list only the reader's organisation's; approving
 # or sharing names a summary by its id, and one the caller may not know of is 404.

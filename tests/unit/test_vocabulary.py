@@ -89,6 +89,7 @@ def test_staff_actions_are_the_staff_moves_of_the_table_and_the_work_on_an_open_
         "declare_conflict",
         "record_action",
         "complete_action",
+        "reclassify",
     }
 
 

@@ -26,6 +26,7 @@ from backend.concerns.services.aftercare import (
     concern_check_in_answer,
     concern_detriment_report_after_closure,
 )
+from backend.concerns.services.classification import concern_reclassify
 from backend.concerns.services.conflicts import concern_conflict_declare
 from backend.concerns.services.escalation import concern_escalate_by_guardian
 from backend.concerns.services.intake import (
@@ -100,6 +101,7 @@ __all__ = [
     "concern_note_add",
     "concern_place_on_unit",
     "concern_raise",
+    "concern_reclassify",
     "concern_reopen",
     "concern_reopen_by_raiser",
     "concern_sms_place",
