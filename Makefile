@@ -8,6 +8,7 @@ run: setup
 	@$(MANAGE) migrate --noinput -v 0
 	@$(MANAGE) demo_seed
 	@$(MANAGE) demo_history
+	@$(MANAGE) demo_learning
 	@echo "Open http://127.0.0.1:$${PORT:-8000}/"
 	@$(PY) infra/scripts/run.py
 

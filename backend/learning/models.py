@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
+from django.db.models.expressions import CombinedExpression
 
 from backend.concerns.models import Concern
 from backend.config.encryption import EncryptedTextField
@@ -30,7 +31,7 @@ from workflows.engine.vocabulary import Theme, choices
 SEARCH_CONFIG = "english"
 
 
-def lesson_search_vector() -> SearchVector:
+def lesson_search_vector() -> CombinedExpression:
     """The words a lesson is found by, weighted title first: the GIN index is built on exactly this."""
     return SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
         "text", weight="B", config=SEARCH_CONFIG

@@ -297,3 +297,19 @@ def test_a_patient_group_sees_only_what_is_public(named_staff: None) -> None:
     assert patients.get(f"/you-said-we-did/{concern.reference}/").status_code == 404
     assert patients.get("/you-said-we-did/").content.decode().count('data-testid="awaiting"') == 0
     assert Membership.objects.filter(user__username="patient-group", role=Role.PATIENT_GROUP).exists()
+
+
+def test_the_demo_gives_the_pages_something_real_to_show(demo: None) -> None:
+    from backend.learning.demo import learning_demo_seed
+
+    guardian = _user("guardian")
+    for _ in range(2):
+        _closed(Organisation.objects.get(code="RNX07"), guardian)
+    later = QUARTER_ENDS + timedelta(days=10)
+    _closed(Organisation.objects.get(code="RNX07"), guardian, closed=later - timedelta(days=1))
+    assert learning_demo_seed(now=later) == 3
+    assert learning_demo_seed(now=later) == 0  # once
+    assert len(selectors.public_summaries(code="RNX", now=later).items) == 2
+    [lesson] = selectors.lessons_page(user=_user("regulator")).lessons
+    assert lesson.providers_marked == 1
+    assert len(selectors.summaries_awaiting_approval(user=guardian)) == 1
