@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import time_machine
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import Sum
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend.concerns import services
 from backend.concerns.crypto import ContactSpace, contact_token

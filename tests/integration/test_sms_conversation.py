@@ -158,7 +158,13 @@ def test_a_guardian_reply_goes_out_by_sms_to_the_vault_token_and_closing_purges_
     # From the trust's number the raiser texted: their answer reaches the same body.
     assert (sms.sender, sms.private) == (TRUST_NUMBER, True)
     assert vault_number_for_token(sms.recipient) == RAISER
+    before = _last_pk()
     services.concern_close(concern_id=concern.pk, user=guardian, reason="raiser did not reply")
+    # Closing asks whether they may be texted check-ins (services.aftercare): the number waits for the
+    # answer, and NO purges it at once (silence does at the end of the consent window).
+    [question] = _sms_after(before)
+    assert "Reply YES" in question.body and question.recipient == concern.contact_token
+    assert text("NO", "SM2") is None
     assert not VaultEntry.objects.exists()
     assert vault_number_for_token(concern.contact_token) is None
 

@@ -6,6 +6,7 @@ next falls due and the last for its own wait; a detriment case has clocks of its
 from __future__ import annotations
 
 import calendar
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,7 +56,7 @@ def test_check_ins_are_strictly_in_order_and_each_open_until_the_next(
     aftercare = Aftercare(check_in_months=tuple(months), last_open_days=last_open_days)
     schedule = aftercare.schedule(closed_at=closed_at, tz=LONDON)
     assert [c.months for c in schedule] == sorted(set(months))
-    for earlier, later in zip(schedule, schedule[1:], strict=False):
+    for earlier, later in itertools.pairwise(schedule):
         assert earlier.due_at < later.due_at
         assert earlier.closes_at == later.due_at
     assert schedule[-1].closes_at == schedule[-1].due_at + timedelta(days=last_open_days)
