@@ -78,7 +78,7 @@ def vault_purge_stale(*, now: datetime, older_than: timedelta = timedelta(days=3
             return purged
         last = rows[-1][0]
         tokens = {t for _, t in rows}
-        live = set(
-            Concern.objects.filter(NEEDS_NUMBER, contact_token__in=tokens).values_list("contact_token", flat=True)
-        )
+        # Kept for check-ins only until its time: a missed aftercare purge is this job's to finish.
+        needed = Q(state__in=OPEN_STATES) | Q(contact_kept_until__gt=now)
+        live = set(Concern.objects.filter(needed, contact_token__in=tokens).values_list("contact_token", flat=True))
         purged += VaultEntry.objects.filter(token__in=tokens - live).delete()[0]
