@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from django.contrib.auth import logout
 from django.http import HttpRequest
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from backend.concerns.crypto import submission_key_new
@@ -29,9 +31,12 @@ from backend.concerns.inputs import NOT_TO_HANDLE_ROLES, ConcernRaiseInput
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, IdentityMode
 from backend.config.encryption import decrypt_text, encrypt_text
 from backend.organisations.selectors import units_for_raising
+from frontend import easy_read
 from workflows.engine.vocabulary import RaiserKind
 
 SESSION_KEY = "raise_answers"
+# Set in the answers when the raiser started from the easy-read page: every page then speaks easy read.
+EASY_READ = "easy_read"
 # How long unsent answers live: an hour after the last page answered, then the session ends.
 ANSWERS_SECONDS = 60 * 60
 
@@ -58,72 +63,82 @@ class Step:
     slug: str  # its address: /raise/<slug>/
     fields: tuple[str, ...]
     asks: Asks
-    question: str  # the page's heading, and the row's name on "check your answers"
-    hint: str = ""
+    question: str | Promise  # the page's heading, and the row's name on "check your answers"
+    hint: str | Promise = ""
     optional: bool = False  # may be left empty (the page says so)
     applies: Callable[[Answers], bool] = _always
 
 
 STEPS: tuple[Step, ...] = (
-    Step("who", ("raiser_kind",), "radios", "Who are you?", "This tells the guardian which deadlines apply."),
+    Step("who", ("raiser_kind",), "radios", _("Who are you?"), _("This tells the guardian which deadlines apply.")),
     Step(
         "for-whom",
         ("on_behalf_of",),
         "textarea",
-        "Who are you raising this concern for?",
-        'For example "the residents of a care home" or "parents in our support group". Only the people looking '
-        "into your concern here read this.",
+        _("Who are you raising this concern for?"),
+        _(
+            'For example "the residents of a care home" or "parents in our support group". Only the people looking '
+            "into your concern here read this."
+        ),
         applies=_for_others,
     ),
     Step(
         "where",
         ("unit",),
         "select",
-        "Which ward or team is your concern about?",
-        "It can be anywhere in the care system, not only where you work or are treated. It goes to the "
-        "organisation it is about; your own organisation is not told.",
+        _("Which ward or team is your concern about?"),
+        _(
+            "It can be anywhere in the care system, not only where you work or are treated. It goes to the "
+            "organisation it is about; your own organisation is not told."
+        ),
     ),
-    Step("about", ("themes",), "checkboxes", "What is your concern about?", "Select all that apply."),
+    Step("about", ("themes",), "checkboxes", _("What is your concern about?"), _("Select all that apply.")),
     Step(
         "what-happened",
         ("what_happened",),
         "textarea",
-        "What happened?",
-        "Tell us what you saw or heard, and what worries you. If you want to stay anonymous, do not include "
-        "your own name or details only you would know.",
+        _("What happened?"),
+        _(
+            "Tell us what you saw or heard, and what worries you. If you want to stay anonymous, do not include "
+            "your own name or details only you would know."
+        ),
     ),
     Step(
         "when",
         ("when_happened",),
         "textarea",
-        "When did it happen?",
-        'For example "most night shifts since March" or "on Tuesday". A rough idea helps.',
+        _("When did it happen?"),
+        _('For example "most night shifts since March" or "on Tuesday". A rough idea helps.'),
         optional=True,
     ),
     Step(
         "outcome",
         ("desired_outcome",),
         "textarea",
-        "What would you like to happen?",
-        "What would put things right, for you or for patients.",
+        _("What would you like to happen?"),
+        _("What would put things right, for you or for patients."),
         optional=True,
     ),
     Step(
         "not-to-handle",
         ("not_to_handle_roles", "not_to_handle"),
         "not_to_handle",
-        "Is there anyone who must not look into your concern?",
-        "For example the person your concern is about. Only the Freedom to Speak Up guardian reads this, and "
-        "Candour will never give your concern to them.",
+        _("Is there anyone who must not look into your concern?"),
+        _(
+            "For example the person your concern is about. Only the Freedom to Speak Up guardian reads this, and "
+            "Candour will never give your concern to them."
+        ),
         optional=True,
     ),
     Step(
         "urgent",
         ("urgent",),
         "radios",
-        "Are patients at risk of harm now?",
-        "If you stay anonymous, the guardians are told after the hour has passed, so the time cannot point to "
-        'you. Answer "yes" and they are told at once.',
+        _("Are patients at risk of harm now?"),
+        _(
+            "If you stay anonymous, the guardians are told after the hour has passed, so the time cannot point to "
+            'you. Answer "yes" and they are told at once.'
+        ),
     ),
     Step(
         "your-group",
@@ -140,22 +155,49 @@ STEPS: tuple[Step, ...] = (
         "name",
         ("identity_mode",),
         "radios",
-        "Do you want to give your name?",
-        "Named: the people looking into your concern know who you are. Confidential: only the Freedom to Speak "
-        "Up guardian knows. Anonymous: nobody knows, and nobody can contact you except through your receipt.",
+        _("Do you want to give your name?"),
+        _(
+            "Named: the people looking into your concern know who you are. Confidential: only the Freedom to Speak "
+            "Up guardian knows. Anonymous: nobody knows, and nobody can contact you except through your receipt."
+        ),
     ),
     Step(
         "contact",
         ("raiser_name", "raiser_contact"),
         "contact",
-        "Your name and how the guardian can contact you",
-        "The guardian uses these only to talk to you about your concern.",
+        _("Your name and how the guardian can contact you"),
+        _("The guardian uses these only to talk to you about your concern."),
         applies=_named,
     ),
 )
 BY_SLUG = {step.slug: step for step in STEPS}
 
-URGENT_CHOICES = (("true", "Yes, patients may be at risk of harm now"), ("false", "No"))
+URGENT_CHOICES = (("true", _("Yes, patients may be at risk of harm now")), ("false", _("No")))
+
+
+@dataclass(frozen=True)
+class StepWords:
+    """What a question page says: the standard words, or the easy-read ones."""
+
+    question: str | Promise
+    lines: tuple[str | Promise, ...]
+    choices: tuple[tuple[str, str | Promise], ...]
+
+
+def is_easy_read(answers: Answers) -> bool:
+    return bool(answers.get(EASY_READ))
+
+
+def step_words(step: Step, answers: Answers) -> StepWords:
+    standard = choices_for(step)
+    easy = easy_read.STEP_WORDS.get(step.slug) if is_easy_read(answers) else None
+    if easy is None:
+        return StepWords(question=step.question, lines=(step.hint,) if step.hint else (), choices=standard)
+    return StepWords(
+        question=easy.question,
+        lines=easy.lines,
+        choices=tuple((value, easy.choices.get(value, label)) for value, label in standard),
+    )
 
 
 def choices_for(step: Step) -> tuple[tuple[str, str], ...]:
@@ -194,11 +236,14 @@ def answers_of(request: HttpRequest) -> Answers | None:
     return answers if isinstance(answers, dict) else None
 
 
-def journey_start(request: HttpRequest) -> Answers:
-    """A fresh journey with its one-time submission key (a second "Send" is recognised, not raised twice)."""
+def journey_start(request: HttpRequest, *, easy_read: bool = False) -> Answers:
+    """A fresh journey with its one-time submission key (a second "Send" is recognised, not raised twice),
+    in easy-read words if the raiser started from the easy-read page."""
     if request.user.is_authenticated:
         logout(request)
     answers: Answers = {"submission_key": submission_key_new()}
+    if easy_read:
+        answers[EASY_READ] = True
     _store(request, answers)
     return answers
 
@@ -237,16 +282,16 @@ def step_check(*, step: Step, data: Mapping[str, Any]) -> tuple[dict[str, Any], 
     errors: dict[str, list[str]] = {}
     for name, raw in posted.items():
         if name == "urgent" and raw not in ("true", "false"):
-            errors[name] = ["Say whether patients may be at risk of harm now."]
+            errors[name] = [str(_("Say whether patients may be at risk of harm now."))]
             continue
         if name in ("raiser_kind", "identity_mode") and not raw:
-            errors[name] = ["Choose one of the answers."]
+            errors[name] = [str(_("Choose one of the answers."))]
             continue
         if name == "what_happened" and not raw:
-            errors[name] = ["Tell us what happened."]
+            errors[name] = [str(_("Tell us what happened."))]
             continue
         if name == "on_behalf_of" and not raw:
-            errors[name] = ["Say who you are raising the concern for."]
+            errors[name] = [str(_("Say who you are raising the concern for."))]
             continue
         try:
             checked = fields[name].run_validation(raw)
@@ -259,7 +304,7 @@ def step_check(*, step: Step, data: Mapping[str, Any]) -> tuple[dict[str, Any], 
         if name == "unit":
             values[name] = checked.code
     if step.slug == "contact" and not errors and not values.get("raiser_name"):
-        errors["raiser_name"] = ["Give your name, or go back and choose to stay anonymous."]
+        errors["raiser_name"] = [str(_("Give your name, or go back and choose to stay anonymous."))]
     return values, errors
 
 
@@ -307,7 +352,7 @@ def whole_check(answers: Answers) -> ConcernRaiseInput:
 
 @dataclass(frozen=True)
 class AnswerRow:
-    question: str
+    question: str | Promise
     answer: str
     slug: str
 
@@ -316,18 +361,19 @@ def answer_rows(answers: Answers) -> list[AnswerRow]:
     """The answers in words, a row per question, for "check your answers"."""
     rows = []
     for step in steps_applying(answers):
-        words = dict(choices_for(step))
+        said = step_words(step, answers)
+        words = dict(said.choices)
         if step.asks == "checkboxes":
             shown = ", ".join(str(words.get(v, v)) for v in answers.get(step.fields[0], []))
         elif step.asks == "not_to_handle":
             named = [str(words.get(v, v)) for v in answers.get("not_to_handle_roles", [])]
             named += [answers["not_to_handle"]] if answers.get("not_to_handle") else []
-            shown = "\n".join(named) or "Nobody named"
+            shown = "\n".join(named) or str(_("Nobody named"))
         elif step.asks in ("radios", "select"):
             shown = str(words.get(answers.get(step.fields[0], ""), "")) or "Not given"
         elif step.asks == "contact":
             shown = "\n".join(str(answers.get(f, "")) for f in step.fields if answers.get(f))
         else:
-            shown = str(answers.get(step.fields[0], "")) or "Not given"
-        rows.append(AnswerRow(question=step.question, answer=shown, slug=step.slug))
+            shown = str(answers.get(step.fields[0], "")) or str(_("Not given"))
+        rows.append(AnswerRow(question=said.question, answer=shown, slug=step.slug))
     return rows

@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 
 from backend.concerns import selectors, services
 from backend.config.access import access
+from frontend import easy_read
 from frontend import raise_journey as journey
 
 
@@ -29,9 +30,17 @@ def raise_start_page(request: HttpRequest) -> HttpResponse:
 
 @access("public")
 @never_cache
+@require_GET
+def raise_easy_read_page(request: HttpRequest) -> HttpResponse:
+    """The start page in easy read: short sentences, one idea a line; every page after it speaks the same."""
+    return render(request, "frontend/raise_easy_read.html", {"lines": easy_read.START_LINES})
+
+
+@access("public")
+@never_cache
 @require_POST
 def raise_begin_page(request: HttpRequest) -> HttpResponse:
-    journey.journey_start(request)
+    journey.journey_start(request, easy_read=request.POST.get("easy_read") == "1")
     return redirect(_step_url(journey.STEPS[0]))
 
 
@@ -46,9 +55,11 @@ def _question(
     status: int = 200,
 ) -> HttpResponse:
     before = journey.step_before(step, answers)
+    words = journey.step_words(step, answers)
     context = {
         "step": step,
-        "choices": journey.choices_for(step),
+        "words": words,
+        "choices": words.choices,
         "values": shown if shown is not None else answers,
         "errors": errors or {},
         "changing": changing,
@@ -104,8 +115,9 @@ def raise_check_page(request: HttpRequest) -> HttpResponse:
     except ValidationError:
         # An answer that was good on its page and is not now (a ward closed since): ask again.
         return redirect(_step_url(journey.STEPS[0]))
+    easy = journey.is_easy_read(answers)
     if request.method == "GET":
-        context = {"rows": journey.answer_rows(answers), "submission_key": answers["submission_key"]}
+        context = {"rows": journey.answer_rows(answers), "submission_key": answers["submission_key"], "easy": easy}
         return render(request, "frontend/raise_check.html", context)
     try:
         raised = services.concern_raise(draft=form.draft(), submission_key=answers["submission_key"])
@@ -120,6 +132,7 @@ def raise_check_page(request: HttpRequest) -> HttpResponse:
         "receipt": raised.receipt,
         "certificate": raised.certificate,
         "words": form.validated_data["what_happened"],
+        "easy_lines": easy_read.RECEIPT_LINES if easy else (),
     }
     return render(request, "frontend/receipt.html", context)
 

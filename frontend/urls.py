@@ -19,6 +19,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("raise/", raise_views.raise_start_page, name="raise"),
     path("raise/start/", raise_views.raise_begin_page, name="raise_begin"),
+    path("raise/easy-read/", raise_views.raise_easy_read_page, name="raise_easy_read"),
     path("raise/check/", raise_views.raise_check_page, name="raise_check"),
     path("raise/cancel/", raise_views.raise_cancel_page, name="raise_cancel"),
     path("raise/<slug:slug>/", raise_views.raise_step_page, name="raise_step"),

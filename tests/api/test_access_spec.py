@@ -20,6 +20,7 @@ OPEN_ROUTES = {
     # Raising a concern a question a page: the start, each question, check your answers, stop.
     "raise/",
     "raise/start/",
+    "raise/easy-read/",
     "raise/check/",
     "raise/cancel/",
     "raise/<slug:slug>/",

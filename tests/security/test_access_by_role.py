@@ -146,6 +146,7 @@ notifications:twilio-status              403    403    403    403    403    403 
 frontend:home                            ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:raise                           ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:raise_begin                     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:raise_easy_read                 ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:raise_check                     ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:raise_cancel                    ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:raise_step                      ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
