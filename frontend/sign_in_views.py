@@ -23,6 +23,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -96,9 +97,9 @@ def _passed(request: HttpRequest, device: Device) -> None:
 def _refused(request: HttpRequest, template: str, context: dict[str, Any], check: sf.CodeCheck) -> HttpResponse:
     if check.wait_until is not None:
         when = timezone.localtime(check.wait_until).strftime("%H:%M:%S")
-        errors = {"code": [f"Too many wrong codes. Wait until {when}, then try again."]}
+        errors = {"code": [gettext("Too many wrong codes. Wait until %(when)s, then try again.") % {"when": when}]}
         return render(request, template, {**context, "errors": errors}, status=429)
-    errors = {"code": ["That code is not right. Check it and try again."]}
+    errors = {"code": [gettext("That code is not right. Check it and try again.")]}
     return render(request, template, {**context, "errors": errors}, status=400)
 
 

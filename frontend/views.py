@@ -11,6 +11,8 @@ from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError
@@ -69,7 +71,7 @@ def concern_follow_up_page(request: HttpRequest) -> HttpResponse:
     except services.TooManyAttempts:
         return render(request, "frontend/busy.html", status=429)
     if concern is None:
-        errors = {"receipt": ["We could not find a concern for that receipt code. Check it and try again."]}
+        errors = {"receipt": [gettext("We could not find a concern for that receipt code. Check it and try again.")]}
         return render(request, "frontend/follow_up.html", {"errors": errors}, status=400)
     if request.user.is_authenticated:
         # A raiser's follow-up never shares a session with a staff identity: sign the staff member out
@@ -129,7 +131,7 @@ RaiserMove = Callable[[HttpRequest, Concern, dict[str, Any]], HttpResponse | Non
 
 
 def raiser_move(
-    *, field: str, refusal: str, form: type[Serializer[Any]] | None = None
+    *, field: str, refusal: str | Promise, form: type[Serializer[Any]] | None = None
 ) -> Callable[[RaiserMove], Callable[[HttpRequest], HttpResponse]]:
     """A follow-up page where the raiser does something to their concern (``raiser_page``, POST only):
     a ``form`` that does not check out shows the page again with its errors (400); a move the
@@ -148,7 +150,7 @@ def raiser_move(
                 answer = move(request, concern, dict(checked.validated_data) if checked is not None else {})
             except Conflict as refused:
                 # A refusal with words of its own (reopened once already) shows them; else ``refusal``.
-                words = str(refused) if type(refused) is Conflict and str(refused) else refusal
+                words = str(refused) if type(refused) is Conflict and str(refused) else str(refusal)
                 return _raiser_page(request, concern, errors={field: [words]}, status=409)
             except Invalid as invalid:
                 return _raiser_page(request, concern, errors={field: [str(invalid)]}, status=400)
@@ -159,22 +161,22 @@ def raiser_move(
     return decorate
 
 
-@raiser_move(field="body", refusal="This concern is closed.", form=RaiserMessageInput)
+@raiser_move(field="body", refusal=gettext_lazy("This concern is closed."), form=RaiserMessageInput)
 def follow_up_message_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
     services.concern_message_from_raiser(concern_id=concern.pk, **fields)
     return None
 
 
-@raiser_move(field="confirm", refusal="This concern is already closed.")
+@raiser_move(field="confirm", refusal=gettext_lazy("This concern is already closed."))
 def follow_up_withdraw_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
     if request.POST.get("confirm") != "yes":
-        errors = {"confirm": ["Tick the box to confirm you want to withdraw your concern."]}
+        errors = {"confirm": [gettext("Tick the box to confirm you want to withdraw your concern.")]}
         return _raiser_page(request, concern, errors=errors, status=400)
     services.concern_withdraw(concern_id=concern.pk)
     return None
 
 
-@raiser_move(field="escalate", refusal="You cannot escalate this concern now.", form=RaiserEscalateInput)
+@raiser_move(field="escalate", refusal=gettext_lazy("You cannot escalate this concern now."), form=RaiserEscalateInput)
 def follow_up_escalate_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
     """Once the feedback deadline has passed, or feedback is given and the raiser judges it
     inadequate (saying why), the raiser may send the concern up the route."""
@@ -182,14 +184,14 @@ def follow_up_escalate_page(request: HttpRequest, concern: Concern, fields: dict
     return None
 
 
-@raiser_move(field="reopen", refusal="You cannot reopen this concern now.", form=RaiserReopenInput)
+@raiser_move(field="reopen", refusal=gettext_lazy("You cannot reopen this concern now."), form=RaiserReopenInput)
 def follow_up_reopen_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
     """Once feedback is given, the raiser may reopen their concern, once."""
     services.concern_reopen_by_raiser(concern_id=concern.pk, **fields)
     return None
 
 
-@raiser_move(field="answer", refusal="You have already answered.", form=SpeakUpAgainInput)
+@raiser_move(field="answer", refusal=gettext_lazy("You have already answered."), form=SpeakUpAgainInput)
 def follow_up_speak_up_again_page(
     request: HttpRequest, concern: Concern, fields: dict[str, Any]
 ) -> HttpResponse | None:
@@ -277,7 +279,7 @@ def _conflict(cid: int, user: User, request: HttpRequest) -> object:
     if fields["person"]:
         person = User.objects.filter(username=fields["person"]).first()
         if person is None:
-            raise ValidationError({"person": ["Choose a member of staff."]})
+            raise ValidationError({"person": [gettext("Choose a member of staff.")]})
     return services.concern_conflict_declare(
         concern_id=cid, user=user, person=person, resolves=fields["resolves"], reason=fields["reason"]
     )
@@ -310,7 +312,7 @@ def _reclassify_input(request: HttpRequest) -> ReclassifyInput:
 def _handler(request: HttpRequest) -> User:
     handler = User.objects.filter(username=request.POST.get("handler", "")[:150]).first()
     if handler is None:
-        raise ValidationError({"handler": ["Choose a handler."]})
+        raise ValidationError({"handler": [gettext("Choose a handler.")]})
     return handler
 
 
@@ -408,7 +410,9 @@ def alert_resolve_page(request: HttpRequest, alert_id: int) -> HttpResponse:
         raise Http404
     reason = request.POST.get("reason", "").strip()[:500]
     if not reason:
-        return _alerts_page(request, errors={f"reason-{alert_id}": ["Say why the alert can be closed."]}, status=400)
+        return _alerts_page(
+            request, errors={f"reason-{alert_id}": [gettext("Say why the alert can be closed.")]}, status=400
+        )
     try:
         oversight_services.alert_resolve(alert_id=alert_id, user=request.user, reason=reason)  # type: ignore[arg-type]
     except Forbidden as refused:
@@ -461,7 +465,9 @@ def signal_close_page(request: HttpRequest, signal_id: int) -> HttpResponse:
     """Close a signal, saying why."""
     reason = request.POST.get("reason", "").strip()[:500]
     if not reason:
-        return _signals_page(request, errors={f"reason-{signal_id}": ["Say why the signal can be closed."]}, status=400)
+        return _signals_page(
+            request, errors={f"reason-{signal_id}": [gettext("Say why the signal can be closed.")]}, status=400
+        )
     return _signal_move(
         request,
         lambda: signals.signal_close(signal_id=signal_id, user=request.user, reason=reason),  # type: ignore[arg-type]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from backend.concerns.groups import professional_group_choices
@@ -35,14 +37,14 @@ class ConcernRaiseInput(serializers.Serializer):
     unit = serializers.SlugRelatedField(
         slug_field="code",
         queryset=Organisation.objects.filter(kind=OrganisationKind.UNIT),
-        error_messages={"does_not_exist": "Choose the ward or team your concern is about."},
+        error_messages={"does_not_exist": _("Choose the ward or team your concern is about.")},
     )
     raiser_kind = serializers.ChoiceField(choices=RAISER_KIND_CHOICES)
     identity_mode = serializers.ChoiceField(choices=IdentityMode.choices)
     themes = serializers.MultipleChoiceField(
         choices=THEME_CHOICES,
         allow_empty=False,
-        error_messages={"empty": "Choose at least one thing your concern is about."},
+        error_messages={"empty": _("Choose at least one thing your concern is about.")},
     )
     urgent = serializers.BooleanField(default=False)
     # Asked for the quarterly speaking-up data return, optional: "" when the raiser leaves it out.
@@ -51,7 +53,7 @@ class ConcernRaiseInput(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        error_messages={"invalid_choice": "Choose a professional group from the list, or leave it out."},
+        error_messages={"invalid_choice": _("Choose a professional group from the list, or leave it out.")},
         help_text="The raiser's professional group (a value of the list), for the quarterly return; optional.",
     )
     what_happened = serializers.CharField(max_length=NARRATIVE_MAX, trim_whitespace=True)
@@ -91,16 +93,20 @@ class ConcernRaiseInput(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["identity_mode"] != IdentityMode.ANONYMOUS and not attrs.get("raiser_name"):
             raise serializers.ValidationError(
-                {"raiser_name": "Give your name, or choose to raise the concern anonymously."}
+                {"raiser_name": gettext("Give your name, or choose to raise the concern anonymously.")}
             )
         representative = attrs["raiser_kind"] == RaiserKind.REPRESENTATIVE
         if representative and not attrs.get("on_behalf_of", "").strip():
             raise serializers.ValidationError(
-                {"on_behalf_of": "Say who you are raising the concern for, for example the residents of a care home."}
+                {
+                    "on_behalf_of": gettext(
+                        "Say who you are raising the concern for, for example the residents of a care home."
+                    )
+                }
             )
         if not representative and attrs.get("on_behalf_of"):
             raise serializers.ValidationError(
-                {"on_behalf_of": "Only someone raising a concern for others says whom it is for."}
+                {"on_behalf_of": gettext("Only someone raising a concern for others says whom it is for.")}
             )
         attrs["themes"] = sorted(attrs["themes"])
         attrs["not_to_handle_roles"] = sorted(attrs.get("not_to_handle_roles") or ())
@@ -119,13 +125,13 @@ class ReclassifyInput(serializers.Serializer):
         choices=THEME_CHOICES,
         required=False,
         allow_empty=False,
-        error_messages={"empty": "Choose at least one thing the concern is about."},
+        error_messages={"empty": _("Choose at least one thing the concern is about.")},
     )
     professional_group = serializers.ChoiceField(
         choices=professional_group_choices(),
         required=False,
         allow_blank=True,
-        error_messages={"invalid_choice": "Choose a professional group from the list."},
+        error_messages={"invalid_choice": _("Choose a professional group from the list.")},
         help_text='A value of the list, or "" for not recorded.',
     )
 
@@ -149,7 +155,7 @@ class RaiserMessageInput(serializers.Serializer):
 
 class SpeakUpAgainInput(serializers.Serializer):
     answer = serializers.ChoiceField(
-        choices=SpeakUpAgain.choices, error_messages={"invalid_choice": "Choose an answer."}
+        choices=SpeakUpAgain.choices, error_messages={"invalid_choice": _("Choose an answer.")}
     )
 
 
@@ -204,23 +210,23 @@ class SmsPlaceInput(serializers.Serializer):
         slug_field="code",
         queryset=Organisation.objects.filter(kind=OrganisationKind.UNIT),
         error_messages={
-            "required": "Choose the ward or team the concern is about.",
-            "does_not_exist": "Choose the ward or team the concern is about.",
+            "required": _("Choose the ward or team the concern is about."),
+            "does_not_exist": _("Choose the ward or team the concern is about."),
         },
     )
     raiser_kind = serializers.ChoiceField(
         choices=RAISER_KIND_CHOICES,
         error_messages={
-            "required": "Choose who raised the concern.",
-            "invalid_choice": "Choose who raised the concern.",
+            "required": _("Choose who raised the concern."),
+            "invalid_choice": _("Choose who raised the concern."),
         },
     )
     themes = serializers.MultipleChoiceField(
         choices=THEME_CHOICES,
         allow_empty=False,
         error_messages={
-            "required": "Choose at least one thing the concern is about.",
-            "empty": "Choose at least one thing the concern is about.",
+            "required": _("Choose at least one thing the concern is about."),
+            "empty": _("Choose at least one thing the concern is about."),
         },
     )
 
@@ -229,16 +235,16 @@ class ActionRecordInput(serializers.Serializer):
     """An action agreed on a concern: what will change, who owns it, and by when."""
 
     title = serializers.CharField(
-        max_length=500, error_messages={"required": "Say what will change.", "blank": "Say what will change."}
+        max_length=500, error_messages={"required": _("Say what will change."), "blank": _("Say what will change.")}
     )
     owner = serializers.CharField(
         max_length=200,
-        error_messages={"required": "Say who owns the action.", "blank": "Say who owns the action."},
+        error_messages={"required": _("Say who owns the action."), "blank": _("Say who owns the action.")},
     )
     due_on = serializers.DateField(
         error_messages={
-            "required": "Give the date the action is due.",
-            "invalid": "Give the due date as a date, for example 2027-03-31.",
+            "required": _("Give the date the action is due."),
+            "invalid": _("Give the due date as a date, for example 2027-03-31."),
         }
     )
 
@@ -246,12 +252,12 @@ class ActionRecordInput(serializers.Serializer):
 class ActionCompleteInput(serializers.Serializer):
     """An action done: its number on the concern, and what shows it was done."""
 
-    action = serializers.IntegerField(min_value=1, error_messages={"required": "Choose the action."})
+    action = serializers.IntegerField(min_value=1, error_messages={"required": _("Choose the action.")})
     evidence = serializers.CharField(
         max_length=2000,
         error_messages={
-            "required": "Say what shows the action was done.",
-            "blank": "Say what shows the action was done.",
+            "required": _("Say what shows the action was done."),
+            "blank": _("Say what shows the action was done."),
         },
     )
 
@@ -265,7 +271,7 @@ class CloseOutcomeInput(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        error_messages={"invalid_choice": "Choose upheld, partly upheld or not upheld."},
+        error_messages={"invalid_choice": _("Choose upheld, partly upheld or not upheld.")},
     )
     no_action_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the system packages the tests need (PostgreSQL, Redis, Chromium, PDF rendering and reading)
+# Install the system packages the tests need (PostgreSQL, Redis, Chromium, PDF rendering and reading,
+# gettext for translation catalogues)
 # when they are missing.
 # Extra arguments name more packages whose command has the same name (the benchmarks add wrk).
 set -euo pipefail
@@ -10,6 +11,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Reports as PDF: WeasyPrint's libraries and a font; the tests read the PDFs with pdftotext and pdfinfo.
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+# Translation catalogues: makemessages runs xgettext and msguniq (tests/integration/test_translations.py).
+command -v xgettext >/dev/null 2>&1 || need+=(gettext)
 for lib in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
   dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
 done

@@ -180,6 +180,9 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
 USE_I18N = True
 USE_TZ = True
+# Catalogues for other languages (Welsh, easy read): `manage.py makemessages -l cy` writes here, and
+# every word a person reads is marked in the templates and views (tests/integration/test_translations.py).
+LOCALE_PATHS = [REPO_DIR / "frontend" / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
