@@ -4,6 +4,7 @@ from django.urls import path
 from frontend import (
     aftercare_views,
     disclosure_views,
+    identity_views,
     learning_views,
     oversight_views,
     placing_views,
@@ -86,5 +87,6 @@ urlpatterns = [
     path("inbox/", views.inbox_page, name="inbox"),
     path("inbox/<str:reference>/", views.concern_case_page, name="case"),
     path("inbox/<str:reference>/place/", placing_views.concern_sms_place_page, name="case_place"),
+    path("inbox/<str:reference>/identity/", identity_views.concern_identity_page, name="case_identity"),
     path("inbox/<str:reference>/<slug:action>/", views.concern_action_page, name="action"),
 ]

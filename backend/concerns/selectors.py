@@ -24,6 +24,7 @@ from backend.concerns.models import (
     ConflictBasis,
     ConflictOfInterest,
     Event,
+    IdentityMode,
     Message,
     MessageKind,
     Reason,
@@ -262,7 +263,14 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         return None
     actor = scope.actor_for(user=user, concern=concern)  # type: ignore[arg-type]
     actions = [Action(name) for name in lifecycle.allowed(state=concern.state, actor=actor)] if actor else []
-    clocks = list(Clock.objects.filter(concern=concern, status=ClockStatus.PENDING).order_by("due_at"))
+    clocks = list(
+        Clock.objects.filter(concern=concern, status=ClockStatus.PENDING).select_related("holder").order_by("due_at")
+    )
+    now = timezone.now()
+    for clock in clocks:
+        # What the page says beside each deadline, in the holder's working days (its closures too).
+        clock.working_days_left = clock.holder.calendar.working_days_left(now, clock.due_at)  # type: ignore[attr-defined]
+        clock.passed = clock.due_at <= now  # type: ignore[attr-defined]
     packet = scope.outside_origin(user=user, concern=concern)  # type: ignore[arg-type]
     if actor and concern.state not in lifecycle.TERMINAL:
         # Not moves of the lifecycle, but what the same people may do while it is open.
@@ -285,6 +293,8 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     if guardian_here:
         # How it is counted in the quarterly return, corrected at its origin, in any state.
         actions.append(Action.RECLASSIFY)
+    if _identity_offered(concern=concern, actor=actor, packet=packet):
+        actions.append(Action.SHOW_IDENTITY)
     if not guardian_here:
         # Who declared or was named, and who was tried, is the origin's guardian's alone.
         hidden = (*hidden, *GUARDIAN_ONLY_EVENTS)
@@ -306,6 +316,17 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         conflict_of_interest=ConflictOfInterest.objects.filter(concern=concern).exists(),
         placing_units=units_for_placing(concern=concern) if guardian_here else [],
     )
+
+
+def _identity_offered(*, concern: Concern, actor: Actor | None, packet: bool) -> bool:
+    """Whether the page offers the audited look-up of who raised it (services.concern_identity_reveal
+    decides again): a named raiser to those handling it at its origin, a confidential one to its
+    guardian alone, upstream only a named raiser who agreed; never an anonymous one."""
+    if actor is None or concern.identity_mode == IdentityMode.ANONYMOUS:
+        return False
+    if packet:
+        return concern.identity_mode == IdentityMode.NAMED and concern.identity_shared_on_escalation
+    return concern.identity_mode == IdentityMode.NAMED or actor is Actor.GUARDIAN
 
 
 def _escalations_in_words(history: Sequence[Event]) -> None:

@@ -200,6 +200,9 @@ frontend:case@own                        login  ok     ok     404    ok     404 
 frontend:case@elsewhere                  login  404    404    404    404    404    404    404    404    404
 frontend:case_place@own                  login  409    403    404    409    404    404    404    404    404
 frontend:case_place@elsewhere            login  404    404    404    404    404    404    404    404    404
+# Who raised it: behind a button, as the API's identity look-up answers (its service decides; each look audited).
+frontend:case_identity@own               login  ok     ok     404    ok     404    404    404    404    404
+frontend:case_identity@elsewhere         login  404    404    404    404    404    404    404    404    404
 frontend:action[acknowledge]@own         login  ok     ok     404    ok     404    404    404    404    404
 frontend:action[acknowledge]@elsewhere   login  404    404    404    404    404    404    404    404    404
 frontend:action[assign]@own              login  ok     403    404    403    404    404    404    404    404

@@ -35,6 +35,12 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in _bank_holidays(day.year) and day not in self.closure_days
 
+    def working_days_left(self, now: datetime, due: datetime) -> int:
+        """Whole working days after today (local) up to and including the deadline's day: 0 when it
+        falls today or has passed. What a person reads beside a deadline ("3 working days left")."""
+        today, last = now.astimezone(self.tz).date(), due.astimezone(self.tz).date()
+        return sum(1 for n in range(1, (last - today).days + 1) if self.is_working_day(today + timedelta(days=n)))
+
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The same local time ``days`` working days later; a start on a non-working day counts from
         the next working day's start, so the deadline itself is always on a working day."""

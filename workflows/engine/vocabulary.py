@@ -164,6 +164,7 @@ class Action(Labelled):
     RECORD_ACTION = "record_action", "Record an action"
     COMPLETE_ACTION = "complete_action", "Mark an action done"
     RECLASSIFY = "reclassify", "Correct the classification"
+    SHOW_IDENTITY = "show_identity", "Show who raised it"
 
 
 class Outcome(Labelled):
