@@ -200,7 +200,7 @@ def step_words(step: Step, answers: Answers) -> StepWords:
     )
 
 
-def choices_for(step: Step) -> tuple[tuple[str, str], ...]:
+def choices_for(step: Step) -> tuple[tuple[str, str | Promise], ...]:
     """The options a step offers, in words."""
     field = step.fields[0]
     if field == "raiser_kind":
