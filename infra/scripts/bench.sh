@@ -8,7 +8,7 @@
 # Never part of `make test`: timings are reported here, never asserted in the suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BENCHES=(intake bench_sweep bench_mass_breach bench_webhook bench_oversight bench_early_warning faults)
+BENCHES=(intake bench_sweep bench_mass_breach bench_webhook bench_oversight bench_returns bench_early_warning faults)
 [ $# -gt 0 ] && BENCHES=("$@")
 
 infra/scripts/system-deps.sh wrk
