@@ -24,7 +24,7 @@ from backend.concerns.models import Concern, ConcernAction, Event
 from backend.errors import NotFound
 from backend.organisations.models import Membership, Organisation, OrganisationKind, Role
 from backend.oversight.models import Alert, OrganisationQuarterFigures
-from backend.oversight.returns import QuarterlyReturn, quarterly_return
+from backend.oversight.returns import QuarterlyReturn, quarter_name, quarterly_return
 from backend.oversight.selectors import quarter_label
 from backend.oversight.trends import organisation_watched
 from workflows.engine.lifecycle import State
@@ -46,10 +46,6 @@ def quarter_parse_code(text: str) -> date | None:
     return date(year, 3 * (number - 1) + 1, 1) if 2000 <= year <= 2100 else None
 
 
-def quarter_code(quarter: date) -> str:
-    return f"{quarter.year}Q{(quarter.month - 1) // 3 + 1}"
-
-
 def quarter_after(quarter: date) -> date:
     return date(quarter.year + 1, 1, 1) if quarter.month == 10 else date(quarter.year, quarter.month + 3, 1)
 
@@ -67,7 +63,7 @@ def board_report_quarters(*, today: date, count: int = 4) -> list[tuple[str, str
     quarters = [last_complete_quarter(today)]
     while len(quarters) < count:
         quarters.append(quarter_before(quarters[-1]))
-    return [(quarter_code(q), quarter_label(q)) for q in quarters]
+    return [(quarter_name(q), quarter_label(q)) for q in quarters]
 
 
 def _local_midnight(day: date) -> datetime:
@@ -171,7 +167,7 @@ def board_report(*, user: User | AnonymousUser, code: str, quarter: date, now: d
     return BoardReport(
         organisation=organisation,
         quarter=quarter,
-        quarter_code=quarter_code(quarter),
+        quarter_code=quarter_name(quarter),
         quarter_label=quarter_label(quarter),
         complete=end <= (now or timezone.now()),
         received=figures.received if figures else 0,
@@ -324,7 +320,7 @@ def reports_for(*, user: User | AnonymousUser, today: date) -> list[ReportLink]:
         scope.units_watched_q(user=user, through="")
     )
     links = [
-        ReportLink("board", t.code, t.name, quarter_code(quarter), f"Board report, {quarter_label(quarter)}")
+        ReportLink("board", t.code, t.name, quarter_name(quarter), f"Board report, {quarter_label(quarter)}")
         for t in trusts.order_by("name")
     ]
     year = last_complete_year(today)

@@ -20,7 +20,8 @@ from backend.concerns import services
 from backend.organisations.models import Organisation
 from backend.oversight.figures import figures_rollup
 from backend.oversight.models import WeeklyCount
-from backend.oversight.reports import last_complete_quarter, quarter_code
+from backend.oversight.reports import last_complete_quarter
+from backend.oversight.returns import quarter_name
 from tests.browser.pages import AXE_JS, AXE_RUN, sign_in_through_the_pages
 
 
@@ -61,7 +62,7 @@ def _quarter_of_concerns() -> str:
             WeeklyCount(unit=ward, measure="w_closed_no_fb", week=week, value=(back % 4 == 0)),
         ]
     WeeklyCount.objects.bulk_create(rows)
-    return quarter_code(quarter)
+    return quarter_name(quarter)
 
 
 @pytest.mark.browser
