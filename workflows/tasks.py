@@ -22,7 +22,13 @@ from backend.retention.services import retention_schedule, retention_sweep
 @shared_task(name="workflows.tasks.clocks_sweep", acks_late=True, ignore_result=True)
 def clocks_sweep() -> dict[str, int]:
     result = clocks_fire_due()
-    return {"fired": result.fired, "escalated": result.escalated, "alerts": result.alerts, "reminded": result.reminded}
+    return {
+        "fired": result.fired,
+        "escalated": result.escalated,
+        "alerts": result.alerts,
+        "reminded": result.reminded,
+        "check_ins_asked": result.check_ins_asked,
+    }
 
 
 @shared_task(name="workflows.tasks.vault_purge_stale", acks_late=True, ignore_result=True)

@@ -33,7 +33,8 @@ from backend.concerns.models import (
 from backend.concerns.sms import sms_inbound_process, sms_inbound_store
 from backend.errors import IllegalMove
 from backend.organisations.models import Organisation
-from backend.oversight.models import Alert, FigureDelta, Measure
+from backend.oversight.figures import figures_rebuild
+from backend.oversight.models import Alert, FigureDelta, Measure, OrganisationQuarterFigures
 from notifications.models import Delivery
 from notifications.services import delivery_send
 from tests.support.fake_twilio import FakeTwilio, new_sid
@@ -150,6 +151,9 @@ def test_a_closed_concern_is_asked_at_one_month_on_the_follow_up_page_and_detrim
     assert _measure(Measure.WEEK_DETRIMENT) == 1
     assert (_measure(Measure.WEEK_SPEAK_UP_ANSWERED), _measure(Measure.WEEK_WOULD_NOT_SPEAK_UP)) == (1, 1)
     assert (_measure(Measure.RECEIVED), _measure(Measure.WEEK_RECEIVED)) == received_before
+    # A rebuild from the audit trail agrees: one concern received, whatever its detriment case.
+    figures_rebuild(now=month + timedelta(days=1))
+    assert sum(OrganisationQuarterFigures.objects.values_list("received", flat=True)) == 1
 
     # The 3-month check-in is asked once; the 1-month one is never asked again.
     three = datetime(2026, 4, 21, tzinfo=UTC)
