@@ -127,11 +127,18 @@ def _indicator_lines(*, now: datetime, rng: random.Random) -> list[str]:
     return lines
 
 
+# Staff raisers' professional groups in the demo (one in five not recorded), for the quarterly return.
+_DEMO_GROUPS = ("nurses_midwives", "medical_dental", "nursing_assistants", "allied_health", "", "admin_clerical")
+
+
 def _one(*, unit: Organisation, at: datetime, guardian: User, now: datetime, rng: random.Random) -> None:
     mode = rng.choices(["anonymous", "confidential", "named"], weights=[5, 3, 2])[0]
+    kind = rng.choices(["staff", "patient", "carer"], weights=[6, 2, 2])[0]
     draft = services.ConcernDraft(
         unit=unit,
-        raiser_kind=rng.choices(["staff", "patient", "carer"], weights=[6, 2, 2])[0],
+        raiser_kind=kind,
+        # The quarterly return's groups, from the time alone so the demo's random story is unchanged.
+        professional_group=_DEMO_GROUPS[(at.day + at.hour) % len(_DEMO_GROUPS)] if kind == "staff" else kind,
         identity_mode=mode,
         raiser_name="" if mode == "anonymous" else "A. Demo Raiser",
         raiser_contact="" if mode == "anonymous" else "raiser@example.invalid",
