@@ -93,8 +93,7 @@ def lesson_share_page(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 def summaries_page(request: HttpRequest) -> HttpResponse:
     """Summaries about the guardian's organisation waiting for a second guardian's approval."""
-    context = {"summaries": selectors.summaries_awaiting_approval(user=request.user)}
-    return render(request, "frontend/summaries.html", context)
+    return render(request, "frontend/summaries.html", {"page": selectors.summaries_page(user=request.user)})
 
 
 @access("staff")

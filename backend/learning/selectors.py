@@ -49,6 +49,7 @@ class SummaryPage:
     """What a concern's guardian sees of its summary, and may do next."""
 
     reference: str
+    may_write: bool  # a guardian of the organisation the concern is about
     closed: bool
     summary: Summary | None
     state_label: str
@@ -65,17 +66,17 @@ def _public_from(publish_at: datetime) -> str:
 
 
 def summary_page(*, user: User | AnonymousUser, reference: str, now: datetime | None = None) -> SummaryPage | None:
-    """The summary of the concern ``reference`` for one of its guardians at the origin; None when
-    the user may not know of the concern; Forbidden for anyone else handling it."""
+    """The summary of the concern ``reference`` for those handling it (its guardians at the origin
+    may write it); None when the user may not know of the concern."""
     now = now or timezone.now()
     concern = selectors.concern_for_handler(user=user, reference=reference)
     if concern is None:
         return None
     staff: User = user  # type: ignore[assignment]  # concern_for_handler found nothing for a stranger
-    if scope.actor_for(user=staff, concern=concern) is not Actor.GUARDIAN or scope.outside_origin(
+    # Its handler reads where the summary stands; only its guardians at the origin write and share it.
+    may_write = scope.actor_for(user=staff, concern=concern) is Actor.GUARDIAN and not scope.outside_origin(
         user=staff, concern=concern
-    ):
-        raise Forbidden("Only a guardian of the organisation the concern is about writes its public summary.")
+    )
     summary = Summary.objects.filter(concern=concern).select_related("author", "approver").first()
     lesson = Lesson.objects.filter(summary=summary).first() if summary else None
     public = summary is not None and summary_is_public(summary, now=now)
@@ -86,6 +87,7 @@ def summary_page(*, user: User | AnonymousUser, reference: str, now: datetime | 
         label, when = "Not written yet", ""
     return SummaryPage(
         reference=concern.reference,
+        may_write=may_write,
         closed=concern.state == lifecycle.State.CLOSED,
         summary=summary,
         state_label=label,
@@ -132,6 +134,21 @@ def summaries_awaiting_approval(*, user: User | AnonymousUser) -> list[AwaitingA
         )
         for s in rows
     ]
+
+
+@dataclass(frozen=True)
+class SummariesPage:
+    summaries: list[AwaitingApproval]
+    may_browse_lessons: bool  # a guardian, commissioner or regulator: the lessons page is theirs
+
+
+def summaries_page(*, user: User | AnonymousUser) -> SummariesPage:
+    """The approval list, and whether to offer the lessons page (never a link that would refuse)."""
+    roles = {m.role for m in _roles(user)}
+    return SummariesPage(
+        summaries=summaries_awaiting_approval(user=user),
+        may_browse_lessons=bool(roles & {Role.GUARDIAN, Role.COMMISSIONER, Role.REGULATOR}),
+    )
 
 
 @dataclass(frozen=True)

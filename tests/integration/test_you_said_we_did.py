@@ -43,7 +43,12 @@ def _user(username: str) -> User:
 
 
 def _closed(
-    unit: Organisation, guardian: User, *, raiser: str = "named", closed: datetime = CLOSED
+    unit: Organisation,
+    guardian: User,
+    *,
+    raiser: str = "named",
+    closed: datetime = CLOSED,
+    handler: User | None = None,
 ) -> tuple[Concern, str]:
     raised = services.concern_raise(
         draft=services.ConcernDraft(
@@ -58,6 +63,8 @@ def _closed(
     )
     concern = raised.concern
     services.concern_acknowledge(concern_id=concern.pk, user=guardian, now=RAISED + timedelta(hours=1))
+    if handler is not None:
+        services.concern_assign(concern_id=concern.pk, user=guardian, handler=handler, now=RAISED + timedelta(hours=1))
     services.concern_start_review(concern_id=concern.pk, user=guardian, now=RAISED + timedelta(hours=2))
     services.concern_give_feedback(
         concern_id=concern.pk, user=guardian, feedback="We changed the rota", now=closed - timedelta(hours=1)
@@ -313,3 +320,14 @@ def test_the_demo_gives_the_pages_something_real_to_show(demo: None) -> None:
     [lesson] = selectors.lessons_page(user=_user("regulator")).lessons
     assert lesson.providers_marked == 1
     assert len(selectors.summaries_awaiting_approval(user=guardian)) == 1
+
+
+def test_the_handler_reads_where_the_summary_stands_but_cannot_write_it(named_staff: None) -> None:
+    guardian = _user("guardian")
+    concern, _ = _closed(Organisation.objects.get(code="RNX07"), guardian, handler=_user("handler"))
+    handler = staff_client("handler")
+    page = handler.get(f"/you-said-we-did/{concern.reference}/").content.decode()
+    assert "Only a guardian of the organisation" in page and "Save the summary" not in page
+    refused = handler.post(f"/you-said-we-did/{concern.reference}/", {"text": WORDS, "checklist": EVERYTHING})
+    assert refused.status_code == 403
+    assert not Summary.objects.filter(concern=concern).exists()

@@ -233,12 +233,13 @@ frontend:action[start_review]@own        login  ok     ok     404    ok     404 
 frontend:action[start_review]@elsewhere  login  404    404    404    404    404    404    404    404    404
 frontend:action[reclassify]@own          login  ok     403    404    ok     404    404    404    404    404
 frontend:action[reclassify]@elsewhere    login  404    404    404    404    404    404    404    404    404
-# You said, we did: a closed concern's guardians at its origin write the summary (the handler who
-# knows the concern is refused 403); summaries waiting list only the reader's organisation's; approving
-# or sharing names a summary by its id, and one the caller may not know of is 404.
+# You said, we did: a closed concern's guardians at its origin write the summary (its handler reads
+# where it stands: the GET answers; their POST is refused 403); summaries waiting list only the
+# reader's organisation's; approving or sharing names a summary by its id, and one the caller may
+# not know of is 404.
 frontend:summaries                       login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:summary_approve                 login  404    404    404    404    404    404    404    404    404
-frontend:summary_write@own               login  ok     403    404    ok     404    404    404    404    404
+frontend:summary_write@own               login  ok     ok     404    ok     404    404    404    404    404
 frontend:summary_write@elsewhere         login  404    404    404    404    404    404    404    404    404
 frontend:lesson_share@own                login  404    404    404    404    404    404    404    404    404
 frontend:lesson_share@elsewhere          login  404    404    404    404    404    404    404    404    404
