@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from backend.config.access import access
@@ -79,13 +80,16 @@ class _Line:
 
 def _csv_rows(report: reports.AnnualReport) -> Iterator[str]:
     writer = csv.writer(_Line())
+    # The header names columns for machines; the cells below are words for people.
     yield writer.writerow(["section", "measure", "count"])
-    yield writer.writerow(["Period", report.period, ""])
-    yield writer.writerow(["Disclosures received", "Concerns that reached it by escalation", report.received])
+    yield writer.writerow([gettext("Period"), report.period, ""])
+    yield writer.writerow(
+        [gettext("Disclosures received"), gettext("Concerns that reached it by escalation"), report.received]
+    )
     for label, count in report.disposals:
-        yield writer.writerow(["What was done", label, count])
+        yield writer.writerow([gettext("What was done"), label, count])
     for label, count in report.themes:
-        yield writer.writerow(["Themes", label, count])
+        yield writer.writerow([gettext("Themes"), label, count])
 
 
 @access("staff")
