@@ -1,4 +1,4 @@
-.PHONY: run test setup lint migrations bench
+.PHONY: run test setup lint migrations bench drill drill-db
 SHELL := /bin/bash
 PY := .venv/bin/python
 MANAGE := $(PY) backend/manage.py
@@ -23,6 +23,16 @@ test:
 ## make bench: the benchmarks on throwaway durable PostgreSQL and Redis; figures printed and written to BENCHMARKS.md
 bench:
 	@infra/scripts/bench.sh
+
+## make drill: two web nodes, three workers, two beats and PgBouncer under steady load while nodes are SIGKILLed;
+## checks nothing was lost or doubled; figures printed and written to BENCHMARKS.md (not part of make test)
+drill:
+	@infra/scripts/drill.sh
+
+## make drill-db: PostgreSQL switchover, failover and point-in-time recovery with Candour raising throughout;
+## figures printed and written to BENCHMARKS.md (README: Failover and point-in-time recovery). Not in make test.
+drill-db:
+	@infra/scripts/pg-drill.sh
 
 lint:
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
