@@ -32,7 +32,7 @@ def quarterly_return_page(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/return_quarterly.html", context, status=200 if valid else 400)
 
 
-@access("staff")  # type: ignore[type-var]  # a streamed response is a page too
+@access("staff")
 @require_GET
 def quarterly_return_download(request: HttpRequest) -> StreamingHttpResponse | HttpResponse:
     if not returns.return_organisations(user=request.user):
