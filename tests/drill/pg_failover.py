@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tests.drill.pg_nodes import PGBIN, Node, Site, as_postgres, run
@@ -324,6 +324,9 @@ def rewind(site: Site, dead: Node, primary: Node) -> float:
     """The killed node back as a replica: pg_rewind (data checksums on) takes back what it wrote
     past the fork, then it streams from the new primary."""
     started = time.monotonic()
+    # A freshly promoted source's control file names its new timeline only after a checkpoint; before
+    # it, pg_rewind reads the old one and the rewound node refuses to start (pg_rewind's manual).
+    primary.sql("CHECKPOINT")
     run(
         [
             PGBIN / "pg_rewind",
@@ -370,18 +373,12 @@ def pitr(site: Site, primary: Node, report: Report) -> None:
     b = raise_many(20)
     waited = wait_archived(primary, site.archive_timeout * 3 + 10)
     c = raise_many(10)
-    last_archived = primary.one("SELECT last_archived_time FROM pg_stat_archiver")
-    assert isinstance(last_archived, datetime)
     closed()
-    lost_at = datetime.now(UTC)
+    lost_at = time.monotonic()
     primary.destroy()
     report.add(
         "PITR: waited for the segment after the target to be archived",
         f"{waited:.1f} s (archive_timeout {site.archive_timeout} s)",
-    )
-    report.add(
-        "PITR: WAL not yet archived when the data directory was destroyed (RPO, at most archive_timeout)",
-        f"{(lost_at - last_archived).total_seconds():.1f} s of commits",
     )
 
     # The disk lost: everything the archive holds, nothing more.
@@ -393,9 +390,10 @@ def pitr(site: Site, primary: Node, report: Report) -> None:
     held = references_held()
     lost_c = [x for x in c if x.reference not in held]
     report.add("PITR to the end of the archive: restore + replay until writable", f"{replayed:.2f} s")
+    window = lost_at - min((x.started for x in lost_c), default=lost_at)
     report.add(
-        "PITR to the end of the archive: acknowledged concerns lost (RPO)",
-        f"{len(lost_c)} of the last {len(c)} (raised after the last archived segment)",
+        "PITR to the end of the archive: acknowledged concerns lost (RPO; at most archive_timeout of commits)",
+        f"{len(lost_c)} of the {len(c)} raised after the last archived segment: the last {window:.1f} s",
     )
     report.check(
         held_at_target <= held and {x.reference for x in b} <= held,
