@@ -25,6 +25,16 @@ def oversight_dashboard_page(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/oversight_dashboard.html", context)
 
 
+@access("staff")
+@require_GET
+def oversight_drill_page(request: HttpRequest, code: str) -> HttpResponse:
+    """One organisation of the dashboard, opened out by the units its concerns are about."""
+    drill = selectors.oversight_dashboard_drill(user=request.user, code=code[:20])
+    if drill is None:
+        raise Http404
+    return render(request, "frontend/oversight_drill.html", {"drill": drill})
+
+
 @access("public")
 @require_GET
 def public_figures_page(request: HttpRequest) -> HttpResponse:

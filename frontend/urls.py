@@ -49,6 +49,7 @@ urlpatterns = [
     path("sign-in/set-up/", sign_in_views.sign_in_set_up_page, name="sign_in_set_up"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("oversight/", oversight_views.oversight_dashboard_page, name="oversight_dashboard"),
+    path("oversight/organisation/<str:code>/", oversight_views.oversight_drill_page, name="oversight_drill"),
     path("oversight/alerts/", views.alerts_page, name="alerts"),
     path("returns/quarterly/", return_views.quarterly_return_page, name="return_quarterly"),
     path("returns/quarterly/download/", return_views.quarterly_return_download, name="return_quarterly_csv"),

@@ -18,6 +18,7 @@ from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from backend.concerns import scope
+from backend.organisations.models import Organisation
 from backend.oversight.figures import ACK_DAYS_TOP, quarter_of
 from backend.oversight.models import FiguresRollup, OrganisationQuarterFigures, OversightTally
 from notifications.selectors import deliveries_given_up_count
@@ -287,19 +288,24 @@ def _under(path: str, prefixes: set[str]) -> bool:
     return any(path[: i + 1] in prefixes for i, ch in enumerate(path) if ch == "/")
 
 
-DashboardSums = tuple[str, str, str, int, int, int]  # holder path, code, name, escalations, overdue, alerts
+DashboardSums = tuple[str, str, str, int, int, int]  # path, code, name, escalations, overdue, alerts
 
 
-def _dashboard_rows(q: Q) -> list[DashboardSums]:
-    """The tallies in scope, summed by the organisation holding the concerns, in path order."""
+def _dashboard_rows(q: Q, *, units_held_by: str | None = None) -> list[DashboardSums]:
+    """The tallies in scope, summed by the organisation holding the concerns, in path order; or, with
+    ``units_held_by`` (an organisation's code), that organisation's alone, summed by the unit each
+    concern is about (the drill-down from an organisation to its units)."""
     nonzero = OversightTally.objects.filter(Q(open_escalations__gt=0) | Q(overdue_clocks__gt=0) | Q(open_alerts__gt=0))
+    group = "holder" if units_held_by is None else "unit"
+    if units_held_by is not None:
+        nonzero = nonzero.filter(holder__code=units_held_by)
     prefixes = _scope_prefixes(q)
     if prefixes is None or len(prefixes[0]) + len(prefixes[1]) <= SQL_SCOPE_MAX:
         return list(
             nonzero.filter(q)
-            .values_list("holder__path", "holder__code", "holder__name")
+            .values_list(f"{group}__path", f"{group}__code", f"{group}__name")
             .annotate(Sum("open_escalations"), Sum("overdue_clocks"), Sum("open_alerts"))
-            .order_by("holder__path")
+            .order_by(f"{group}__path")
         )
     holders, units = prefixes
     held: dict[str, bool] = {}
@@ -307,14 +313,15 @@ def _dashboard_rows(q: Q) -> list[DashboardSums]:
     sums: dict[tuple[str, str, str], list[int]] = {}
     tallies = nonzero.values_list(
         "holder__path",
-        "holder__code",
-        "holder__name",
         "unit__path",
+        f"{group}__path",
+        f"{group}__code",
+        f"{group}__name",
         "open_escalations",
         "overdue_clocks",
         "open_alerts",
     )
-    for holder_path, code, name, unit_path, escalations, overdue, alerts in tallies:
+    for holder_path, unit_path, path, code, name, escalations, overdue, alerts in tallies:
         if holder_path not in held:
             held[holder_path] = _under(holder_path, holders)
         if not held[holder_path]:
@@ -322,11 +329,31 @@ def _dashboard_rows(q: Q) -> list[DashboardSums]:
                 about[unit_path] = _under(unit_path, units)
             if not about[unit_path]:
                 continue
-        total = sums.setdefault((holder_path, code, name), [0, 0, 0])
+        total = sums.setdefault((path, code, name), [0, 0, 0])
         total[0] += escalations
         total[1] += overdue
         total[2] += alerts
     return [(path, code, name, e, o, a) for (path, code, name), (e, o, a) in sorted(sums.items())]
+
+
+@dataclass(frozen=True)
+class DashboardDrill:
+    """One organisation of the dashboard, by the units its concerns are about: counts only."""
+
+    organisation_code: str
+    organisation_name: str
+    rows: list[DashboardRow]  # by unit
+
+
+def oversight_dashboard_drill(*, user: User | AnonymousUser, code: str) -> DashboardDrill | None:
+    """The dashboard's row for the organisation ``code``, opened out by unit, counting only what the
+    user may know exists (the dashboard's own scope); None when there is nothing of it in their scope
+    (the page answers 404, as for an organisation they do not oversee)."""
+    rows = [DashboardRow(*sums[1:]) for sums in _dashboard_rows(scope.oversight_q(user=user), units_held_by=code)]
+    if not rows:
+        return None
+    name = Organisation.objects.filter(code=code).values_list("name", flat=True).first() or code
+    return DashboardDrill(organisation_code=code, organisation_name=name, rows=rows)
 
 
 def oversight_dashboard(*, user: User | AnonymousUser) -> Dashboard:

@@ -179,6 +179,8 @@ frontend:sign_in_code                    login  ok     ok     ok     ok     ok  
 frontend:sign_in_set_up                  login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:two_step                        login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:oversight_dashboard             login  ok     ok     ok     ok     ok     ok     ok     ok     ok
+# An organisation of the dashboard opened out by unit: counts in the reader's own scope, 404 where it has none.
+frontend:oversight_drill                 login  404    404    ok     404    ok     404    404    404    404
 frontend:alerts                          login  ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:alert_resolve                   login  403    403    ok     404    ok     404    404    404    404
 frontend:signals                         login  ok     ok     ok     ok     ok     ok     ok     ok     ok
