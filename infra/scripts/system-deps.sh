@@ -2,7 +2,8 @@
 # Install the system packages the tests need (PostgreSQL, Redis, Chromium, PDF rendering and reading,
 # gettext for translation catalogues)
 # when they are missing.
-# Extra arguments name more packages whose command has the same name (the benchmarks add wrk).
+# Extra arguments name more packages whose command has the same name (the benchmarks add wrk, `make drill-db`
+# adds pgbouncer).
 set -euo pipefail
 need=()
 for extra in "$@"; do command -v "$extra" >/dev/null 2>&1 || need+=("$extra"); done

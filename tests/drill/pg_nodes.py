@@ -218,6 +218,9 @@ class Site:
                 "max_wal_senders": "10",
                 "wal_keep_size": "256MB",
                 "hot_standby": "on",
+                # A replica whose primary has gone retries the connection this often, and a promotion
+                # asked for meanwhile waited out the interval: the default 5 s showed in the failover.
+                "wal_retrieve_retry_interval": "1s",
                 "archive_mode": "on",
                 "archive_command": archive_command(self.archive),
                 "archive_timeout": f"{self.archive_timeout}s",
