@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -101,6 +102,13 @@ class Node:
         return self.popen is not None and self.popen.poll() is None
 
     def ready(self) -> bool:
+        if self.kind == "web" and self.port is not None:
+            # As the balancer judges a node: its readiness probe answers (the first request is slow).
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=60) as resp:
+                    return bool(resp.status == 200)
+            except OSError:
+                return False
         return self.port is None or port_open(self.port)
 
 
@@ -243,7 +251,7 @@ def cluster_build(*, folder: Path, pg_port: int, base_env: dict[str, str], smtp_
         cmd = [str(BIN / "gunicorn"), "backend.config.wsgi", "-c", str(ROOT / "infra" / "gunicorn.conf.py")]
         # One process of eight threads a node: a restart loads Django once, not once per worker, which
         # on two shared cores is most of what a kill costs.
-        cmd += ["--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "--workers", "1", "--threads", "8"]
+        cmd += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "8"]
         cluster.nodes.append(Node(f"web-{i}", "web", cmd, env, logs / f"web-{i}.log", port=port))
     balancer = [sys.executable, "-m", "tests.drill.balancer", "--listen", f"127.0.0.1:{cluster.balancer_port}"]
     for port in web_ports:

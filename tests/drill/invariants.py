@@ -198,6 +198,10 @@ def deliveries_check(*, emails: Counter[str], texts: list[str]) -> Check:
             "SELECT provider_id FROM notifications_delivery WHERE channel = 'sms' AND status IN ('sent', 'delivered')"
         )
     }
+    second_tries = _one(
+        "SELECT count(*) FROM notifications_delivery WHERE channel IN ('email', 'sms') AND attempts > 1 "
+        "AND status IN ('sent', 'delivered')"
+    )
     emails_twice = sum(n - 1 for n in emails.values() if n > 1)
     emails_missing = len(sent_emails - set(emails))
     texts_unrecorded = len(set(texts) - sent_texts)  # sent to Twilio, but no delivery says so: a second send
@@ -208,7 +212,11 @@ def deliveries_check(*, emails: Counter[str], texts: list[str]) -> Check:
         emails_twice + texts_unrecorded,
         f"by status {by_status}; {unsent} due and not sent; {sum(emails.values())} e-mails received for "
         f"{len(sent_emails)} sent ({emails_twice} twice); {len(texts)} texts at the Twilio API for "
-        f"{len(sent_texts)} sent ({texts_unrecorded} not the one recorded)",
+        f"{len(sent_texts)} sent ({texts_unrecorded} not the one recorded); {second_tries} e-mails and texts sent on "
+        "a second attempt (the requeue sweep, after the worker sending them was killed): a double is one whose "
+        "first attempt had reached the provider before the kill, the at-least-once window "
+        "notifications/channels/twilio_sms.py documents (Twilio's API takes no idempotency key; a second e-mail "
+        "carries the first one's Message-ID, so a mail system can drop it)",
     )
 
 

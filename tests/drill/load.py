@@ -214,7 +214,8 @@ class Drill:
                 reference, trust = self._rng.choice(self.seeded)
                 target = None
             elif self.ledger.raised:
-                target = self._rng.choice(self.ledger.raised[-400:])
+                # The latest few, so that many get all three moves during the run.
+                target = self._rng.choice(self.ledger.raised[-60:])
                 reference, trust = target.reference, target.unit[:3]
             else:
                 return 0, 0, "skipped"

@@ -13,8 +13,8 @@ by the requeue sweeps), then stopped, and the invariants are checked by SQL agai
 
 Run by infra/scripts/drill.sh after it has started durable PostgreSQL and Redis, migrated and seeded
 the demo. Exits non-zero if anything was lost or doubled. Environment (defaults in brackets):
-CANDOUR_DRILL_SECONDS [180], CANDOUR_DRILL_RAISE_RATE [10], CANDOUR_DRILL_FOLLOW_UP_RATE [5],
-CANDOUR_DRILL_SMS_RATE [5], CANDOUR_DRILL_STAFF_RATE [3] (a second each), CANDOUR_DRILL_KILL_EVERY [8]
+CANDOUR_DRILL_SECONDS [180], CANDOUR_DRILL_RAISE_RATE [4], CANDOUR_DRILL_FOLLOW_UP_RATE [2],
+CANDOUR_DRILL_SMS_RATE [2], CANDOUR_DRILL_STAFF_RATE [2] (a second each), CANDOUR_DRILL_KILL_EVERY [8]
 (seconds between kills, on average; 0 for none), CANDOUR_DRILL_DUE [300], CANDOUR_DRILL_DRAIN_SECONDS [300],
 CANDOUR_DRILL_WRITE [1] (0: leave BENCHMARKS.md alone).
 """
@@ -63,11 +63,13 @@ def _env(name: str, default: float) -> float:
 
 
 SECONDS = _env("SECONDS", 180)
+# What two CPUs shared with other work hold with room to spare: at 23 requests a second the cluster,
+# its restarts and the load generator on the same two cores fell seconds behind.
 RATES = {
-    "raise": _env("RAISE_RATE", 10),
-    "follow-up": _env("FOLLOW_UP_RATE", 5),
-    "sms": _env("SMS_RATE", 5),
-    "staff": _env("STAFF_RATE", 3),
+    "raise": _env("RAISE_RATE", 4),
+    "follow-up": _env("FOLLOW_UP_RATE", 2),
+    "sms": _env("SMS_RATE", 2),
+    "staff": _env("STAFF_RATE", 2),
 }
 KILL_EVERY = _env("KILL_EVERY", 8)
 DUE = int(_env("DUE", 300))
@@ -75,6 +77,18 @@ DRAIN_SECONDS = _env("DRAIN_SECONDS", 300)
 RESTART_AFTER = 0.5  # seconds a killed node stays down: its supervisor's restart delay
 KINDS = ("web", "worker", "beat", "pgbouncer")
 GUARDIANS = {"RNX": "guardian", "RCX": "guardian-community"}
+# What the drill has found in Candour, kept with its figures until it is fixed (the drill does not fix
+# backend code; whoever owns it does).
+FINDINGS = """**Found by the drill, not fixed here: a 500 under concurrent follow-ups.** `FollowUpApi.post`
+(backend/api/views.py) ends with `concern.refresh_from_db()`. Concern takes django-fsm-2's
+`FSMModelMixin`, whose `refresh_from_db` makes the protected `state` field writable by setting the
+*field's* (class-wide) `protected` flag off, refreshing, and setting it on again; a second thread of
+the same gunicorn worker (gthread, `threads = 4` in infra/gunicorn.conf.py) refreshing a concern at
+that moment finds the flag on and gets `AttributeError: Direct state modification is not allowed`:
+a 500 after the raiser's message was stored (the raiser, told it failed, may send it again).
+Reproduced without a server: four threads each calling `refresh_from_db()` 3,000 times on two seeded
+concerns fail about twice in 12,000. Nothing is lost or doubled by Candour itself; the fix belongs
+in the view (reload the concern by id instead of refreshing it) or a lock around the mixin."""
 
 
 class Chaos(threading.Thread):
@@ -271,6 +285,8 @@ Lost: **{lost}**; doubled: **{doubled}** (the goal is nothing). A request whose 
 under it has no answer; the raise page and Twilio send again (raises with the same submission key,
 so a second attempt answers 409 when the first was stored), a follow-up or staff message is not
 sent again and counts as an error above. Peak memory of the load generator {max_rss_mib():.0f} MiB.
+
+{FINDINGS}
 """
     print(body)
     print("kills:", " ".join(f"{t:.0f}s:{name}" for t, name in chaos.log))
