@@ -229,6 +229,7 @@ def _case_page(
         "notes": case.notes,  # staff-only; empty in the escalation packet
         "conflicts": case.conflicts,  # who must not handle it: its guardian's at its origin only
         "conflict_of_interest": case.conflict_of_interest,
+        "identity_offered": case.identity_offered,
         "handlers": selectors.handlers_for_concern(concern=case.concern) if Action.ASSIGN in case.actions else [],
         # Actions agreed on it (in the packet: titles and dates only), and what the guardian may find.
         "improvement_actions": action_selectors.concern_actions(

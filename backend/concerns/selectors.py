@@ -241,6 +241,8 @@ class CaseView:
     conflict_of_interest: bool
     # The wards and teams its guardian may place it on: a concern raised by text, not yet placed.
     placing_units: list[Organisation] = field(default_factory=list)
+    # The page offers the audited look-up of who raised it (the service decides again on the look).
+    identity_offered: bool = False
 
     @property
     def view(self) -> str:
@@ -293,8 +295,6 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
     if guardian_here:
         # How it is counted in the quarterly return, corrected at its origin, in any state.
         actions.append(Action.RECLASSIFY)
-    if _identity_offered(concern=concern, actor=actor, packet=packet):
-        actions.append(Action.SHOW_IDENTITY)
     if not guardian_here:
         # Who declared or was named, and who was tried, is the origin's guardian's alone.
         hidden = (*hidden, *GUARDIAN_ONLY_EVENTS)
@@ -315,6 +315,7 @@ def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | No
         conflicts=_conflicts(concern=concern) if guardian_here else [],
         conflict_of_interest=ConflictOfInterest.objects.filter(concern=concern).exists(),
         placing_units=units_for_placing(concern=concern) if guardian_here else [],
+        identity_offered=_identity_offered(concern=concern, actor=actor, packet=packet),
     )
 
 

@@ -8,6 +8,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import brotli
+
 
 class SentryReceiver:
     def __init__(self) -> None:
@@ -18,8 +20,13 @@ class SentryReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.headers.get("Content-Encoding") == "gzip":
+                # The SDK compresses with brotli when the package is installed (WeasyPrint brings it),
+                # else with gzip: the receiver reads both, as Sentry does.
+                encoding = self.headers.get("Content-Encoding")
+                if encoding == "gzip":
                     body = gzip.decompress(body)
+                elif encoding == "br":
+                    body = brotli.decompress(body)
                 receiver._store(body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -164,7 +164,6 @@ class Action(Labelled):
     RECORD_ACTION = "record_action", "Record an action"
     COMPLETE_ACTION = "complete_action", "Mark an action done"
     RECLASSIFY = "reclassify", "Correct the classification"
-    SHOW_IDENTITY = "show_identity", "Show who raised it"
 
 
 class Outcome(Labelled):
