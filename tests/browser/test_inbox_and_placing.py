@@ -36,11 +36,13 @@ def test_a_guardian_places_a_text_concern_and_filters_the_inbox_without_javascri
         page.goto(live_server.url + "/inbox/")
         page.get_by_role("link", name=placed.reference).click()
         assert page.get_by_role("heading", name="Place this text message concern").is_visible()
-        page.get_by_label("Ward or team it is about").select_option(label="Maternity Unit")
-        page.get_by_label("Patient", exact=True).check()
-        page.get_by_label("Patient safety or quality").check()
-        page.get_by_label("Other", exact=True).uncheck()
-        page.get_by_role("button", name="Place the concern").click()
+        # The placing form's own fields: the case page also offers the classification's, with the same words.
+        placing = page.get_by_test_id("place-form")
+        placing.get_by_label("Ward or team it is about").select_option(label="Maternity Unit")
+        placing.get_by_label("Patient", exact=True).check()
+        placing.get_by_label("Patient safety or quality").check()
+        placing.get_by_label("Other", exact=True).uncheck()
+        placing.get_by_role("button", name="Place the concern").click()
         assert page.get_by_role("heading", name=f"Concern {placed.reference}").is_visible()
         assert page.get_by_role("heading", name="Place this text message concern").count() == 0
         assert page.get_by_text("Placed on a ward or team").is_visible()
