@@ -87,7 +87,7 @@ the same gunicorn worker (gthread, `threads = 4` in infra/gunicorn.conf.py) refr
 that moment finds the flag on and gets `AttributeError: Direct state modification is not allowed`:
 a 500 after the raiser's message was stored (the raiser, told it failed, may send it again).
 Reproduced without a server: four threads each calling `refresh_from_db()` 3,000 times on two seeded
-concerns fail about twice in 12,000. Nothing is lost or doubled by Candour itself; the fix belongs
+concerns fail about twice in 12,000. The race itself loses and doubles nothing; the fix belongs
 in the view (reload the concern by id instead of refreshing it) or a lock around the mixin."""
 
 
