@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -46,6 +46,10 @@ SUMMARY_CHECKLIST: dict[str, str] = {
     "no_places": "It names no place smaller than the organisation (no ward, bay or room)",
     "no_rare_roles": "It mentions no role so rare it points to one person (the only night porter, say)",
 }
+
+# The raiser reads an approved summary on their follow-up page this long before it can go public, so a
+# summary approved after its quarter has ended still gives them the time to object.
+RAISER_NOTICE = timedelta(days=14)
 
 # A lesson recurs across the system once this many providers say "we have this too".
 SYSTEM_SIGNAL_PROVIDERS = 3
@@ -130,7 +134,8 @@ def summary_write(
     else:
         summary.text, summary.author, summary.written_at = text, user, now
         summary.state, summary.approver, summary.approved_at = SummaryState.AWAITING_APPROVAL, None, None
-        act.work.update([summary], ["text", "author", "written_at", "state", "approver", "approved_at"])
+        summary.publish_at = publish_at  # an earlier approval's notice period starts again on approval
+        act.work.update([summary], ["text", "author", "written_at", "state", "approver", "approved_at", "publish_at"])
     act.done()
     return summary
 
@@ -145,7 +150,8 @@ def _summary_locked(summary_id: int) -> Summary:
 @transaction.atomic
 def summary_approve(*, summary_id: int, user: User, now: datetime | None = None) -> Summary:
     """A second guardian of the organisation approves the summary; never its author. It is public
-    from its ``publish_at`` on (the end of the quarter the concern closed in), not before."""
+    from its ``publish_at`` on: the end of the quarter the concern closed in, or RAISER_NOTICE after
+    approval if that is later (the raiser always has time to read it first and object)."""
     now = now_or(now)
     summary = _summary_locked(summary_id)
     concern = locked(summary.concern_id)
@@ -160,9 +166,11 @@ def summary_approve(*, summary_id: int, user: User, now: datetime | None = None)
     # The words are checked again: a member of staff may have joined since it was written.
     _refuse_identifying(text=summary.text, concern=concern)
     summary.state, summary.approver, summary.approved_at = SummaryState.APPROVED, user, now
+    # Never sooner than the quarter's end (the anonymity bucket), nor than the raiser's notice period.
+    summary.publish_at = max(summary.publish_at, now + RAISER_NOTICE)
     act = Act(concern, Actor.GUARDIAN, user.pk, now)
     act.record(EventKind.SUMMARY_APPROVED, data={"publish_at": summary.publish_at.isoformat()})
-    act.work.update([summary], ["state", "approver", "approved_at"])
+    act.work.update([summary], ["state", "approver", "approved_at", "publish_at"])
     act.done()
     return summary
 

@@ -17,6 +17,8 @@ from django.utils import timezone
 from playwright.sync_api import Browser
 
 from backend.concerns import services
+from backend.learning.models import Summary
+from backend.learning.services import RAISER_NOTICE
 from backend.organisations.models import Organisation, Role
 from backend.oversight.figures import figures_rollup
 from tests.browser.pages import sign_in_through_the_pages
@@ -99,6 +101,13 @@ def test_a_summary_written_approved_published_and_shared_without_javascript(
         walk.click("approved", page.get_by_role("button", name=f"Approve the summary of {reference}"))
         assert "No summaries are waiting for approval" in page.content()
         context.clear_cookies()
+        # Not yet public: the raiser has their notice period to read it and object.
+        walk.goto("public page (notice period)", "/figures/RNX/")
+        assert SUMMARY not in page.content()
+        # The notice period passes (time moves for the data, as it cannot for the live server's clock).
+        approved = Summary.objects.get(concern__reference=reference)
+        assert approved.publish_at > timezone.now()
+        Summary.objects.filter(pk=approved.pk).update(publish_at=approved.publish_at - RAISER_NOTICE)
 
         # Public: the quarter the concern closed in has ended. Anyone reads it, never the reference.
         walk.goto("public page", "/figures/RNX/")

@@ -189,8 +189,12 @@ def test_the_public_page_shows_it_after_the_quarter_and_never_the_concern(named_
     guardian = _user("guardian")
     second = _second_guardian(Organisation.objects.get(code="RNX"))
     concern, _ = _closed(Organisation.objects.get(code="RNX07"), guardian)
-    summary = learning.summary_write(concern_id=concern.pk, user=guardian, text=WORDS, checklist=EVERYTHING)
-    learning.summary_approve(summary_id=summary.pk, user=second)
+    # Written and approved a month ago: the quarter has ended and so has the raiser's notice period.
+    month_ago = timezone.now() - timedelta(days=30)
+    summary = learning.summary_write(
+        concern_id=concern.pk, user=guardian, text=WORDS, checklist=EVERYTHING, now=month_ago
+    )
+    learning.summary_approve(summary_id=summary.pk, user=second, now=month_ago)
     from backend.oversight.figures import figures_rollup
 
     figures_rollup()
@@ -208,8 +212,10 @@ def _published_lesson(*, title: str, words: str, themes: list[str], unit_type: s
         Organisation.objects.get(code="RNX")
     )
     concern, _ = _closed(Organisation.objects.get(code="RNX07"), guardian)
-    summary = learning.summary_write(concern_id=concern.pk, user=guardian, text=words, checklist=EVERYTHING)
-    learning.summary_approve(summary_id=summary.pk, user=second)
+    summary = learning.summary_write(
+        concern_id=concern.pk, user=guardian, text=words, checklist=EVERYTHING, now=CLOSED + timedelta(days=1)
+    )
+    learning.summary_approve(summary_id=summary.pk, user=second, now=CLOSED + timedelta(days=2))
     return learning.lesson_share(
         summary_id=summary.pk, user=guardian, title=title, themes=themes, unit_type=unit_type, now=QUARTER_ENDS
     )
@@ -331,3 +337,29 @@ def test_the_handler_reads_where_the_summary_stands_but_cannot_write_it(named_st
     refused = handler.post(f"/you-said-we-did/{concern.reference}/", {"text": WORDS, "checklist": EVERYTHING})
     assert refused.status_code == 403
     assert not Summary.objects.filter(concern=concern).exists()
+
+
+def test_a_summary_approved_after_its_quarter_still_waits_for_the_raiser_s_notice_period(named_staff: None) -> None:
+    guardian = _user("guardian")
+    second = _second_guardian(Organisation.objects.get(code="RNX"))
+    concern, _ = _closed(Organisation.objects.get(code="RNX07"), guardian)
+    # Written and approved in May, long after its quarter (January to March) ended.
+    may = datetime(2026, 5, 12, 10, 0, tzinfo=UTC)
+    summary = learning.summary_write(concern_id=concern.pk, user=guardian, text=WORDS, checklist=EVERYTHING, now=may)
+    learning.summary_approve(summary_id=summary.pk, user=second, now=may + timedelta(hours=1))
+    notice_ends = may + timedelta(hours=1) + learning.RAISER_NOTICE
+    assert selectors.public_summaries(code="RNX", now=notice_ends - timedelta(seconds=1)).items == []
+    # The raiser may still object in that time, and it is never published.
+    objected = learning.summary_object(concern_id=concern.pk, now=notice_ends - timedelta(days=1))
+    assert objected.state == SummaryState.OBJECTED
+    assert selectors.public_summaries(code="RNX", now=notice_ends + timedelta(days=30)).items == []
+
+
+def test_without_an_objection_a_late_approval_is_public_once_the_notice_period_ends(named_staff: None) -> None:
+    guardian = _user("guardian")
+    second = _second_guardian(Organisation.objects.get(code="RNX"))
+    concern, _ = _closed(Organisation.objects.get(code="RNX07"), guardian)
+    may = datetime(2026, 5, 12, 10, 0, tzinfo=UTC)
+    summary = learning.summary_write(concern_id=concern.pk, user=guardian, text=WORDS, checklist=EVERYTHING, now=may)
+    learning.summary_approve(summary_id=summary.pk, user=second, now=may)
+    assert [i.text for i in selectors.public_summaries(code="RNX", now=may + learning.RAISER_NOTICE).items] == [WORDS]
