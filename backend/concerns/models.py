@@ -157,6 +157,18 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return self.reference
 
+    def refresh_from_db(self, using: str | None = None, fields: Any = None, from_queryset: Any = None) -> None:
+        """Thread-safe. django-fsm's mixin unlocks the protected state field for a refresh by turning off
+        a flag on the field, which every thread shares: a refresh in one gunicorn thread could then be
+        refused in another (the multi-node drill saw a raiser's message saved and a 500 in answer), and
+        for that moment no thread's state was protected. The field refuses a set only while the instance
+        already holds a state, so the refresh forgets this instance's state first and leaves the flag be."""
+        if fields is None:  # every field, named: a state forgotten here would otherwise count as deferred
+            fields = [f.attname for f in self._meta.concrete_fields]
+        if "state" in fields:
+            self.__dict__.pop("state", None)
+        models.Model.refresh_from_db(self, using=using, fields=fields, from_queryset=from_queryset)
+
     @property
     def received_on(self) -> date:
         """The day only: what staff and the API show, so no exact submission time identifies a raiser."""

@@ -255,6 +255,14 @@ class CaseView:
         return [e for e in self.history if e.kind == EventKind.ESCALATE]
 
 
+def concern_reloaded(*, concern_id: int) -> Concern:
+    """The concern as a move has just left it, read afresh. Never ``refresh_from_db`` on a concern in a
+    web process: django-fsm unlocks the protected state field for that call through a flag every
+    thread shares, so a refresh in one thread can refuse another's at the same moment (the multi-node
+    drill found it: a raiser's message saved, and a 500 in answer)."""
+    return Concern.objects.select_related("unit", "holder").get(pk=concern_id)
+
+
 def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | None:
     """The one view of a concern for a guardian or handler, whatever the entry point: the concern, the
     moves the rulebook allows them now, and either the whole case (at the concern's origin) or the
