@@ -77,18 +77,16 @@ DRAIN_SECONDS = _env("DRAIN_SECONDS", 300)
 RESTART_AFTER = 0.5  # seconds a killed node stays down: its supervisor's restart delay
 KINDS = ("web", "worker", "beat", "pgbouncer")
 GUARDIANS = {"RNX": "guardian", "RCX": "guardian-community"}
-# What the drill has found in Candour, kept with its figures until it is fixed (the drill does not fix
-# backend code; whoever owns it does).
-FINDINGS = """**Found by the drill, not fixed here: a 500 under concurrent follow-ups.** `FollowUpApi.post`
-(backend/api/views.py) ends with `concern.refresh_from_db()`. Concern takes django-fsm-2's
-`FSMModelMixin`, whose `refresh_from_db` makes the protected `state` field writable by setting the
-*field's* (class-wide) `protected` flag off, refreshing, and setting it on again; a second thread of
-the same gunicorn worker (gthread, `threads = 4` in infra/gunicorn.conf.py) refreshing a concern at
-that moment finds the flag on and gets `AttributeError: Direct state modification is not allowed`:
-a 500 after the raiser's message was stored (the raiser, told it failed, may send it again).
-Reproduced without a server: four threads each calling `refresh_from_db()` 3,000 times on two seeded
-concerns fail about twice in 12,000. The race itself loses and doubles nothing; the fix belongs
-in the view (reload the concern by id instead of refreshing it) or a lock around the mixin."""
+# What the drill has found in Candour, kept with its figures (and what became of it).
+FINDINGS = """**Found by the drill, and fixed since (40682df): a 500 under concurrent follow-ups.** `FollowUpApi.post`
+ended with `concern.refresh_from_db()`, and django-fsm-2's `FSMModelMixin.refresh_from_db` made the
+protected `state` field writable by turning the *field's* (class-wide) `protected` flag off while it
+queried: another thread of the same gunicorn worker (gthread, `threads = 4`) refreshing a concern then
+got `AttributeError: Direct state modification is not allowed`, a 500 after the raiser's message was
+stored. `Concern.refresh_from_db` now reloads without touching the flag, and the view reloads the
+concern by id; tests/integration/test_concern_refresh.py fails on the old refresh (a deterministic check
+of the flag during the query, and four threads refreshing). The figures above were measured before the
+fix; the next `make drill` shows whether the two 500s are gone."""
 
 
 class Chaos(threading.Thread):
