@@ -1,5 +1,5 @@
-"""Benchmark: the quarterly speaking-up return at 1,000,000 concerns, for one trust and for an integrated
-care board of 25 trusts (time and peak memory).
+"""Benchmark: the quarterly speaking-up return and the guardian's board report at 1,000,000 concerns, for
+one trust and for an integrated care board of 25 trusts (time and peak memory).
 
     bash infra/scripts/services.sh start /tmp/bench --durable
     source /tmp/bench/env
@@ -208,6 +208,41 @@ def _seed_folded() -> tuple[float, int]:
     return time.perf_counter() - began, ReturnCount.objects.count()
 
 
+def _seed_board_history(world: dict[str, Any]) -> tuple[float, int, int]:
+    """What a board report reads beside the return, at the same scale: one concern in ten escalated
+    (an escalate Event, eight days after it was received, to the trust's board) and one in twenty with
+    a sidelining alert (half of them resolved). By SQL over the seeded concerns; the seconds it took."""
+    from django.db import connection
+
+    from backend.concerns.models import Event
+    from backend.oversight.models import Alert
+
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Event._meta.db_table} (concern_id, seq, kind, actor_role, from_state, to_state, data,"
+            " visible_to_raiser, created_at, prev_hash, hash) "
+            "SELECT c.id, 2, 'escalate', 'system', 'received', 'escalated',"
+            " jsonb_build_object('from', u.code, 'to', t.code || 'B', 'level', 1, 'reason', 'acknowledge_breached'),"
+            " true, c.received_at + interval '8 days', md5(c.id::text) || md5('p' || c.id),"
+            " md5('h' || c.id) || md5('e' || c.id) "
+            "FROM concerns_concern c JOIN organisations_organisation u ON u.id = c.unit_id"
+            " JOIN organisations_organisation t ON t.id = u.parent_id WHERE mod(c.id, 10) = 0"
+        )
+        events = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {Alert._meta.db_table} (concern_id, rule, organisation_id, opened_at, resolved_at,"
+            " resolution, subject) "
+            "SELECT c.id, 'unacknowledged', u.parent_id, c.received_at + interval '8 days',"
+            " CASE WHEN mod(c.id, 40) = 0 THEN c.received_at + interval '20 days' END, '', '' "
+            "FROM concerns_concern c JOIN organisations_organisation u ON u.id = c.unit_id WHERE mod(c.id, 20) = 0"
+        )
+        alerts = cursor.rowcount
+        cursor.execute(f"ANALYZE {Event._meta.db_table}")
+        cursor.execute(f"ANALYZE {Alert._meta.db_table}")
+    return time.perf_counter() - began, events, alerts
+
+
 def _check(provider: Any) -> dict[str, int]:
     """One trust's return against plain counts over its concerns: the seeding folded them rightly."""
     from django.conf import settings
@@ -278,11 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
+    from django.test import Client
     from rest_framework.test import APIRequestFactory, force_authenticate
 
     from backend.api.return_views import QuarterlyReturnApi
+    from backend.organisations.demo import DEMO_PASSWORD
     from backend.organisations.models import Membership, Role
     from backend.oversight.returns import quarterly_return, quarterly_return_csv
+    from tests.support.sign_in import sign_in
 
     call_command("migrate", verbosity=0)
     world = _seed_organisations()
@@ -336,6 +374,40 @@ def main(argv: list[str] | None = None) -> int:
 
     results[f"command: return_quarterly --org (ICB of {PER_ICB} trusts)"] = _timed(command, max(10, runs // 5))
 
+    # The guardian's board report: the page (HTML, charts included) and its tagged PDF, through the real
+    # views, for one trust and for each of the board's 25 trusts in turn (what its commissioner prints).
+    history_seconds, seeded_events, seeded_alerts = _seed_board_history(world)
+    guardian = get_user_model().objects.create_user(username="bench-guardian", password=DEMO_PASSWORD)
+    Membership.objects.create(user=guardian, organisation=trust, role=Role.GUARDIAN)
+    commissioner.set_password(DEMO_PASSWORD)
+    commissioner.save()
+    # Signed in as staff are, password then second factor (tests.support.sign_in).
+    reader = sign_in(Client(), guardian.username)
+    board_reader = sign_in(Client(), commissioner.username)
+    page_url = f"/oversight/board-report/{trust.code}/2025Q4/"
+
+    def board(client: Client, url: str) -> int:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        return len(response.content)
+
+    report_runs = max(5, runs // 10)
+    results["board report: one trust, HTML page"] = _timed(lambda: board(reader, page_url), report_runs)
+    pdf_bytes = board(reader, page_url + "report.pdf")
+    results["board report: one trust, PDF"] = _timed(lambda: board(reader, page_url + "report.pdf"), report_runs, 1)
+    icb_trusts = world["providers"][:PER_ICB]
+
+    def every_trust(suffix: str) -> None:
+        for provider in icb_trusts:
+            board(board_reader, f"/oversight/board-report/{provider.code}/2025Q4/{suffix}")
+
+    results[f"board report: each of the ICB's {PER_ICB} trusts, HTML pages one after another"] = _timed(
+        lambda: every_trust(""), 3, 1
+    )
+    results[f"board report: each of the ICB's {PER_ICB} trusts, PDFs one after another"] = _timed(
+        lambda: every_trust("report.pdf"), 3, 1
+    )
+
     tracemalloc.start()
     csv_rows = sum(1 for _ in quarterly_return_csv(organisation=icb, quarter=QUARTER, published=False))
     _, heap_peak = tracemalloc.get_traced_memory()
@@ -367,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
         f" process's peak RSS was {rss:.0f} MiB, most of it Django and the seeding. No read touches a concern.",
         f"Fold: {folded:,} pending return deltas folded by figures_rollup in {fold_seconds:.2f} s"
         f" ({folded / fold_seconds:,.0f} deltas/s).",
+        f"Board report: besides the return it reads escalate Events and sidelining alerts of the quarter;"
+        f" {seeded_events:,} escalate Events and {seeded_alerts:,} alerts were seeded over the same concerns"
+        f" (one in ten escalated, one in twenty alerted) in {history_seconds:.1f} s. One trust's PDF is"
+        f" {pdf_bytes / 1024:.0f} KiB; the pages and PDFs are rendered through the real views (Django's test"
+        f" client, signed in), charts included.",
     ]
     report = "\n".join(lines)
     print(f"## {TITLE}\n\n{report}")
