@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -387,6 +388,10 @@ def _refusal_page(request: HttpRequest, refused: ApplicationError, *, reference:
     raise Http404 from refused  # NotFound: the same answer as a concern the caller may not see
 
 
+# How far back the alerts page shows resolved alerts, with who resolved each and why.
+ALERT_HISTORY = timedelta(days=90)
+
+
 @access("staff")
 @require_GET
 def alerts_page(request: HttpRequest) -> HttpResponse:
@@ -400,7 +405,8 @@ def _alerts_page(
 ) -> HttpResponse:
     alerts = list(alert_selectors.alerts_visible(user=request.user)[:500])
     resolvable = alert_selectors.alert_ids_resolvable(user=request.user, alerts=alerts)
-    context = {"alerts": alerts, "resolvable": resolvable, "errors": errors or {}}
+    resolved = alert_selectors.alerts_resolved_recently(user=request.user, since=timezone.now() - ALERT_HISTORY)
+    context = {"alerts": alerts, "resolvable": resolvable, "resolved": resolved, "errors": errors or {}}
     return render(request, "frontend/alerts.html", context, status=status)
 
 

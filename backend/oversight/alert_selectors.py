@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
@@ -20,6 +21,17 @@ def alerts_visible(*, user: User | AnonymousUser, open_only: bool = True) -> Que
     if open_only:
         alerts = alerts.filter(resolved_at__isnull=True)
     return alerts.order_by("opened_at", "pk")
+
+
+def alerts_resolved_recently(*, user: User | AnonymousUser, since: datetime, limit: int = 200) -> list[Alert]:
+    """An alert's history, for the same readers as the open ones: those resolved since ``since``, newest
+    first, with who resolved each and why (the overseer's words, decrypted for the page)."""
+    return list(
+        alerts_visible(user=user, open_only=False)
+        .filter(resolved_at__gte=since)
+        .select_related("resolved_by")
+        .order_by("-resolved_at", "-pk")[:limit]
+    )
 
 
 def alerts_resolvable(*, user: User | AnonymousUser) -> QuerySet[Alert]:

@@ -98,3 +98,20 @@ def test_the_alerts_page_offers_the_resolve_form_only_to_those_who_may_resolve(d
     assert resolved.status_code == 302
     alert.refresh_from_db()
     assert alert.resolved_at is not None
+
+
+def test_the_alerts_page_keeps_each_alert_s_history_who_resolved_it_when_and_why(demo: None) -> None:
+    alert = _alert_on_a_placed_concern()
+    governor = _page("governor")
+    before = governor.get("/oversight/alerts/").content.decode()
+    assert "No alert was resolved in the last 90 days." in before
+    resolved = governor.post(f"/oversight/alerts/{alert.pk}/resolve/", {"reason": "HISTORY-CANARY: shifts restored"})
+    assert resolved.status_code == 302
+    for reader in ("governor", "guardian"):  # the guardian it was about reads the history too
+        page = _page(reader).get("/oversight/alerts/").content.decode()
+        history = page.split('data-testid="resolved-alerts"')[1].split("</table>")[0]
+        assert alert.concern.reference in history and "Raiser reports detriment" in history
+        assert "HISTORY-CANARY: shifts restored" in history and "governor" in history
+    # Someone who does not oversee the concern reads nothing of it.
+    other = _page("guardian-community").get("/oversight/alerts/").content.decode()
+    assert alert.concern.reference not in other and "HISTORY-CANARY" not in other
