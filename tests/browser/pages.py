@@ -3,6 +3,7 @@ member of staff in through the pages, second factor and all."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,11 @@ from backend.organisations.demo import DEMO_PASSWORD
 from tests.support.sign_in import backup_code_for
 
 AXE_JS = Path(__file__).resolve().parents[2] / "frontend" / "static" / "vendor" / "axe.min.js"
+# Where browser tests leave what a person would want to look at afterwards (screenshots of the pages):
+# var/ is the checkout's own scratch folder, never committed; CI may point this elsewhere to keep them.
+ARTIFACTS = Path(
+    os.environ.get("CANDOUR_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "var" / "test-artifacts")
+)
 AXE_RUN = """async () => {
   const result = await axe.run();
   return result.violations.map(v => ({

@@ -5,9 +5,11 @@ focus on every control, on a 320 px screen, each page under 150 KB as served and
 How the pages are found. For each role (nobody signed in, then every demo role signed in through the
 pages), the test starts at that role's landing pages and follows every link on the site it finds,
 breadth first. Addresses that differ only in a reference or a code (``/inbox/<ref>/``) are one kind of
-page: the first of a kind is visited, so a long inbox does not make the test long. Downloads (PDF, CSV), the API, the admin site and signing out
-are left out: they are not pages. Pages that answer a POST (the receipt, a form's errors) are reached
-by the journeys in the other browser tests, which scan each of them too.
+page: the first of a kind is visited, so a long inbox does not make the test long. Downloads (PDF,
+CSV), the API, the admin site and signing out are left out: they are not pages. Pages that answer a
+POST (the receipt, a form's errors) are reached by the journeys in the other browser tests, which scan
+each of them too. The main roles' pages are kept as screenshots at 1280 px and 390 px in the test
+artifacts (var/test-artifacts/screenshots/, or CANDOUR_TEST_ARTIFACTS).
 
 Why 640 px for 200% zoom: a page zoomed to 200% in a 1280 px window lays out exactly as the same page
 in a 640 px window at 100% (WCAG 1.4.4, 1.4.10); the test sets the narrower window rather than a zoom
@@ -20,6 +22,7 @@ import gzip
 import re
 from collections import Counter, deque
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urlparse
 
@@ -31,7 +34,7 @@ from playwright.sync_api import Browser, Page
 from backend.concerns import services
 from backend.organisations.models import Organisation
 from backend.oversight.figures import figures_rollup
-from tests.browser.pages import AXE_JS, AXE_RUN, sign_in_through_the_pages
+from tests.browser.pages import ARTIFACTS, AXE_JS, AXE_RUN, sign_in_through_the_pages
 from tests.support.concern_bodies import concern_body
 
 ROLES = (
@@ -49,6 +52,8 @@ STARTS = {"": ("/", "/figures/", "/follow-up/", "/raise/")}
 STAFF_STARTS = ("/", "/inbox/", "/oversight/")
 SKIP = re.compile(r"/sign-out|pdf|/admin/|/api/|/static/|\.pdf$|\.csv$|format=csv|/download|\.well-known|/metrics")
 PER_KIND = 1
+# Whose pages are kept as screenshots (the main pages: a raiser's, a guardian's, a governor's).
+SCREENSHOT_ROLES = ("", "guardian", "governor")
 PER_ROLE = 40
 RAISER_PAGE_LIMIT = 150 * 1024
 
@@ -100,22 +105,32 @@ def _links(page: Page, base: str) -> list[str]:
     return found
 
 
-def _check(page: Page, url: str, problems: list[str]) -> None:
-    """axe at 1280 px; nothing wider than the window at 640 px (200% zoom) and at 320 px."""
+def _check(page: Page, url: str, problems: list[str], shots: Path | None) -> None:
+    """axe at 1280 px; nothing wider than the window at 640 px (200% zoom) and at 320 px; for the main
+    roles, a screenshot at 1280 px and at 390 px (a phone) left in the test artifacts."""
     page.set_viewport_size({"width": 1280, "height": 900})
     page.add_script_tag(content=AXE_JS.read_text())
     for v in page.evaluate(AXE_RUN):
         problems.append(f"{url}: axe {v['id']} [{v['impact']}] {v['help']} -> {v['targets']}")
-    for width in (640, 320):
+    name = re.sub(r"[^A-Za-z0-9]+", "-", urlparse(url).path + "-" + urlparse(url).query).strip("-") or "home"
+    if shots is not None:
+        page.screenshot(path=shots / f"{name}-1280.png", full_page=True)
+    for width in (640, 390, 320):
         page.set_viewport_size({"width": width, "height": 900})
         wide = page.evaluate("document.documentElement.scrollWidth")
         if wide > width:
             problems.append(f"{url}: {wide} px wide in a {width} px window (scrolls sideways)")
+        if width == 390 and shots is not None:
+            page.screenshot(path=shots / f"{name}-390.png", full_page=True)
 
 
 def _crawl(browser: Browser, base: str, username: str, problems: list[str]) -> set[str]:
     context = browser.new_context(bypass_csp=True)  # axe is injected as an inline script
     visited: set[str] = set()
+    shots = None
+    if username in SCREENSHOT_ROLES:
+        shots = ARTIFACTS / "screenshots" / (username or "public")
+        shots.mkdir(parents=True, exist_ok=True)
     try:
         page = context.new_page()
         if username:
@@ -135,7 +150,7 @@ def _crawl(browser: Browser, base: str, username: str, problems: list[str]) -> s
             if status != 200:
                 problems.append(f"{url} ({username or 'nobody signed in'}): answered {status}")
                 continue
-            _check(page, url, problems)
+            _check(page, url, problems, shots)
             queue.extend(link for link in _links(page, base) if link not in visited)
     finally:
         context.close()
