@@ -75,7 +75,8 @@ def _some_history() -> None:
     community = get_user_model().objects.get(username="guardian-community")
     ward = Organisation.objects.get(code="RNX07")
     team = Organisation.objects.get(code="RCXDNE")
-    answered = services.concern_raise(draft=services.ConcernDraft(**_draft(ward, "bullying"))).concern
+    named = {"identity_mode": "confidential", "raiser_name": "A. Raiser", "raiser_contact": "07700 900123"}
+    answered = services.concern_raise(draft=services.ConcernDraft(**_draft(ward, "bullying") | named)).concern
     services.concern_acknowledge(concern_id=answered.pk, user=guardian)
     services.concern_message_to_raiser(concern_id=answered.pk, user=guardian, body="Which shifts were these?")
     closed = services.concern_raise(draft=services.ConcernDraft(**_draft(ward, "worker_safety"))).concern
