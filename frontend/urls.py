@@ -31,6 +31,8 @@ urlpatterns = [
     path("follow-up/concern/withdraw/", views.follow_up_withdraw_page, name="follow_up_withdraw"),
     path("follow-up/concern/reopen/", views.follow_up_reopen_page, name="follow_up_reopen"),
     path("follow-up/concern/speak-up-again/", views.follow_up_speak_up_again_page, name="follow_up_speak_up_again"),
+    path("follow-up/concern/share/", views.follow_up_status_share_page, name="follow_up_status_share"),
+    path("follow/", views.shared_status_page, name="shared_status"),
     path("follow-up/concern/check-in/", aftercare_views.follow_up_check_in_page, name="follow_up_check_in"),
     path("follow-up/concern/detriment/", aftercare_views.follow_up_detriment_page, name="follow_up_detriment"),
     path(

@@ -34,6 +34,7 @@ from backend.concerns.inputs import (
     SpeakUpAgainInput,
     StaffNoteInput,
     StaffTextInput,
+    StatusShareInput,
 )
 from backend.concerns.models import RAISER_KIND_CHOICES, THEME_CHOICES, Concern, SpeakUpAgain
 from backend.config.access import access
@@ -160,6 +161,24 @@ def raiser_move(
         return page
 
     return decorate
+
+
+@raiser_move(field="shared", refusal=gettext_lazy("You cannot change this now."), form=StatusShareInput)
+def follow_up_status_share_page(request: HttpRequest, concern: Concern, fields: dict[str, Any]) -> HttpResponse | None:
+    services.concern_status_share(concern_id=concern.pk, **fields)
+    return None
+
+
+@access("public")
+@require_GET
+def shared_status_page(request: HttpRequest) -> HttpResponse:
+    """Anyone follows a concern whose raiser shared its status, by its reference (a GET form, no
+    sign-in): the stage and who holds it, nothing the raiser wrote and never who they are."""
+    reference = request.GET.get("reference", "").strip().upper()[:20]
+    concern = selectors.concern_shared_status(reference=reference) if reference else None
+    status = 404 if reference and concern is None else 200
+    context = {"reference": reference, "concern": concern}
+    return render(request, "frontend/shared_status.html", context, status=status)
 
 
 @raiser_move(field="body", refusal=gettext_lazy("This concern is closed."), form=RaiserMessageInput)

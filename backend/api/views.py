@@ -66,7 +66,7 @@ class FollowUpApi(APIView):
             raise Http404
         if self.service is not None:
             type(self).service(concern_id=concern.pk, **fields)  # type: ignore[misc]
-            concern = selectors.concern_reloaded(concern_id=concern.pk)  # as the service left it
+            concern = selectors.concern_by_id(concern_id=concern.pk) or concern  # as the service left it
         return Response(
             s.RaiserStatusOutput(selectors.concern_raiser_view(concern=concern)).data, status=self.status_code
         )

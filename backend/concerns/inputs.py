@@ -159,6 +159,10 @@ class SpeakUpAgainInput(serializers.Serializer):
     )
 
 
+class StatusShareInput(serializers.Serializer):
+    shared = serializers.BooleanField(help_text="True: anyone with the reference may follow its status; false: stop.")
+
+
 class StaffTextInput(serializers.Serializer):
     """The one free-text field a staff move may carry: feedback, a message, or a reason to close."""
 

@@ -109,6 +109,9 @@ class Concern(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     submission_digest = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     detriment_reported = models.BooleanField(default=False)
     would_speak_up_again = models.CharField(max_length=10, choices=SpeakUpAgain.choices, blank=True)
+    # The raiser lets anyone with the reference (a patient group, a friend) follow its status: the stage
+    # and the body holding it, nothing they wrote and never who they are. Off until they turn it on.
+    status_shared = models.BooleanField(default=False)
     # What the guardian found, recorded on closing ("" until then, and for concerns closed before
     # outcomes were recorded). Upheld or partly upheld with no action recorded needs a reason.
     outcome = models.CharField(max_length=14, choices=choices(Outcome), blank=True)

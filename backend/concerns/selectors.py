@@ -207,11 +207,17 @@ def concern_oversight_list(*, user: User | AnonymousUser) -> QuerySet[Concern]:
     )
 
 
+def concern_shared_status(*, reference: str) -> Concern | None:
+    """A concern whose raiser let others follow its status, by its reference (anyone: no sign-in);
+    None for any other reference, so an unshared concern and no concern answer alike."""
+    return Concern.objects.select_related("unit", "holder").filter(reference=reference, status_shared=True).first()
+
+
 def concern_public_status(*, user: User | AnonymousUser, reference: str) -> Concern | None:
-    """A patient group follows a concern whose raiser shared its reference: state and dates only."""
+    """A patient group's account follows a concern whose raiser shared its status: state and dates only."""
     if not user.is_authenticated or not Membership.objects.filter(user=user, role=Role.PATIENT_GROUP).exists():
         return None
-    return Concern.objects.select_related("unit", "holder").filter(reference=reference).first()
+    return concern_shared_status(reference=reference)
 
 
 def concern_for_handler(*, user: User | AnonymousUser, reference: str) -> Concern | None:
@@ -253,14 +259,6 @@ class CaseView:
         """The steps up the route, oldest first (their data: from, to, level, reason; ``reason``
         annotated: the guardian's words, if they gave any)."""
         return [e for e in self.history if e.kind == EventKind.ESCALATE]
-
-
-def concern_reloaded(*, concern_id: int) -> Concern:
-    """The concern as a move has just left it, read afresh. Never ``refresh_from_db`` on a concern in a
-    web process: django-fsm unlocks the protected state field for that call through a flag every
-    thread shares, so a refresh in one thread can refuse another's at the same moment (the multi-node
-    drill found it: a raiser's message saved, and a 500 in answer)."""
-    return Concern.objects.select_related("unit", "holder").get(pk=concern_id)
 
 
 def concern_case(*, user: User | AnonymousUser, reference: str) -> CaseView | None:
@@ -617,6 +615,7 @@ class RaiserView:
     # May escalate because they judge the feedback inadequate (saying why), not because time ran out.
     may_escalate_on_feedback: bool
     may_reopen: bool  # feedback given, and they have not reopened it before (once only)
+    status_shared: bool  # anyone with the reference may follow its status (the raiser's choice)
     clock: RaiserClock | None  # the deadline they are waiting on, in plain words
     timeline: list[TimelineEntry]
     messages: list[Message]
@@ -635,6 +634,7 @@ def concern_raiser_view(*, concern: Concern, now: datetime | None = None) -> Rai
         may_escalate=raiser_may_escalate(concern=concern, now=now),
         may_escalate_on_feedback=raiser_may_escalate_on_feedback(concern=concern),
         may_reopen=concern.state == lifecycle.State.FEEDBACK_GIVEN and not raiser_reopened(concern=concern),
+        status_shared=concern.status_shared,
         clock=raiser_clock(concern=concern, now=now),
         timeline=concern_raiser_timeline(concern=concern),
         messages=concern_messages(concern=concern),
@@ -642,7 +642,9 @@ def concern_raiser_view(*, concern: Concern, now: datetime | None = None) -> Rai
 
 
 def concern_by_id(*, concern_id: int) -> Concern | None:
-    """For the raiser's follow-up session, which holds the id the receipt opened."""
+    """For the raiser's follow-up session, which holds the id the receipt opened; and the concern as a
+    move has just left it, read afresh (never ``refresh_from_db`` in a web process: see
+    Concern.refresh_from_db)."""
     return Concern.objects.select_related("unit", "holder").filter(pk=concern_id).first()
 
 

@@ -30,6 +30,9 @@ OPEN_ROUTES = {
     "follow-up/concern/withdraw/",
     "follow-up/concern/escalate/",
     "follow-up/concern/speak-up-again/",
+    "follow-up/concern/share/",
+    # A concern whose raiser let others follow its status, by its reference (status only).
+    "follow/",
     "follow-up/concern/reopen/",
     # After closure, with the receipt: a check-in's answers, detriment reported, consent to be asked.
     "follow-up/concern/check-in/",

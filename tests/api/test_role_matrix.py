@@ -44,8 +44,10 @@ def _raise(code: str, **extra: object) -> Concern:
 @pytest.fixture
 def elsewhere(demo: None) -> Concern:
     """A concern in another integrated care system (a ward with its own trust, board, ICB and
-    regulator) that no demo user belongs to."""
-    return _raise(WardFactory().code)
+    regulator) that no demo user belongs to, whose raiser let others follow its status."""
+    concern = _raise(WardFactory().code)
+    Concern.objects.filter(pk=concern.pk).update(status_shared=True)
+    return concern
 
 
 READS = ["/api/v1/concerns/{ref}/", "/api/v1/public/concerns/{ref}/"]

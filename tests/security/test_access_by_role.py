@@ -157,6 +157,9 @@ frontend:follow_up_escalate              ok     ok     ok     ok     ok     ok  
 frontend:follow_up_withdraw              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_reopen                ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 frontend:follow_up_speak_up_again        ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+frontend:follow_up_status_share          ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
+# Anyone follows a concern whose raiser let others follow its status, by its reference: no sign-in.
+frontend:shared_status                   ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
 # After closure: the raiser answers a check-in, reports detriment, says whether to be asked (their
 # receipt's session; without one, sent to enter it).
 frontend:follow_up_check_in              ok     ok     ok     ok     ok     ok     ok     ok     ok     ok
@@ -413,12 +416,15 @@ def _world() -> World:
     wards = _in_each_state("RNX07", "guardian", "handler", ward)
     community = _in_each_state("RCXDNE", "guardian-community", None, _raise("RCXDNE"))
     figures_rollup()  # the public figures pages answer for an organisation once it has figures
+    elsewhere = _raise(str(WardFactory().code)).reference
+    # Their raisers let others follow their status: a patient group's account follows them by reference.
+    Concern.objects.update(status_shared=True)
     own = {role: wards for role in ROLES} | {"guardian-community": community}
     staff = ROLES[1:]
     sessions = {role: {k: m.value for k, m in staff_client(role).cookies.items()} for role in staff}
     return World(
         own=own,
-        elsewhere=_raise(str(WardFactory().code)).reference,
+        elsewhere=elsewhere,
         alert=alert.pk,
         signal=_signal(),
         code="RNX",

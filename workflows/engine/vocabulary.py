@@ -117,6 +117,8 @@ class EventKind(Labelled):
     DETRIMENT_REPORTED = "detriment_reported", "Detriment reported"
     NOTHING_DONE_REPORTED = "nothing_done_reported", "Raiser says nothing was done"
     SPEAK_UP_AGAIN_ANSWERED = "speak_up_again_answered", "Said whether they would speak up again"
+    STATUS_SHARED = "status_shared", "The raiser let others follow its status by reference"
+    STATUS_UNSHARED = "status_unshared", "The raiser stopped others following its status"
     IDENTITY_VIEWED = "identity_viewed", "Raiser's identity viewed"
     CLOCKS_PAUSED = "clocks_paused", "Deadlines paused"
     CLOCKS_RESUMED = "clocks_resumed", "Deadlines resumed"
@@ -203,6 +205,8 @@ RAISER_EVENT_LABELS: dict[EventKind, str] = {
     EventKind.DETRIMENT_REPORTED: "You told them you were treated badly for speaking up",
     EventKind.NOTHING_DONE_REPORTED: "You told them nothing was done",
     EventKind.SPEAK_UP_AGAIN_ANSWERED: "You said whether you would speak up again",
+    EventKind.STATUS_SHARED: "You let others follow its status with the reference",
+    EventKind.STATUS_UNSHARED: "You stopped others following its status",
     EventKind.ESCALATE: "Sent to the next organisation that oversees this one",
 }
 

@@ -43,6 +43,7 @@ from backend.concerns.services.raiser import (
     concern_for_receipt,
     concern_message_from_raiser,
     concern_reopen_by_raiser,
+    concern_status_share,
     concern_withdraw,
 )
 from backend.concerns.services.staff import (
@@ -106,5 +107,6 @@ __all__ = [
     "concern_reopen_by_raiser",
     "concern_sms_place",
     "concern_start_review",
+    "concern_status_share",
     "concern_withdraw",
 ]

@@ -138,6 +138,19 @@ def concern_answer_speak_up_again(*, concern_id: int, answer: str, now: datetime
 
 
 @transaction.atomic
+def concern_status_share(*, concern_id: int, shared: bool, now: datetime | None = None) -> Concern:
+    """The raiser lets anyone with the reference follow their concern's status (a patient group they
+    asked for help, say), or stops it. Audited; nothing changes when nothing differs."""
+    concern = locked(concern_id)
+    if concern.status_shared == shared:
+        return concern
+    concern.status_shared = shared
+    act = Act(concern, Actor.RAISER, None, raiser_time(concern, now_or(now)))
+    act.record(EventKind.STATUS_SHARED if shared else EventKind.STATUS_UNSHARED, visible_to_raiser=True)
+    return act.done()
+
+
+@transaction.atomic
 def concern_escalate_by_raiser(*, concern_id: int, reason: str = "", now: datetime | None = None) -> Concern:
     """The raiser takes their concern to the next body up the route: once the feedback deadline has
     passed (directive art. 15), or once feedback is given and they judge it inadequate, saying why
