@@ -5,14 +5,17 @@ own stylesheet, read from the static files on disk: a PDF never fetches anything
 from __future__ import annotations
 
 from django.contrib.staticfiles import finders
-from weasyprint import CSS, HTML
 
 # The stylesheet both the page (under @media print) and the PDF use.
 REPORT_CSS = "frontend/report.css"
 
 
 def pdf_from_html(*, html: str) -> bytes:
-    """A tagged PDF of a whole HTML document (it must carry a lang and a title, as PDF/UA asks)."""
+    """A tagged PDF of a whole HTML document (it must carry a lang and a title, as PDF/UA asks).
+    WeasyPrint is imported here, not with the module: it loads Pango from the system when imported, so
+    a machine without it still serves every page but the PDFs (infra/scripts/system-deps.sh installs it)."""
+    from weasyprint import CSS, HTML
+
     found = finders.find(REPORT_CSS)
     stylesheets = [CSS(filename=str(found))] if isinstance(found, str) else []
     pdf = HTML(string=html).write_pdf(stylesheets=stylesheets, pdf_variant="pdf/ua-1")
