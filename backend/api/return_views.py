@@ -37,7 +37,7 @@ class CsvRenderer(renderers.BaseRenderer):
         return out.getvalue().encode()
 
 
-class FigureOutput(serializers.Serializer):
+class ReturnFigureOutput(serializers.Serializer):
     value = serializers.FloatField(allow_null=True)
     display = serializers.CharField()
     withheld = serializers.BooleanField()
@@ -47,8 +47,8 @@ class ReturnLineOutput(serializers.Serializer):
     measure = serializers.CharField()
     key = serializers.CharField(help_text="A theme, professional group or answer from its vocabulary; '' for none")
     label = serializers.CharField()  # type: ignore[assignment]  # the field, not Field.label
-    count = FigureOutput()
-    share = FigureOutput(help_text="Of the cases; for 'would speak up again', of those who answered")
+    count = ReturnFigureOutput()
+    share = ReturnFigureOutput(help_text="Of the cases; for 'would speak up again', of those who answered")
 
 
 class QuarterlyReturnOutput(serializers.Serializer):
@@ -90,6 +90,14 @@ class QuarterlyReturnApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
     renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CsvRenderer]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # An error is JSON whatever format was asked for (the documented error shape): a CSV of one
+        # error message helps nobody.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
 
     @extend_schema(
         parameters=[

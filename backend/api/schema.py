@@ -55,6 +55,8 @@ def _errors_for(path: str, method: str, operation: dict[str, Any]) -> list[int]:
         codes |= {401, 403}
     if path.startswith("/api/v1/follow-up/"):
         codes |= {404, 429}
+    if path.startswith("/api/v1/returns/"):
+        codes.add(404)  # an organisation the caller produces no return for, or none at all
     if method == "post" and path not in READS:
         codes.add(409)
     return sorted(codes)

@@ -549,7 +549,7 @@ def test_the_dashboard_page_is_for_signed_in_overseers(demo: None) -> None:
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-testid="open-escalations">2<' in html
-    assert '<caption class="nhsuk-table__caption">By organisation</caption>' in html
+    assert 'id="dashboard-caption">By organisation</caption>' in html
     assert "Northshire Hospitals NHS Foundation Trust" in html
     for secret in ["NARRATIVE-CANARY", "Raiser Canary", *Concern.objects.values_list("reference", flat=True)]:
         assert secret not in html

@@ -111,6 +111,7 @@ def test_every_state_and_event_renders_under_a_human_label(state: str) -> None:
         may_escalate=False,
         may_escalate_on_feedback=False,
         may_reopen=False,
+        status_shared=False,
         clock=None,
         timeline=[TimelineEntry(kind=kind, state=state, at=at) for kind in RAW_KINDS],
         messages=[],

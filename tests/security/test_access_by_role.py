@@ -41,7 +41,7 @@ from backend.concerns.models import Concern
 from backend.organisations.demo import USERS, demo_seed
 from backend.organisations.models import Organisation
 from backend.oversight.figures import figures_rollup
-from backend.oversight.models import Alert
+from backend.oversight.models import Alert, OversightTally
 from backend.oversight.signals import SignalFound, signals_open
 from tests.support.concern_bodies import concern_body
 from tests.support.factories import WardFactory
@@ -416,6 +416,13 @@ def _world() -> World:
     wards = _in_each_state("RNX07", "guardian", "handler", ward)
     community = _in_each_state("RCXDNE", "guardian-community", None, _raise("RCXDNE"))
     figures_rollup()  # the public figures pages answer for an organisation once it has figures
+    # The trust holds an open escalation from ward 7 on its dashboard, whatever the states above left
+    # folded: the dashboard's drill-down for RNX then has a row for those who oversee it.
+    OversightTally.objects.update_or_create(
+        unit=Organisation.objects.get(code="RNX07"),
+        holder=Organisation.objects.get(code="RNX"),
+        defaults={"open_escalations": 1},
+    )
     elsewhere = _raise(str(WardFactory().code)).reference
     # Their raisers let others follow their status: a patient group's account follows them by reference.
     Concern.objects.update(status_shared=True)

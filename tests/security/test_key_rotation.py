@@ -67,7 +67,10 @@ def test_rotation_moves_every_encrypted_value_to_the_new_key(settings: Any) -> N
     out = _rotate(batch_size=3)  # several batches per table
 
     assert f"done: {len(written)} value(s) re-encrypted under the first key" in out
-    assert "concerns.Concern (what_happened, when_happened, desired_outcome, raiser_name, raiser_contact)" in out
+    assert (
+        "concerns.Concern (what_happened, when_happened, desired_outcome, raiser_name, raiser_contact, on_behalf_of)"
+        in out
+    )
     assert "done: 0 value(s)" in _rotate()  # run again: nothing is still under the old key
 
     settings.CANDOUR_ENCRYPTION_KEYS = [new]  # the old key retired
