@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -168,9 +170,42 @@ def deliveries_build(*, requests: Sequence[DeliveryRequest], now: datetime) -> l
     ]
 
 
+# Set while a worker writes deliveries it will send itself (``deliveries_sent_here``).
+_SENT_HERE: ContextVar[bool] = ContextVar("deliveries_sent_here", default=False)
+
+
+@contextmanager
+def deliveries_sent_here() -> Iterator[None]:
+    """Deliveries written inside are sent by this process once the transaction commits, not by a
+    task queued for them: for a worker whose notice is the answer someone is waiting for (the reply to
+    a text), which a queued task would send only after every task queued before it. A worker killed
+    between the commit and the send leaves the row pending, for the requeue sweep as ever. Never in a
+    web request: it would wait on the provider."""
+    token = _SENT_HERE.set(True)
+    try:
+        yield
+    finally:
+        _SENT_HERE.reset(token)
+
+
+def _deliveries_send_here_on_commit(delivery_ids: Sequence[int]) -> None:
+    for delivery_id in delivery_ids:
+
+        def send(delivery_id: int = delivery_id) -> None:
+            delivery_send(delivery_id=delivery_id)
+
+        # robust: a send that raises (the database gone) leaves its row to the sweep, and the
+        # caller's committed work stands.
+        transaction.on_commit(send, robust=True)
+
+
 def deliveries_send_after_commit(delivery_ids: Sequence[int]) -> None:
-    """Send these just-written deliveries once the caller's transaction commits."""
-    _deliveries_send_on_commit(delivery_ids)
+    """Send these just-written deliveries once the caller's transaction commits: by a queued task, or
+    by this process inside ``deliveries_sent_here``."""
+    if _SENT_HERE.get():
+        _deliveries_send_here_on_commit(delivery_ids)
+    else:
+        _deliveries_send_on_commit(delivery_ids)
 
 
 def _unique(requests: Sequence[DeliveryRequest]) -> dict[str, DeliveryRequest]:

@@ -39,7 +39,7 @@ from backend.config.db import lock_for_key, rows_insert
 from backend.organisations.models import Organisation
 from notifications.models import Direction
 from notifications.redactions import message_known, redactions_request
-from notifications.services import DeliveryRequest
+from notifications.services import DeliveryRequest, deliveries_sent_here
 from workflows.engine.lifecycle import IllegalTransition
 from workflows.engine.vocabulary import RaiserKind, Theme
 
@@ -237,18 +237,21 @@ def _reply(*, inbound: InboundSms, text: dict[str, str], reply: str, now: dateti
     token = vault_store(number=text["from"], now=now, space=ContactSpace.RAISER)
     if not vault_may_text(token=token):
         return False  # they texted STOP; Twilio would refuse it anyway
-    notices_send(
-        [
-            DeliveryRequest(
-                idempotency_key=f"sms:reply:{inbound.pk}",
-                channel="sms",
-                recipient=token,
-                body=reply,
-                private=True,
-                sender=phone_normalise(text["to"]) or "",
-            )
-        ]
-    )
+    # Sent by this worker the moment the processing commits: the sender is waiting for it, and a
+    # delivery task would queue behind every text that arrived meanwhile.
+    with deliveries_sent_here():
+        notices_send(
+            [
+                DeliveryRequest(
+                    idempotency_key=f"sms:reply:{inbound.pk}",
+                    channel="sms",
+                    recipient=token,
+                    body=reply,
+                    private=True,
+                    sender=phone_normalise(text["to"]) or "",
+                )
+            ]
+        )
     return True
 
 

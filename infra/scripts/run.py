@@ -52,9 +52,9 @@ def main() -> int:
             "2",
             "--without-mingle",
             "--without-gossip",
-            # The default queue and the clock sweep's own (CELERY_TASK_ROUTES in settings).
+            # Every queue: the default, the clock sweep's and the texts' (CELERY_TASK_ROUTES in settings).
             "-Q",
-            "celery,clocks",
+            "celery,clocks,sms",
         ],
         "beat": [
             str(VENV_BIN / "celery"),

@@ -39,26 +39,29 @@ def run(
     give_up: float,
     ordered: bool = False,
     headers: dict[str, str] | None = None,
+    log: bool = False,
 ) -> dict:
     """``bodies`` are sent at random, or in order (cycling) when ``ordered``; a body may carry its own
-    extra headers, as (body, headers), for a signed webhook."""
+    extra headers, as (body, headers), for a signed webhook. With ``log`` the result also holds
+    "log": for each request in the order due, [index of its body, when it was due (epoch seconds),
+    its status], so a caller can time what the server did with it afterwards."""
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
     headers = headers or {"Content-Type": "application/json", "Accept": "application/json"}
-    due: queue.SimpleQueue[tuple[float, bytes | tuple[bytes, dict[str, str]]] | None] = queue.SimpleQueue()
-    results: list[tuple[float, float, float, int]] = []  # due, sent, done, status (0: no answer)
+    due: queue.SimpleQueue[tuple[float, int, bytes | tuple[bytes, dict[str, str]]] | None] = queue.SimpleQueue()
+    results: list[tuple[float, float, float, int, int]] = []  # due, sent, done, status (0: no answer), body index
     lock = threading.Lock()
 
     def worker() -> None:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        mine: list[tuple[float, float, float, int]] = []
+        mine: list[tuple[float, float, float, int, int]] = []
         while (item := due.get()) is not None:
-            at, item_body = item
+            at, index, item_body = item
             body, extra = item_body if isinstance(item_body, tuple) else (item_body, {})
             sent = time.perf_counter()
             if sent - at > give_up:
                 # The server is far behind: count it as slower than any answer and keep the run bounded.
-                mine.append((at, sent, float("inf"), -1))
+                mine.append((at, sent, float("inf"), -1, index))
                 continue
             try:
                 conn.request("POST", path, body=body, headers={**headers, **extra})
@@ -68,7 +71,7 @@ def run(
             except (OSError, http.client.HTTPException):
                 conn.close()
                 status = 0
-            mine.append((at, sent, time.perf_counter(), status))
+            mine.append((at, sent, time.perf_counter(), status, index))
         conn.close()
         with lock:
             results.extend(mine)
@@ -79,12 +82,15 @@ def run(
     rng = random.Random(50)
     total = int(rate * seconds)
     start = time.perf_counter() + 0.1
+    # perf_counter is steady but has no epoch; one reading of both turns a due time into wall time.
+    wall_offset = time.time() - time.perf_counter()
     for i in range(total):
         at = start + i / rate
         pause = at - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
-        due.put((at, bodies[i % len(bodies)] if ordered else rng.choice(bodies)))
+        index = i % len(bodies) if ordered else rng.randrange(len(bodies))
+        due.put((at, index, bodies[index]))
     for _ in pool:
         due.put(None)
     for t in pool:
@@ -95,7 +101,8 @@ def run(
     latency = sorted([(r[2] - r[0]) * 1000 for r in ok] + [float("inf")] * len(abandoned))
     service = sorted((r[2] - r[1]) * 1000 for r in ok)
     late = sorted((r[1] - r[0]) * 1000 for r in results)
-    return {
+    extra = {"log": [[r[4], r[0] + wall_offset, r[3]] for r in sorted(results)]} if log else {}
+    return extra | {
         "target_rate": rate,
         "requests": len(results),
         "ok": len(ok),

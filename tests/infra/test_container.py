@@ -63,7 +63,7 @@ def test_compose_services_and_sizes(compose: dict[str, Any]) -> None:
         image = services[name]["image"]
         assert ":" in image and not image.endswith(":latest"), image
     worker = services["worker"]["command"]
-    assert worker[worker.index("-Q") + 1] == "celery,clocks"
+    assert worker[worker.index("-Q") + 1] == "celery,clocks,sms"
     assert "@pgbouncer:6432/" in services["web"]["environment"]["DATABASE_URL"]
     assert services["web"]["environment"]["DATABASE_TRANSACTION_POOLING"] == "1"
 

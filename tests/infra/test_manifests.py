@@ -190,7 +190,7 @@ def test_network_policies(rendered: dict[str, list[Doc]]) -> None:
     # Who may reach PostgreSQL and Redis: Candour's own pods only, none from another namespace.
     for server, allowed in (
         ("postgresql", {"pgbouncer", "migrate"}),
-        ("redis", {"web", "worker-default", "worker-clocks", "beat"}),
+        ("redis", {"web", "worker-default", "worker-clocks", "worker-sms", "beat"}),
     ):
         sources = set()
         for policy in _policies_for(docs, pods[server], "Ingress"):
@@ -211,7 +211,7 @@ def test_network_policies(rendered: dict[str, list[Doc]]) -> None:
         ]
         if blocks:
             leaving[name] = blocks
-    assert set(leaving) == {"web", "beat", "worker-default", "worker-clocks"}
+    assert set(leaving) == {"web", "beat", "worker-default", "worker-clocks", "worker-sms"}
     for name in ("web", "beat"):  # error reporting only: one address, not the internet
         assert [b["cidr"].endswith("/32") for b in leaving[name]] == [True], name
 

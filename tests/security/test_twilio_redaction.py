@@ -414,8 +414,9 @@ def test_a_lost_redaction_task_is_picked_up_by_the_sweep(demo: None, tmp_path: P
         assert inbound_id is not None
         assert sms_inbound_process(inbound_id=inbound_id) == "replied"
         broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-        assert REDACTION_RUN_TASK.encode() in b"".join(broker.lrange("celery", 0, -1))
-        broker.delete("celery")  # lost
+        # On the texts' queue (CELERY_TASK_ROUTES).
+        assert REDACTION_RUN_TASK.encode() in b"".join(broker.lrange("sms", 0, -1))
+        broker.delete("sms")  # lost
         assert Redaction.objects.get(provider_id=sid).status == "pending"
 
         env = process_env(

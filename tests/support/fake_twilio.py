@@ -40,6 +40,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -167,8 +168,12 @@ class FakeTwilio:
         port: int = 0,
         auto_callbacks: bool = False,
         webhook_base: str = "http://127.0.0.1:8000",
+        latency: float = 0.0,
     ) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
+        # Seconds each API call waits before it is answered: Twilio's API is a round trip across the
+        # internet (a few hundred milliseconds), not a local socket, and a worker waits that long.
+        self.latency = latency
         self.auto_callbacks = auto_callbacks
         self.webhook_base = webhook_base.rstrip("/")
         # Every Messages API request's form, accepted or not, in order.
@@ -199,6 +204,8 @@ class FakeTwilio:
                 if path == "/_fake/inbound":
                     fake._fake_inbound(self, form)
                     return
+                if fake.latency:
+                    fake._stopping.wait(fake.latency)
                 one = MESSAGE_PATH.match(path)
                 if one is not None:
                     if not fake._authorised(self.headers.get("Authorization", ""), one["sid"]):
@@ -287,6 +294,8 @@ class FakeTwilio:
             def log_message(self, *args: object) -> None:
                 return
 
+        # A listen backlog for a worker pool's worth of callers connecting at once (the default is 5).
+        ThreadingHTTPServer.request_queue_size = 128
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self.host, self.port = host, int(self.server.server_address[1])
@@ -453,7 +462,8 @@ class FakeTwilio:
             status_callback=form.get("StatusCallback", ""),
         )
         with self._lock:
-            self.messages.append({**form, "sid": sid})
+            # "accepted_at": when it reached "Twilio" (epoch seconds), for the benchmarks' reply latency.
+            self.messages.append({**form, "sid": sid, "accepted_at": f"{time.time():.6f}"})
             self.held[sid] = message
             resource = self._resource(message)
         resource["messaging_service_sid"] = form.get("MessagingServiceSid")
@@ -588,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         help="Candour's public base URL, for /_fake/inbound (default: $CANDOUR_BASE_URL)",
     )
     parser.add_argument("--no-callbacks", action="store_true", help="do not report sent/delivered to StatusCallback")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait this long before answering each API call")
     args = parser.parse_args(argv)
     fake = FakeTwilio(
         account_sid=args.account_sid,
@@ -596,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         auto_callbacks=not args.no_callbacks,
         webhook_base=args.webhook_base,
+        latency=args.latency_ms / 1000,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -76,9 +76,9 @@ def worker_cmd(*, concurrency: int = 2, name: str = "w1") -> list[str]:
         "--without-gossip",
         "--pool",
         "prefork",
-        # The default queue and the clock sweep's own (CELERY_TASK_ROUTES).
+        # Every queue: the default, the clock sweep's and the texts' (CELERY_TASK_ROUTES).
         "-Q",
-        "celery,clocks",
+        "celery,clocks,sms",
     ]
 
 

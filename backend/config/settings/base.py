@@ -283,6 +283,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery closes a task's database connection after it unless this is set, and then only every this
+# many tasks: workers keep their connections, as the web does, and backend/config/celery.py closes the
+# broken and the old ones (CONN_MAX_AGE) around each task instead.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Beat's record of when each entry last ran (`celery beat -s` overrides it); ./celerybeat-schedule otherwise.
@@ -290,9 +294,20 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The entry points live outside backend; Celery finds them by name, so backend never imports them.
 CELERY_IMPORTS = ("workflows.tasks", "notifications.tasks")
 # The clock sweep has a queue of its own: behind a default queue busy with notices, sweep ticks
-# expired (each expires after one interval) before a worker reached them. Every worker consumes
-# both (`-Q celery,clocks`: infra/scripts/run.py, tests/support/processes.py).
-CELERY_TASK_ROUTES = {"workflows.tasks.clocks_sweep": {"queue": "clocks"}}
+# expired (each expires after one interval) before a worker reached them. Inbound texts have theirs,
+# "sms": processing a text and sending its reply, and asking Twilio to forget texts, spend most of
+# their time waiting on Twilio's API (a few hundred milliseconds a call), so their workers run many
+# threads (infra/k8s/base/workers.yaml), where a prefork worker of two processes answered about 4
+# texts a second (BENCHMARKS.md, SMS webhook). A worker that takes every queue (`-Q celery,clocks,sms`:
+# infra/scripts/run.py, tests/support/processes.py) suits a small site.
+SMS_QUEUE = {"queue": "sms"}
+CELERY_TASK_ROUTES = {
+    "workflows.tasks.clocks_sweep": {"queue": "clocks"},
+    "workflows.tasks.sms_inbound_process": SMS_QUEUE,
+    "workflows.tasks.sms_inbound_requeue_stale": SMS_QUEUE,
+    "notifications.tasks.redaction_run": SMS_QUEUE,
+    "notifications.tasks.redactions_requeue_stale": SMS_QUEUE,
+}
 CANDOUR_SWEEP_SECONDS = float(os.environ.get("CANDOUR_SWEEP_SECONDS", "30"))
 CANDOUR_REQUEUE_SECONDS = float(os.environ.get("CANDOUR_REQUEUE_SECONDS", "60"))
 # A delivery untouched this long is taken to have lost its task (broker down, worker killed).
