@@ -44,7 +44,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -649,11 +649,11 @@ def _fold(changes: Iterable[tuple[Key, int]]) -> None:
     if public:
         _fold_public(public, days)
     if returns:
-        _fold_returns(returns)
+        _fold_counts(ReturnCount, ("organisation_id", "quarter", "measure", "key"), returns)
     if tally:
         _fold_tally(tally)
     if weekly:
-        _fold_weekly(weekly)
+        _fold_counts(WeeklyCount, ("unit_id", "measure", "theme", "week"), weekly)
 
 
 def _fold_public(public: dict[tuple[int, date], Counter[str]], days: dict[tuple[int, date], Counter[int]]) -> None:
@@ -687,22 +687,28 @@ def _fold_public(public: dict[tuple[int, date], Counter[str]], days: dict[tuple[
     )
 
 
-def _fold_returns(returns: Counter[tuple[int, date, str, str]]) -> None:
-    orgs, quarters = {k[0] for k in returns}, {k[1] for k in returns}
+# The folded tables whose rows are counts under a key: a value added to, never recomputed.
+_Counted = TypeVar("_Counted", ReturnCount, WeeklyCount)
+
+
+def _fold_counts(model: type[_Counted], key_fields: tuple[str, ...], changes: Counter[tuple[Any, ...]]) -> None:
+    """Add each change to the ``value`` of the row of ``model`` its key names (``key_fields``, in the
+    key's order), creating the rows not there yet, with one INSERT ... ON CONFLICT DO UPDATE per 500."""
     existing = {
-        (r.organisation_id, r.quarter, r.measure, r.key): r.value
-        for r in ReturnCount.objects.filter(organisation_id__in=orgs, quarter__in=quarters)
+        tuple(row[:-1]): row[-1]
+        for row in model._default_manager.filter(
+            **{f"{field}__in": {key[n] for key in changes} for n, field in enumerate(key_fields)}
+        ).values_list(*key_fields, "value")
     }
     rows = [
-        ReturnCount(organisation_id=org, quarter=quarter, measure=measure, key=key, value=existing.get(k, 0) + change)
-        for k, change in returns.items()
-        for org, quarter, measure, key in [k]
+        model(**dict(zip(key_fields, key, strict=True)), value=existing.get(key, 0) + change)
+        for key, change in changes.items()
     ]
-    ReturnCount.objects.bulk_create(
+    model._default_manager.bulk_create(
         rows,
         batch_size=500,
         update_conflicts=True,
-        unique_fields=["organisation", "quarter", "measure", "key"],
+        unique_fields=[field.removesuffix("_id") for field in key_fields],
         update_fields=["value"],
     )
 
@@ -721,26 +727,6 @@ def _fold_tally(tally: dict[tuple[int, int], Counter[str]]) -> None:
         rows.append(row)
     OversightTally.objects.bulk_create(
         rows, batch_size=500, update_conflicts=True, unique_fields=["unit", "holder"], update_fields=list(TALLY_FIELDS)
-    )
-
-
-def _fold_weekly(weekly: Counter[tuple[int, str, str, date]]) -> None:
-    units, weeks = {k[0] for k in weekly}, {k[3] for k in weekly}
-    existing = {
-        (w.unit_id, w.measure, w.theme, w.week): w.value
-        for w in WeeklyCount.objects.filter(unit_id__in=units, week__in=weeks)
-    }
-    rows = [
-        WeeklyCount(unit_id=unit, measure=measure, theme=theme, week=week, value=existing.get(key, 0) + change)
-        for key, change in weekly.items()
-        for unit, measure, theme, week in [key]
-    ]
-    WeeklyCount.objects.bulk_create(
-        rows,
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["unit", "measure", "theme", "week"],
-        update_fields=["value"],
     )
 
 

@@ -24,21 +24,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import resource
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-SECTION = "## Oversight figures"
+from tests.bench.common import BENCHMARKS, bench_database, drop_database, section_write, timed
+
+SECTION = "Oversight figures"
 
 PROVIDERS = 500
 ICBS = 20
@@ -48,42 +44,6 @@ CONCERNS = 1_000_000
 SUFFIX = "_bench_oversight"
 THEMES = "'patient_safety','worker_safety','bullying','behaviour','other'"
 STATES = "'received','acknowledged','under_review','feedback_given','closed','closed','closed'"
-
-
-def _bench_database(url: str, *, fresh: bool) -> str:
-    """Create (or recreate) the bench database next to the one in DATABASE_URL; return its URL."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + SUFFIX
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if fresh:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _drop_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
-
-
-def _timed(fn: Callable[[], Any], runs: int, warm: int = 5) -> tuple[float, float, float]:
-    """Median, 95th percentile and fastest, in milliseconds."""
-    for _ in range(warm):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))], samples[0]
 
 
 def _seed_organisations() -> dict[str, Any]:
@@ -278,18 +238,18 @@ def _live_queries(runs: int) -> dict[str, tuple[float, float, float]]:
         return go
 
     return {
-        "live: received and closed per organisation, one quarter (GROUP BY)": _timed(
+        "live: received and closed per organisation, one quarter (GROUP BY)": timed(
             run(
                 f"SELECT unit_id, count(*), count(*) FILTER (WHERE state = 'closed') FROM {table}"
                 f" WHERE {quarter} GROUP BY 1"
             ),
             max(5, runs // 10),
         ),
-        "live: received per organisation and quarter, all 1,000,000 (GROUP BY)": _timed(
+        "live: received per organisation and quarter, all 1,000,000 (GROUP BY)": timed(
             run(f"SELECT unit_id, date_trunc('quarter', received_at), count(*) FROM {table} GROUP BY 1, 2"),
             max(5, runs // 20),
         ),
-        "live: open escalations per holder, all (GROUP BY)": _timed(
+        "live: open escalations per holder, all (GROUP BY)": timed(
             run(f"SELECT holder_id, count(*) FROM {table} WHERE state = 'escalated' GROUP BY 1"), max(5, runs // 10)
         ),
     }
@@ -315,10 +275,10 @@ def _intake_cost(world: dict[str, Any], runs: int) -> dict[str, tuple[float, flo
             record()
 
     with transaction.atomic():
-        inside = _timed(record, runs)
+        inside = timed(record, runs)
     return {
         "figures_record for one intake, inside its transaction (one INSERT)": inside,
-        "figures_record for one intake, own transaction with commit": _timed(committed, runs),
+        "figures_record for one intake, own transaction with commit": timed(committed, runs),
     }
 
 
@@ -345,15 +305,6 @@ def _rollup_rate(world: dict[str, Any], deltas: int) -> tuple[int, float]:
     return folded, time.perf_counter() - began
 
 
-def _write_section(text: str) -> None:
-    existing = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = text.rstrip() + "\n\n"
-    found = pattern.search(existing)
-    updated = pattern.sub(lambda _: block, existing) if found else existing.rstrip() + "\n\n" + block
-    BENCHMARKS.write_text(updated.rstrip() + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="timed runs per measurement")
@@ -366,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if not url.startswith("postgres"):
         print("DATABASE_URL must point at PostgreSQL: source the env that infra/scripts/services.sh wrote.")
         return 2
-    bench_url = _bench_database(url, fresh=True)
+    bench_url = bench_database(url, SUFFIX)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("CANDOUR_VAR_DIR", tempfile.mkdtemp(prefix="candour-bench-"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings.local"
@@ -411,22 +362,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     checks["public rows, all organisations (one quarter)"] = len(selectors.public_figures_by_quarter().organisations)
 
-    results["selector: governor's dashboard, one trust"] = _timed(dashboard(users["governor"]), args.runs)
-    results["selector: dashboard, commissioner of 25 trusts"] = _timed(dashboard(users["commissioner"]), args.runs)
-    results["selector: dashboard, all 500 trusts"] = _timed(dashboard(users["national"]), args.runs)
+    results["selector: governor's dashboard, one trust"] = timed(dashboard(users["governor"]), args.runs)
+    results["selector: dashboard, commissioner of 25 trusts"] = timed(dashboard(users["commissioner"]), args.runs)
+    results["selector: dashboard, all 500 trusts"] = timed(dashboard(users["national"]), args.runs)
     from backend.concerns import scope
 
     national_q = scope.oversight_q(user=users["national"])
-    results["  of which scope.oversight_q, all 500 trusts (20 memberships)"] = _timed(
+    results["  of which scope.oversight_q, all 500 trusts (20 memberships)"] = timed(
         lambda: scope.oversight_q(user=users["national"]), args.runs
     )
-    results["  of which the tallies read, all 500 trusts"] = _timed(
+    results["  of which the tallies read, all 500 trusts"] = timed(
         lambda: selectors._dashboard_rows(national_q), args.runs
     )
-    results["selector: public figures, one organisation (8 quarters)"] = _timed(
+    results["selector: public figures, one organisation (8 quarters)"] = timed(
         lambda: selectors.public_figures_for_organisation(code=one_code), args.runs
     )
-    results["selector: public figures, all 500 organisations (one quarter)"] = _timed(
+    results["selector: public figures, all 500 organisations (one quarter)"] = timed(
         lambda: selectors.public_figures_by_quarter(), args.runs
     )
 
@@ -447,16 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     dashboard_view = oversight_views.OversightDashboardApi.as_view()
     quarter_view = oversight_views.PublicFiguresQuarterApi.as_view()
     organisation_view = oversight_views.PublicFiguresOrganisationApi.as_view()
-    results["API in-process: dashboard, one trust"] = _timed(
+    results["API in-process: dashboard, one trust"] = timed(
         api(dashboard_view, "/api/v1/oversight/dashboard/", users["governor"]), args.runs
     )
-    results["API in-process: dashboard, all 500 trusts"] = _timed(
+    results["API in-process: dashboard, all 500 trusts"] = timed(
         api(dashboard_view, "/api/v1/oversight/dashboard/", users["national"]), args.runs
     )
-    results["API in-process: public figures, one organisation"] = _timed(
+    results["API in-process: public figures, one organisation"] = timed(
         api(organisation_view, f"/api/v1/public/figures/{one_code}/", code=one_code), args.runs
     )
-    results["API in-process: public figures, all 500 organisations"] = _timed(
+    results["API in-process: public figures, all 500 organisations"] = timed(
         api(quarter_view, "/api/v1/public/figures/"), max(20, args.runs // 4)
     )
     results.update(_intake_cost(world, args.runs))
@@ -473,8 +424,6 @@ def main(argv: list[str] | None = None) -> int:
 
     goal = {"one": 10.0, "all": 20.0}
     lines = [
-        SECTION,
-        "",
         f"`.venv/bin/python -m tests.bench.bench_oversight{' --with-concerns' if args.with_concerns else ''}`"
         f" on {datetime.now(UTC):%Y-%m-%d}, PostgreSQL {pg_version} (fsync {fsync}), Python "
         f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
@@ -513,11 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(lines)
     print(report)
     if not args.no_write:
-        _write_section(report)
+        section_write(SECTION, report)
         print(f"\nWrote the {SECTION!r} section of {BENCHMARKS}")
     connection.close()
     if not args.keep:
-        _drop_database(bench_url)
+        drop_database(bench_url)
     return 0
 
 

@@ -29,7 +29,6 @@ import argparse
 import io
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -37,9 +36,8 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from tests.bench.common import machine, max_rss_mib, section_write
+from tests.bench.common import bench_database, drop_database, machine, max_rss_mib, section_write, timed
 
 TITLE = "Quarterly return"
 ICBS = 4
@@ -51,40 +49,6 @@ FIRST = datetime(2024, 4, 1, tzinfo=UTC)
 LAST = datetime(2026, 3, 31, tzinfo=UTC)
 QUARTER = date(2025, 10, 1)  # one of the eight quarters seeded
 THEMES = ("patient_safety", "worker_safety", "bullying", "behaviour", "other")
-
-
-def _bench_database(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + SUFFIX
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _drop_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
-
-
-def _timed(fn: Callable[[], Any], runs: int, warm: int = 3) -> tuple[float, float, float]:
-    """Median, 95th percentile and fastest, in milliseconds."""
-    for _ in range(warm):
-        fn()
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - began) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))], samples[0]
 
 
 def _seed_organisations() -> dict[str, Any]:
@@ -303,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if not url.startswith("postgres"):
         print("DATABASE_URL must point at PostgreSQL: source the env that infra/scripts/services.sh wrote.")
         return 2
-    bench_url = _bench_database(url)
+    bench_url = bench_database(url, SUFFIX)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.setdefault("CANDOUR_VAR_DIR", tempfile.mkdtemp(prefix="candour-bench-"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings.local"
@@ -336,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, tuple[float, float, float]] = {}
     for published in (False, True):
         form = "published" if published else "submitted"
-        results[f"selector: one trust, {form}"] = _timed(
+        results[f"selector: one trust, {form}"] = timed(
             lambda p=published: quarterly_return(organisation=trust, quarter=QUARTER, published=p), runs
         )
-        results[f"selector: ICB of {PER_ICB} trusts (rolled up), {form}"] = _timed(
+        results[f"selector: ICB of {PER_ICB} trusts (rolled up), {form}"] = timed(
             lambda p=published: quarterly_return(organisation=icb, quarter=QUARTER, published=p), runs
         )
 
@@ -361,9 +325,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return go
 
-    results["API in-process: one trust, JSON"] = _timed(api(trust.code, "json"), runs)
-    results[f"API in-process: ICB of {PER_ICB} trusts, JSON"] = _timed(api(icb.code, "json"), runs)
-    results[f"API in-process: ICB of {PER_ICB} trusts, CSV streamed to the end (roll-up and each trust)"] = _timed(
+    results["API in-process: one trust, JSON"] = timed(api(trust.code, "json"), runs)
+    results[f"API in-process: ICB of {PER_ICB} trusts, JSON"] = timed(api(icb.code, "json"), runs)
+    results[f"API in-process: ICB of {PER_ICB} trusts, CSV streamed to the end (roll-up and each trust)"] = timed(
         api(icb.code, "csv"), max(10, runs // 5)
     )
 
@@ -372,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             "return_quarterly", "--org", icb.code, "--quarter", "2025Q4", stdout=io.StringIO(), stderr=io.StringIO()
         )
 
-    results[f"command: return_quarterly --org (ICB of {PER_ICB} trusts)"] = _timed(command, max(10, runs // 5))
+    results[f"command: return_quarterly --org (ICB of {PER_ICB} trusts)"] = timed(command, max(10, runs // 5))
 
     # The guardian's board report: the page (HTML, charts included) and its tagged PDF, through the real
     # views, for one trust and for each of the board's 25 trusts in turn (what its commissioner prints).
@@ -392,19 +356,19 @@ def main(argv: list[str] | None = None) -> int:
         return len(response.content)
 
     report_runs = max(5, runs // 10)
-    results["board report: one trust, HTML page"] = _timed(lambda: board(reader, page_url), report_runs)
+    results["board report: one trust, HTML page"] = timed(lambda: board(reader, page_url), report_runs)
     pdf_bytes = board(reader, page_url + "report.pdf")
-    results["board report: one trust, PDF"] = _timed(lambda: board(reader, page_url + "report.pdf"), report_runs, 1)
+    results["board report: one trust, PDF"] = timed(lambda: board(reader, page_url + "report.pdf"), report_runs, 1)
     icb_trusts = world["providers"][:PER_ICB]
 
     def every_trust(suffix: str) -> None:
         for provider in icb_trusts:
             board(board_reader, f"/oversight/board-report/{provider.code}/2025Q4/{suffix}")
 
-    results[f"board report: each of the ICB's {PER_ICB} trusts, HTML pages one after another"] = _timed(
+    results[f"board report: each of the ICB's {PER_ICB} trusts, HTML pages one after another"] = timed(
         lambda: every_trust(""), 3, 1
     )
-    results[f"board report: each of the ICB's {PER_ICB} trusts, PDFs one after another"] = _timed(
+    results[f"board report: each of the ICB's {PER_ICB} trusts, PDFs one after another"] = timed(
         lambda: every_trust("report.pdf"), 3, 1
     )
 
@@ -452,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nWrote the '## {TITLE}' section of BENCHMARKS.md")
     connection.close()
     if not args.keep:
-        _drop_database(bench_url)
+        drop_database(bench_url)
     return 0
 
 

@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import signal
 import socket
 import subprocess
@@ -50,15 +49,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.bench.bodies import write_bodies
+from tests.bench.common import BENCHMARKS, section_write
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LUA = Path(__file__).with_name("post.lua")
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-HEADER = (
-    "# Benchmarks\n\nFigures from `make bench` (tests/bench/), on a machine like CI's: 2 cores, 24 GiB. Each "
-    "section is rewritten by its benchmark; compare ratios within one run, not across machines.\n"
-)
 SIDES = {"bare": "/bench/bare/", "same-rows": "/bench/bare-same-rows/", "raise": "/api/v1/concerns/raise/"}
 # Each round runs every side early and late alike; the report lists them in this order.
 ROUND = ("bare", "same-rows", "raise", "raise", "same-rows", "bare")
@@ -523,15 +518,6 @@ def report(b: Bench, info: dict[str, str], memory: dict[str, float], rows: dict[
     return "\n".join(lines), all_met
 
 
-def section_write(path: Path, title: str, body: str) -> None:
-    """Replace (or add) '## {title}' in the file, keeping every other section."""
-    text = path.read_text() if path.exists() else HEADER
-    block = f"## {title}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    text = pattern.sub(lambda _: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    path.write_text(text.rstrip() + "\n")
-
-
 # --- main ------------------------------------------------------------------------------------------
 
 
@@ -613,7 +599,7 @@ def main() -> int:
     text, _ = report(bench, info, memory, rows)
     print("\n" + text)
     if not args.no_write:
-        section_write(args.out, "Intake", text)
+        section_write("Intake", text, path=args.out)
         print(f"\nWrote the Intake section of {args.out}")
     failed = {f"{s} c{c}": dict(r.errors) for (s, c), r in bench.closed.items() if r.errors}
     failed |= {f"{s} steady": {"errors": v["errors"]} for s, v in bench.steady.items() if v["errors"]}
