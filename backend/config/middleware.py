@@ -7,10 +7,14 @@ log call or error reporter can read them. Rate limits therefore never key on add
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
 
 FORGOTTEN_META = (
     "REMOTE_ADDR",
@@ -78,4 +82,47 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.CANDOUR_PERMISSIONS_POLICY)
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        return response
+
+
+# What a request cut off from the database says: the client (the raise page, Twilio, an API caller)
+# may send it again. Under /api/ in the API's one error shape.
+DATABASE_UNAVAILABLE = "Candour is briefly unavailable. Please try again in a few seconds."
+DATABASE_RETRY_AFTER_SECONDS = 5
+_UNAVAILABLE_PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Service unavailable - Candour</title>'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>'
+    f"<h1>Sorry, there is a problem with the service</h1><p>{DATABASE_UNAVAILABLE}</p></main></body></html>"
+)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view cut off from the database (PgBouncer or PostgreSQL restarting, a failover, a connection
+    lost mid-request) answers 503 with Retry-After, not 500: it is the service that is briefly down,
+    not the request that is wrong, and each use case is one transaction, so nothing was stored half.
+    The raise page sends again with its submission key (a raise that did commit answers 409 with its
+    reference); a text answered 5xx goes to the number's fallback URL (README, SMS with Twilio: the
+    same address), and its MessageSid is stored once whichever call lands.
+
+    Logged as an error (the view and the error's class only: a connection error's message names the
+    server, never the request's data), so an outage still reaches the logs and Sentry. The answer is
+    a fixed page: rendering Candour's templates would reach for the session, in the same database."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        view = request.resolver_match.view_name if request.resolver_match else "?"
+        logger.error("database unavailable in %s: %s; answered 503", view, type(exception).__name__)
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
+        else:
+            response = HttpResponse(_UNAVAILABLE_PAGE, status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response["Cache-Control"] = "no-store"
         return response

@@ -29,7 +29,11 @@ BIN = Path(sys.executable).parent
 
 # Each worker takes two of the three queues, so every queue keeps a consumer while any one worker is
 # dead; a queue with a single consumer would wait out each of its kills.
-WORKER_QUEUES = ("celery,clocks", "clocks,sms", "sms,celery")
+# A worker that takes the texts' queue runs threads, as production's worker-sms does
+# (infra/k8s/base/workers.yaml): its tasks wait on Twilio's API.
+WORKER_QUEUES = (("celery,clocks", "prefork", 2), ("clocks,sms", "threads", 16), ("sms,celery", "threads", 16))
+# How long the fake Twilio takes to answer each API call: the real one is across the internet.
+TWILIO_LATENCY_MS = os.environ.get("CANDOUR_DRILL_TWILIO_LATENCY_MS", "200")
 
 
 def free_port() -> int:
@@ -241,7 +245,10 @@ def cluster_build(*, folder: Path, pg_port: int, base_env: dict[str, str], smtp_
         Node(
             "fake-twilio",
             "edge",
-            [sys.executable, "-m", "tests.support.fake_twilio", "--port", str(cluster.twilio_port), "--no-callbacks"],
+            [
+                *(sys.executable, "-m", "tests.support.fake_twilio", "--port", str(cluster.twilio_port)),
+                *("--no-callbacks", "--latency-ms", TWILIO_LATENCY_MS),
+            ],
             env,
             logs / "fake-twilio.log",
             port=cluster.twilio_port,
@@ -261,9 +268,9 @@ def cluster_build(*, folder: Path, pg_port: int, base_env: dict[str, str], smtp_
     # the background work (which may lag by seconds) must not starve the web nodes (which answer in
     # milliseconds); deployed, the tiers get cores of their own.
     nice = ["nice", "-n", "10"]
-    for i, queues in enumerate(WORKER_QUEUES, start=1):
+    for i, (queues, pool, concurrency) in enumerate(WORKER_QUEUES, start=1):
         cmd = [*nice, str(BIN / "celery"), "-A", "backend.config", "worker", "--loglevel", "WARNING", "-n", f"w{i}@%h"]
-        cmd += ["--concurrency", "2", "--pool", "prefork", "--without-mingle", "--without-gossip", "-Q", queues]
+        cmd += ["--concurrency", str(concurrency), "--pool", pool, "--without-mingle", "--without-gossip", "-Q", queues]
         cluster.nodes.append(Node(f"worker-{i}", "worker", cmd, env, logs / f"worker-{i}.log"))
     for i in (1, 2):
         cmd = [*nice, str(BIN / "celery"), "-A", "backend.config", "beat", "--loglevel", "INFO"]

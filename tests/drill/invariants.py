@@ -245,8 +245,37 @@ def audit_check() -> Check:
     return Check("audit chain", len(broken), 0, f"{concerns} concerns verified, {len(broken)} broken chains")
 
 
+REPLY_GOAL_SECONDS = 10.0
+
+
+def replies_check(ledger: Ledger, texts: list[dict[str, str]]) -> Check:
+    """Every new text answered 2xx gets its reply, timed from when the text was first sent to when the
+    fake Twilio accepted the reply (goal: 10 s at the 99th percentile). A text whose worker was killed
+    under it waits for the requeue sweep (CANDOUR_SMS_REQUEUE_AFTER_SECONDS)."""
+    first_reply: dict[str, float] = {}
+    for text in texts:
+        at = float(text["accepted_at"])
+        first_reply[text["To"]] = min(at, first_reply.get(text["To"], at))
+    senders = {ledger.sms_sender_of[sid] for sid in ledger.sms_sids_answered if sid in ledger.sms_sender_of}
+    waits = sorted(first_reply[s] - ledger.sms_first_sent[s] for s in senders if s in first_reply)
+    unanswered = len(senders) - len(waits)
+    if not waits:
+        return Check("sms replies", unanswered, 0, f"{len(senders)} texts answered 2xx, no reply")
+    p99 = waits[max(0, -(-len(waits) * 99 // 100) - 1)]
+    late = sum(1 for w in waits if w > REPLY_GOAL_SECONDS)
+    verdict = "MET" if p99 <= REPLY_GOAL_SECONDS and not unanswered else "NOT MET"
+    return Check(
+        "sms replies",
+        unanswered,
+        0,
+        f"{len(waits)} of {len(senders)} new texts answered 2xx had their reply; from the text to the reply at "
+        f"Twilio p50 {waits[len(waits) // 2]:.2f} s, p99 {p99:.2f} s, max {waits[-1]:.1f} s; {late} over "
+        f"{REPLY_GOAL_SECONDS:.0f} s (goal p99 at most {REPLY_GOAL_SECONDS:.0f} s: {verdict})",
+    )
+
+
 def checks_run(
-    *, ledger: Ledger, seeded: list[int], load_end: datetime, emails: Counter[str], texts: list[str]
+    *, ledger: Ledger, seeded: list[int], load_end: datetime, emails: Counter[str], texts: list[dict[str, str]]
 ) -> list[Check]:
     return [
         receipts_check(ledger),
@@ -254,7 +283,8 @@ def checks_run(
         _messages_check("staff messages", "to_raiser", ledger.staff_messages_ok, ledger.staff_messages_tried),
         clocks_check(seeded=seeded, load_end=load_end),
         escalations_check(seeded=seeded),
-        deliveries_check(emails=emails, texts=texts),
+        deliveries_check(emails=emails, texts=[text["sid"] for text in texts]),
         sms_check(ledger),
+        replies_check(ledger, texts),
         audit_check(),
     ]

@@ -85,6 +85,9 @@ class Ledger:
     staff_messages_tried: Counter[str] = field(default_factory=Counter)
     sms_sids_answered: set[str] = field(default_factory=set)
     sms_sids_sent: set[str] = field(default_factory=set)
+    # When each new text's first request was sent (epoch seconds), by sender: its reply is timed from it.
+    sms_first_sent: dict[str, float] = field(default_factory=dict)
+    sms_sender_of: dict[str, str] = field(default_factory=dict)  # sender by MessageSid
     seeded_acknowledged: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -184,8 +187,9 @@ class Drill:
                 body, headers, sid = self._rng.choice(self._sent_texts)
             else:
                 sid = new_sid()
-                # A new number each time: each first text raises a concern of its own.
-                sender = f"+4477009{self._rng.randrange(10_000, 99_999)}{self._rng.randrange(10)}"
+                # A new number each time (drawn at random, a few of 3,600 texts shared a number and
+                # their second text added to the first's concern): each text raises a concern of its own.
+                sender = f"+44770{len(self._sent_texts):07d}"
                 params = inbound_params(
                     from_=sender,
                     to=self._rng.choice(self.sms_numbers),
@@ -200,6 +204,8 @@ class Drill:
                 body = urllib.parse.urlencode(params).encode()
                 self._sent_texts.append((body, headers, sid))
                 self.ledger.sms_sids_sent.add(sid)
+                self.ledger.sms_first_sent[sender] = time.time()
+                self.ledger.sms_sender_of[sid] = sender
         answer = request(self.base, "/twilio/sms/", body, headers, retry=True)
         if 200 <= answer.status < 300:
             with self.ledger.lock:

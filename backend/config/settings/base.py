@@ -74,6 +74,8 @@ MIDDLEWARE = [
     # Outside everything that can fail on a request (sessions, users, views): an unhandled error under
     # /api/ answers JSON.
     "backend.api.errors.ServerErrorJsonMiddleware",
+    # A view that loses the database answers 503 with Retry-After (the client sends again), not 500.
+    "backend.config.middleware.DatabaseUnavailableMiddleware",
     "backend.config.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
