@@ -347,6 +347,12 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
         delivery.updated_at = now
         delivery.save(update_fields=["status", "attempts", "updated_at"])
 
+    if delivery.attempts > 1:
+        found = _sent_already(delivery)
+        if found:
+            _delivery_record(delivery_id=delivery_id, status=DeliveryStatus.SENT, now=now, provider_id=found)
+            logger.info("delivery id=%s at the provider already; not sent again", delivery_id)
+            return DeliveryStatus.SENT
     try:
         # Inside the try: an unknown or broken channel is a failed attempt that counts toward the cap,
         # not an exception that leaves the row to be claimed forever.
@@ -364,6 +370,25 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     _delivery_record(delivery_id=delivery_id, status=result.status, now=now, provider_id=result.provider_id)
     logger.info("delivery id=%s channel=%s %s", delivery_id, delivery.channel, result.status)
     return result.status
+
+
+def _sent_already(delivery: Delivery) -> str:
+    """An earlier attempt's message, if the provider has it: that attempt's outcome was never recorded
+    (its worker was killed after the provider accepted it, or the answer was lost to a timeout). The
+    provider's id of the newest message it holds with this delivery's recipient, sender and words that
+    no other delivery has recorded; "" when there is none, when the channel cannot be asked, or when
+    the provider cannot say (then the delivery is sent again: a duplicate rather than a lost notice)."""
+    try:
+        channel = channel_get(delivery.channel)
+        ask = getattr(channel, "sent_already", None)
+        candidates = list(ask(delivery)) if ask is not None else []
+    except ChannelError as exc:
+        logger.info("delivery id=%s: the provider could not say if it has it (%s)", delivery.pk, _error_summary(exc))
+        return ""
+    if not candidates:
+        return ""
+    recorded = set(Delivery.objects.filter(provider_id__in=candidates).values_list("provider_id", flat=True))
+    return next((sid for sid in candidates if sid not in recorded), "")
 
 
 def _delivery_failed(*, delivery: Delivery, error: str, now: datetime) -> str:

@@ -53,6 +53,19 @@ class DeliveryChannel(Protocol):
         ...
 
 
+class ReconcilingChannel(Protocol):
+    """A channel whose provider can be asked what it already holds: before a delivery is sent again
+    after an attempt whose outcome is unknown (its worker killed, or the provider's answer lost to a
+    timeout, after the provider had the message), Candour looks there first rather than send twice."""
+
+    def sent_already(self, delivery: Delivery) -> list[str]:
+        """The provider's ids of the messages it holds that could be this delivery's earlier attempt
+        (same recipient, sender and words, made since the delivery was written), newest first; empty
+        when there are none. Raise ChannelError when the provider cannot say (the delivery is then
+        sent again, as before: at least once)."""
+        ...
+
+
 class RedactingChannel(Protocol):
     """A channel whose provider keeps the words of what passes through it (Twilio keeps every text,
     in and out) and can be asked to forget them. A channel without ``redact`` holds nothing: no

@@ -13,8 +13,12 @@ an operator can fix) fail the attempt, and Celery tries again with backoff; any 
 Twilio refusing this message for good (21610: the recipient texted STOP; 21211: not a valid
 number) and the delivery becomes undeliverable at once.
 
-Sending is at least once: a timeout after Twilio accepted the message looks like a failure, and the
-retry sends it again. Twilio's Messages API has no idempotency key to prevent that.
+Sending is at least once: a timeout after Twilio accepted the message looks like a failure, and a
+worker killed between Twilio's accept and the row's record leaves the row in sending. Twilio's
+Messages API has no idempotency key to prevent a second send, so before a delivery is sent again
+``sent_already`` looks at the newest messages to its number for one with its sender and words, made
+since its row was written, that no other delivery recorded; found, it is recorded instead of sent.
+Only when Twilio cannot say (an outage) is it sent again regardless.
 
 Twilio keeps every message's body, in and out, until asked to forget it: ``redact`` POSTs an empty
 Body to the Message resource (Twilio refuses, with error 30400, until the message has its final
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +53,11 @@ logger = logging.getLogger(__name__)
 # Longer than any healthy call to Twilio, far shorter than the requeue sweep's threshold (a send that
 # outlives it is taken for a dead worker and sent again).
 DEFAULT_TIMEOUT_SECONDS = 15.0
+# Before sending again a text whose earlier attempt may have reached Twilio: how many of the newest
+# messages to its number are looked at, and how far before the delivery's row a message may be dated
+# (Twilio's clock against ours).
+RECONCILE_LOOKBACK = 20
+RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
 # 4xx statuses that say "not now" rather than "never".
 RETRYABLE_CLIENT_STATUSES = frozenset({401, 408, 409, 429})
 # Twilio's answer to a redaction before the message has its final status (delivered, undelivered,
@@ -167,6 +177,28 @@ class TwilioSmsChannel:
             raise ChannelError("twilio answered without a message sid")
         logger.info("delivery id=%s handed to twilio sid=%s", delivery.pk, message.sid)
         return ChannelResult(provider_id=str(message.sid), status=DeliveryStatus.SENT)
+
+    def sent_already(self, delivery: Delivery) -> list[str]:
+        number = sms_number_for(delivery.recipient)
+        if not number or not delivery.body:
+            return []
+        client = twilio_client()
+        try:
+            # Newest first; an earlier attempt of this delivery is among the last few to its number.
+            messages = client.messages.list(to=number, limit=RECONCILE_LOOKBACK)
+        except TwilioException as exc:
+            raise _channel_error(exc) from None
+        except requests.RequestException as exc:
+            raise ChannelError(f"twilio unreachable: {type(exc).__name__}") from None
+        since = delivery.created_at - RECONCILE_CLOCK_SKEW
+        return [
+            str(m.sid)
+            for m in messages
+            if m.body == delivery.body
+            and str(m.direction or "").startswith("outbound")
+            and (not delivery.sender or m.from_ == delivery.sender)
+            and (m.date_created is None or m.date_created >= since)
+        ]
 
     def redact(self, provider_id: str, *, inbound: bool) -> bool:
         client = twilio_client()

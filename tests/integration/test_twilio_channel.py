@@ -230,13 +230,46 @@ def test_an_unreachable_twilio_is_retried(fake: FakeTwilio, settings: Any) -> No
     assert "unreachable" in delivery.last_error
 
 
-def test_a_timeout_after_twilio_accepted_sends_twice(fake: FakeTwilio, settings: Any) -> None:
+def test_a_retry_before_twilio_has_the_first_attempt_sends_twice(fake: FakeTwilio, settings: Any) -> None:
     # At least once, by design: Twilio's API takes no idempotency key, so a reply lost after Twilio
-    # accepted the text looks like a failure and the retry sends it again.
+    # took the text looks like a failure, and a retry made before Twilio holds the first finds
+    # nothing there and sends it again. (Deployed, a retry waits 30 s at least.)
     settings.TWILIO_HTTP_TIMEOUT = 0.3
     fake.hang_next(1, seconds=1.0, accept=True)
     assert _send_until_settled(_delivery()) == ["retry", DeliveryStatus.SENT]
     wait_for(lambda: len(fake.messages) == 2, timeout=5, what="the held message to be accepted")
+
+
+def test_a_timeout_after_twilio_accepted_is_found_there_not_sent_again(
+    fake: FakeTwilio, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.TWILIO_HTTP_TIMEOUT = 0.3
+    fake.hang_next(1, seconds=0.8, accept=True)
+    delivery = _delivery()
+    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.FAILED  # the answer was lost
+    wait_for(lambda: len(fake.messages) == 1, timeout=5, what="Twilio to have the first attempt")
+    caplog.set_level(logging.INFO, logger="notifications")
+
+    assert delivery_send(delivery_id=delivery.pk) == DeliveryStatus.SENT
+    delivery.refresh_from_db()
+    assert delivery.provider_id == fake.messages[0]["sid"] and delivery.attempts == 2
+    assert len(fake.messages) == 1, "sent twice"
+    assert any("at the provider already" in r.getMessage() for r in caplog.records)
+    assert not _leaks(caplog, NUMBER, BODY)
+
+
+def test_a_text_another_delivery_recorded_is_not_taken_for_this_one(fake: FakeTwilio) -> None:
+    # The same words to the same number, twice (two notices alike): the second delivery's earlier
+    # attempt failed outright, and the message Twilio holds is the first delivery's, so it is sent.
+    first = _delivery(key="alike:1:sms")
+    assert delivery_send(delivery_id=first.pk) == DeliveryStatus.SENT
+    second = _delivery(key="alike:2:sms")
+    fake.fail_next(1, status=500)
+    assert delivery_send(delivery_id=second.pk) == DeliveryStatus.FAILED
+    assert delivery_send(delivery_id=second.pk) == DeliveryStatus.SENT
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert len(fake.messages) == 2 and second.provider_id == fake.messages[1]["sid"] != first.provider_id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -156,6 +156,7 @@ class _Held:
     status: str
     status_callback: str = ""
     media: list[str] = field(default_factory=list)  # media sids
+    created: float = field(default_factory=time.time)
 
 
 class FakeTwilio:
@@ -245,6 +246,14 @@ class FakeTwilio:
                     return
                 if path == "/_fake/held":
                     self._json(200, {"bodies": fake.bodies_held(), "media": fake.media_held()})
+                    return
+                listing = MESSAGES_PATH.match(path)
+                if listing is not None:
+                    if not fake._authorised(self.headers.get("Authorization", ""), listing["sid"]):
+                        self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                        return
+                    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                    self._json(200, fake._list(query))
                     return
                 one, media = MESSAGE_PATH.match(path), MEDIA_PATH.match(path)
                 account = (one or media)["sid"] if (one or media) else ""
@@ -471,9 +480,33 @@ class FakeTwilio:
             threading.Thread(target=self._report, args=(sid,), daemon=True).start()
         return resource
 
+    def _list(self, query: dict[str, str]) -> dict[str, Any]:
+        """The Messages list, newest first, filtered by To and From as Twilio's is; one page."""
+        size = int(query.get("PageSize", "50"))
+        with self._lock:
+            chosen = [
+                m
+                for m in reversed(self.held.values())
+                if (not query.get("To") or m.to == query["To"]) and (not query.get("From") or m.from_ == query["From"])
+            ][:size]
+            page = [self._resource(m) for m in chosen]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        return {
+            "messages": page,
+            "end": max(0, len(page) - 1),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+
     def _resource(self, message: _Held) -> dict[str, Any]:
         """A Message resource as Twilio's API returns it (under the lock)."""
         now = formatdate(usegmt=True)
+        created = formatdate(message.created, usegmt=True)
         return {
             "sid": message.sid,
             "account_sid": self.account_sid,
@@ -486,7 +519,7 @@ class FakeTwilio:
             "num_segments": "1",
             "num_media": str(len(message.media)),
             "api_version": "2010-04-01",
-            "date_created": now,
+            "date_created": created,
             "date_updated": now,
             "date_sent": None,
             "error_code": None,
