@@ -30,7 +30,7 @@ echo "== pytest (PostgreSQL, Redis)"
 if [ $# -eq 0 ]; then
   # With no DATABASE_URL or CELERY_BROKER_URL the settings fall back to the embedded default (the
   # test database is then SQLite in memory). A test that needs PostgreSQL must skip there, saying why
-  # (none does today).
+  # (tests/api/test_database_unavailable.py, which cuts the connection to the database server).
   # The API, the one write module's statements and the organisations import: what a newcomer meets
   # on `make run` that differs by engine.
   echo "== pytest tests/api and the write path (SQLite, filesystem broker)"
