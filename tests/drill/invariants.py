@@ -178,13 +178,14 @@ def escalations_check(*, seeded: list[int]) -> Check:
     )
 
 
-def deliveries_check(*, emails: Counter[str], texts: list[str]) -> Check:
+def deliveries_check(*, emails: Counter[str], texts: list[str], drained_at: datetime) -> Check:
     """Every notice due went out, once: no delivery left unsent or given up; each e-mail reached the
     SMTP server once (by its Message-ID), each text the Twilio API once (by the sid it answered)."""
     by_status = dict(_rows("SELECT status, count(*) FROM notifications_delivery GROUP BY status ORDER BY status"))
     unsent = _one(
         "SELECT count(*) FROM notifications_delivery WHERE status IN ('pending', 'sending', 'failed', 'undeliverable') "
-        "AND (not_before IS NULL OR not_before <= now())"
+        "AND (not_before IS NULL OR not_before <= %s)",
+        [drained_at],
     )
     sent_emails = {
         pid
@@ -275,7 +276,13 @@ def replies_check(ledger: Ledger, texts: list[dict[str, str]]) -> Check:
 
 
 def checks_run(
-    *, ledger: Ledger, seeded: list[int], load_end: datetime, emails: Counter[str], texts: list[dict[str, str]]
+    *,
+    ledger: Ledger,
+    seeded: list[int],
+    load_end: datetime,
+    drained_at: datetime,
+    emails: Counter[str],
+    texts: list[dict[str, str]],
 ) -> list[Check]:
     return [
         receipts_check(ledger),
@@ -283,7 +290,7 @@ def checks_run(
         _messages_check("staff messages", "to_raiser", ledger.staff_messages_ok, ledger.staff_messages_tried),
         clocks_check(seeded=seeded, load_end=load_end),
         escalations_check(seeded=seeded),
-        deliveries_check(emails=emails, texts=[text["sid"] for text in texts]),
+        deliveries_check(emails=emails, texts=[text["sid"] for text in texts], drained_at=drained_at),
         sms_check(ledger),
         replies_check(ledger, texts),
         audit_check(),
