@@ -88,20 +88,21 @@ stored. `Concern.refresh_from_db` now reloads without touching the flag, and the
 concern by id; tests/integration/test_concern_refresh.py fails on the old refresh (a deterministic check
 of the flag during the query, and four threads refreshing). The run above, after the fix, had none.
 
-**Found by the drill, and fixed since: a request that loses the database answered 500.** Every 500
-left in the run above was a PgBouncer kill (`connection refused` in the web nodes' logs): the view's
-first query could not connect. Such a request now answers 503 with Retry-After, in the API's error
-shape under /api/ (backend/config/middleware.py, DatabaseUnavailableMiddleware;
-tests/api/test_database_unavailable.py points the connection at a closed port). The raise page and
+**Found by the drill, and fixed: a request that loses the database answered 500.** Every 500 left
+in the run before this one was a PgBouncer kill (`connection refused` in the web nodes' logs): the
+view's first query could not connect. Such a request now answers 503 with Retry-After, in the API's
+error shape under /api/ (backend/config/middleware.py, DatabaseUnavailableMiddleware; the run above
+had 2; tests/api/test_database_unavailable.py points the connection at a closed port). The raise page and
 Twilio's fallback URL send again; a follow-up's sender is asked to try again in a few seconds.
 
-**Doubles: the at-least-once window, wider with threads.** A delivery whose worker was killed after
-Twilio accepted it and before its row said so is sent again by the requeue sweep: the window
-notifications/channels/twilio_sms.py documents (Twilio's API takes no idempotency key). The texts'
-workers now run 16 threads, so a kill can catch several sends in that window at once (28 doubles in
-7 worker kills here, against 1 with two prefork processes a worker and a tenth of the texts). The
-next step is to ask Twilio before sending again a row left in sending: its message list, filtered by
-recipient and sender, shows whether the first attempt arrived."""
+**Doubles: the at-least-once window, and Twilio asked before a second send.** A delivery whose worker
+was killed after the provider accepted it and before its row said so (or whose answer was lost to a
+timeout) has an unknown outcome. With the texts' workers at 16 threads a kill caught several sends in
+that window at once: 28 doubles in one run. Now, before a text is sent again, Candour asks Twilio's
+message list for it (the newest to that number with its sender and words, made since the row was
+written, recorded by no other delivery) and records it instead (`TwilioSmsChannel.sent_already`). In
+the run above no text reached Twilio twice. An e-mail sent again cannot be asked about (SMTP keeps no
+list); the copy carries the first one's Message-ID, so a mail system can drop it: the 1 double left."""
 
 
 class Chaos(threading.Thread):
