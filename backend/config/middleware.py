@@ -13,6 +13,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.templatetags.static import static
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,13 @@ class SecurityHeadersMiddleware:
 DATABASE_UNAVAILABLE = "Candour is briefly unavailable. Please try again in a few seconds."
 DATABASE_RETRY_AFTER_SECONDS = 5
 _UNAVAILABLE_PAGE = (
-    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Service unavailable - Candour</title>'
-    '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>'
-    f"<h1>Sorry, there is a problem with the service</h1><p>{DATABASE_UNAVAILABLE}</p></main></body></html>"
+    '<!DOCTYPE html><html lang="en-GB" class="nhsuk-template"><head><meta charset="utf-8">'
+    "<title>Sorry, there is a problem with the service - Candour</title>"
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<link rel="stylesheet" href="{stylesheet}"></head><body>'
+    '<div class="nhsuk-width-container"><main class="nhsuk-main-wrapper" id="maincontent">'
+    "<h1>Sorry, there is a problem with the service</h1>"
+    f'<p class="nhsuk-body">{DATABASE_UNAVAILABLE}</p></main></div></body></html>'
 )
 
 
@@ -106,7 +111,8 @@ class DatabaseUnavailableMiddleware:
 
     Logged as an error (the view and the error's class only: a connection error's message names the
     server, never the request's data), so an outage still reaches the logs and Sentry. The answer is
-    a fixed page: rendering Candour's templates would reach for the session, in the same database."""
+    a fixed page in the NHS.UK styles: rendering Candour's templates would reach for the session, in
+    the same database."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -122,7 +128,8 @@ class DatabaseUnavailableMiddleware:
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
         else:
-            response = HttpResponse(_UNAVAILABLE_PAGE, status=503)
+            stylesheet = static("vendor/nhsuk/nhsuk-frontend.min.css")
+            response = HttpResponse(_UNAVAILABLE_PAGE.replace("{stylesheet}", stylesheet), status=503)
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         response["Cache-Control"] = "no-store"
         return response

@@ -37,7 +37,7 @@ from backend.oversight.figures import figures_rebuild
 from backend.oversight.models import Alert, FigureDelta, Measure, OrganisationQuarterFigures
 from notifications.models import Delivery
 from notifications.services import delivery_send
-from tests.support.fake_twilio import FakeTwilio, new_sid
+from tests.support.fake_twilio import FakeTwilio, channel_settings, new_sid
 from workflows.engine.vocabulary import EventKind
 
 pytestmark = pytest.mark.django_db
@@ -208,14 +208,7 @@ def test_each_check_in_is_asked_once_at_the_first_sweep_after_it_falls_due(demo:
 def fake(settings: Any) -> Iterator[FakeTwilio]:
     """The real Twilio channel (the twilio SDK) against the local fake Twilio; numbers from the vault."""
     with FakeTwilio(account_sid="ACfake", auth_token="fake-token") as server:
-        settings.TWILIO_ACCOUNT_SID = server.account_sid
-        settings.TWILIO_AUTH_TOKEN = server.auth_token
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.TWILIO_DEFAULT_FROM = "+447700900000"
-        settings.TWILIO_MESSAGING_SERVICE_SID = ""
-        settings.TWILIO_STATUS_CALLBACK = False
-        settings.TWILIO_HTTP_TIMEOUT = 5
-        settings.NOTIFICATIONS_CHANNELS = None  # the default: sms is Twilio
+        channel_settings(settings, server)
         yield server
 
 

@@ -22,7 +22,7 @@ from backend.concerns.models import InboundSms
 from backend.concerns.sms import SMS_PROCESS_TASK, sms_inbound_process, sms_inbound_store
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import DELIVERIES_SEND_TASK, DELIVERY_SEND_TASK
-from tests.support.fake_twilio import FakeTwilio, new_sid
+from tests.support.fake_twilio import FakeTwilio, channel_settings, new_sid
 from tests.support.processes import Proc, process_env, running, wait_for, worker_cmd
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -35,13 +35,7 @@ TRUST_NUMBER = "+447700900101"
 def twilio(settings: Any) -> Iterator[FakeTwilio]:
     """A fake Twilio this process's SMS channel talks to."""
     with FakeTwilio() as server:
-        settings.TWILIO_ACCOUNT_SID = server.account_sid
-        settings.TWILIO_AUTH_TOKEN = server.auth_token
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.TWILIO_DEFAULT_FROM = "+447700900000"
-        settings.TWILIO_MESSAGING_SERVICE_SID = ""
-        settings.TWILIO_STATUS_CALLBACK = False
-        settings.NOTIFICATIONS_CHANNELS = None  # sms is Twilio
+        channel_settings(settings, server)
         yield server
 
 

@@ -15,7 +15,7 @@ from notifications.channels.registry import channel_get
 from notifications.channels.twilio_sms import TwilioSmsChannel
 from notifications.models import Delivery, DeliveryStatus
 from notifications.services import delivery_send
-from tests.support.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio, channel_settings
 from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.django_db
@@ -37,16 +37,9 @@ def resolve(token: str) -> str | None:
 @pytest.fixture
 def fake(settings: Any) -> Iterator[FakeTwilio]:
     with FakeTwilio(account_sid="ACfake", auth_token="fake-token") as server:
-        settings.TWILIO_ACCOUNT_SID = server.account_sid
-        settings.TWILIO_AUTH_TOKEN = server.auth_token
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.TWILIO_DEFAULT_FROM = "+447700900000"
-        settings.TWILIO_MESSAGING_SERVICE_SID = ""
-        settings.TWILIO_STATUS_CALLBACK = True
-        settings.TWILIO_HTTP_TIMEOUT = 5
+        channel_settings(settings, server, status_callback=True)
         settings.CANDOUR_BASE_URL = "https://candour.example"
         settings.NOTIFICATIONS_SMS_RESOLVER = f"{__name__}.resolve"
-        settings.NOTIFICATIONS_CHANNELS = None  # the default: sms is Twilio
         resolved.clear()
         yield server
 

@@ -27,7 +27,7 @@ from backend.organisations.demo import USERS
 from notifications.models import Delivery
 from notifications.services import delivery_send
 from tests.support.concern_bodies import concern_body
-from tests.support.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio, channel_settings
 from tests.support.sign_in import staff_client
 
 pytestmark = pytest.mark.django_db
@@ -133,14 +133,7 @@ def test_a_note_never_reaches_the_raisers_follow_up_page_or_api(demo: None) -> N
 @pytest.fixture
 def twilio(settings: Any) -> Iterator[FakeTwilio]:
     with FakeTwilio(account_sid="ACfake", auth_token="fake-token") as server:
-        settings.TWILIO_ACCOUNT_SID = server.account_sid
-        settings.TWILIO_AUTH_TOKEN = server.auth_token
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.TWILIO_DEFAULT_FROM = "+447700900000"
-        settings.TWILIO_MESSAGING_SERVICE_SID = ""
-        settings.TWILIO_STATUS_CALLBACK = False
-        settings.TWILIO_HTTP_TIMEOUT = 5
-        settings.NOTIFICATIONS_CHANNELS = None  # the default: sms is Twilio
+        channel_settings(settings, server)
         yield server
 
 

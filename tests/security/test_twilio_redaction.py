@@ -42,7 +42,7 @@ from notifications.redactions import (
     redactions_requeue_stale,
 )
 from notifications.services import DeliveryRequest, deliveries_create, delivery_send
-from tests.support.fake_twilio import FakeTwilio, sign, status_callback_params
+from tests.support.fake_twilio import FakeTwilio, channel_settings, sign, status_callback_params
 from tests.support.processes import (
     BIN,
     Proc,
@@ -73,15 +73,8 @@ def resolve(token: str) -> str | None:
 def fake(settings: Any) -> Iterator[FakeTwilio]:
     """A fake Twilio this process's SMS channel talks to; webhooks are checked against BASE."""
     with FakeTwilio() as server:
-        settings.TWILIO_ACCOUNT_SID = server.account_sid
-        settings.TWILIO_AUTH_TOKEN = server.auth_token
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.TWILIO_DEFAULT_FROM = "+447700900000"
-        settings.TWILIO_MESSAGING_SERVICE_SID = ""
-        settings.TWILIO_STATUS_CALLBACK = True
-        settings.TWILIO_HTTP_TIMEOUT = 5
+        channel_settings(settings, server, status_callback=True)
         settings.CANDOUR_BASE_URL = BASE
-        settings.NOTIFICATIONS_CHANNELS = None  # sms is Twilio
         settings.NOTIFICATIONS_SMS_RESOLVER = f"{__name__}.resolve"
         yield server
 

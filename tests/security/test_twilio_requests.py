@@ -42,7 +42,7 @@ from notifications.models import Delivery, DeliveryStatus, Redaction, RedactionS
 from notifications.redactions import redaction_run
 from notifications.services import delivery_send
 from tests.integration.test_settings import _production_env, _secrets
-from tests.support.fake_twilio import FakeTwilio, inbound_params, sign, status_callback_params
+from tests.support.fake_twilio import FakeTwilio, channel_settings, inbound_params, sign, status_callback_params
 from tests.support.processes import BIN, ROOT, Proc, free_port, running, wait_http
 from tests.support.processes import test_database_url as database_url
 from tests.support.sent_tasks import redactions_sent, tasks_sent_after_commit
@@ -59,13 +59,8 @@ WORDS = "The controlled drugs cupboard on ward 7 is left open at night"
 def fake(settings: Any) -> Iterator[FakeTwilio]:
     """A fake Twilio this process's SMS channel talks to; webhooks are checked against BASE."""
     with FakeTwilio() as server:
-        settings.TWILIO_ACCOUNT_SID = server.account_sid
-        settings.TWILIO_AUTH_TOKEN = server.auth_token
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.TWILIO_DEFAULT_FROM = "+447700900000"
-        settings.TWILIO_STATUS_CALLBACK = True
+        channel_settings(settings, server, status_callback=True)
         settings.CANDOUR_BASE_URL = BASE
-        settings.NOTIFICATIONS_CHANNELS = None  # sms is Twilio
         settings.CANDOUR_SMS_INBOUND_HANDLER = "backend.concerns.sms.sms_inbound_store"
         settings.NOTIFICATIONS_SMS_RESOLVER = f"{__name__}.resolve"
         yield server

@@ -61,6 +61,20 @@ FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "cance
 NOT_FINAL_CODE = 30400
 
 
+def channel_settings(settings: Any, server: FakeTwilio, *, status_callback: bool = False) -> None:
+    """Point this process's SMS channel (the real twilio SDK) at ``server``: its account and address,
+    one default sender, no Messaging Service, a short timeout, and Twilio as the sms channel. A test
+    adds what it needs besides (a resolver, the public base URL)."""
+    settings.TWILIO_ACCOUNT_SID = server.account_sid
+    settings.TWILIO_AUTH_TOKEN = server.auth_token
+    settings.TWILIO_API_BASE_URL = server.base_url
+    settings.TWILIO_DEFAULT_FROM = "+447700900000"
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_STATUS_CALLBACK = status_callback
+    settings.TWILIO_HTTP_TIMEOUT = 5
+    settings.NOTIFICATIONS_CHANNELS = None  # the default: sms is Twilio
+
+
 def new_sid(prefix: str = "SM") -> str:
     return prefix + secrets.token_hex(16)
 
